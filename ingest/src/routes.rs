@@ -1,0 +1,81 @@
+//! HTTP routes of the receiver.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::Serialize;
+use sqlx::PgPool;
+use tether_shared::envelope::parse_envelope;
+
+use crate::{
+    committer::{Committer, IncomingEvent, Stored},
+    error::{IngestError, json_error},
+    signature::SignatureVerifier,
+};
+
+pub struct AppState {
+    pub verifier: SignatureVerifier,
+    pub committer: Committer,
+    pub pool: PgPool,
+}
+
+pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/webhooks/stripe", post(receive_stripe_webhook))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such route") })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+#[derive(Serialize, Debug, PartialEq, Eq)]
+pub struct Ack {
+    pub received: bool,
+    pub duplicate: bool,
+}
+
+/// Verify, check the envelope, store with its job, and only then answer.
+#[tracing::instrument(name = "stripe_webhook", skip_all,
+    fields(event_id = tracing::field::Empty, event_type = tracing::field::Empty))]
+async fn receive_stripe_webhook(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Ack>, IngestError> {
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => IngestError::TooLarge,
+        _ => IngestError::UnreadableBody,
+    })?;
+    let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
+    state.verifier.verify(signature, &body, chrono::Utc::now().timestamp())?;
+    let envelope = parse_envelope(&body)?;
+    let span = tracing::Span::current();
+    span.record("event_id", envelope.id.as_str());
+    span.record("event_type", envelope.event_type.as_str());
+    // parse_envelope read it as JSON, so it is UTF-8.
+    let body = String::from_utf8(body.to_vec()).map_err(|_| IngestError::UnreadableBody)?;
+    let stored = state.committer.store(IncomingEvent { envelope, body }).await?;
+    let duplicate = stored == Stored::Duplicate;
+    tracing::info!(duplicate, "event stored");
+    Ok(Json(Ack { received: true, duplicate }))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let ping = sqlx::query("SELECT 1").execute(&state.pool);
+    match tokio::time::timeout(Duration::from_secs(2), ping).await {
+        Ok(Ok(_)) => Json(serde_json::json!({ "status": "ready" })).into_response(),
+        _ => json_error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}

@@ -1,0 +1,192 @@
+//! Configuration: every setting is an environment variable with a `--flag`
+//! twin (clap reads both). Each flag's value name is its variable's name, so a
+//! bad value is reported as e.g. `invalid value 'x' for
+//! '--tolerance-secs <STRIPE_WEBHOOK_TOLERANCE_SECS>'`, naming the variable.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/tether";
+
+/// A secret that clap can parse and clone, and that `Debug` never prints.
+pub fn parse_secret(raw: &str) -> Result<SecretString, String> {
+    if raw.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(SecretString::from(raw.trim().to_owned()))
+}
+
+/// `whsec_a,whsec_b` during a rotation: every listed secret is accepted.
+pub fn parse_webhook_secrets(raw: &str) -> Result<WebhookSecrets, String> {
+    let secrets: Vec<SecretString> = raw
+        .split(',')
+        .map(str::trim)
+        .map(|s| {
+            if s.is_empty() {
+                Err("contains an empty secret (check the commas)".to_string())
+            } else {
+                Ok(SecretString::from(s.to_owned()))
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(WebhookSecrets(secrets))
+}
+
+#[derive(Clone)]
+pub struct WebhookSecrets(pub Vec<SecretString>);
+
+impl std::fmt::Debug for WebhookSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WebhookSecrets([{} redacted])", self.0.len())
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct DatabaseConfig {
+    /// The one database: queue, raw events and synced tables.
+    #[arg(long = "database-url", env = "DATABASE_URL", value_name = "DATABASE_URL",
+          default_value = DEFAULT_DATABASE_URL, value_parser = parse_secret, hide_env_values = true)]
+    pub url: SecretString,
+
+    /// Connections in this process's pool.
+    #[arg(long = "db-pool-size", env = "TETHER_DB_POOL_SIZE", value_name = "TETHER_DB_POOL_SIZE",
+          default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub pool_size: u32,
+}
+
+impl DatabaseConfig {
+    pub fn with_url(url: &str) -> Self {
+        Self { url: SecretString::from(url.to_owned()), pool_size: 10 }
+    }
+
+    pub fn url(&self) -> &str {
+        self.url.expose_secret()
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct IngestConfig {
+    /// Stripe endpoint signing secret(s), `whsec_...`, comma-separated during rotation.
+    #[arg(long = "webhook-secret", env = "STRIPE_WEBHOOK_SECRET", value_name = "STRIPE_WEBHOOK_SECRET",
+          value_parser = parse_webhook_secrets, hide_env_values = true)]
+    pub webhook_secrets: Option<WebhookSecrets>,
+
+    /// Accepted clock skew of the signature timestamp, both directions.
+    #[arg(long = "tolerance-secs", env = "STRIPE_WEBHOOK_TOLERANCE_SECS",
+          value_name = "STRIPE_WEBHOOK_TOLERANCE_SECS", default_value_t = 300)]
+    pub tolerance_secs: u64,
+
+    /// Address the webhook receiver listens on.
+    #[arg(long = "listen", env = "TETHER_LISTEN", value_name = "TETHER_LISTEN",
+          default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    /// Bodies larger than this are answered 413.
+    #[arg(long = "max-body-bytes", env = "TETHER_MAX_BODY_BYTES", value_name = "TETHER_MAX_BODY_BYTES",
+          default_value_t = 1_048_576, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_body_bytes: u64,
+
+    /// How long a request may wait for its commit before it is answered 503.
+    #[arg(long = "commit-timeout-ms", env = "TETHER_COMMIT_TIMEOUT_MS",
+          value_name = "TETHER_COMMIT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub commit_timeout_ms: u64,
+}
+
+impl IngestConfig {
+    pub fn tolerance(&self) -> Duration {
+        Duration::from_secs(self.tolerance_secs)
+    }
+
+    pub fn commit_timeout(&self) -> Duration {
+        Duration::from_millis(self.commit_timeout_ms)
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct WorkerConfig {
+    /// Batches applied at the same time by this process.
+    #[arg(long = "concurrency", env = "TETHER_CONCURRENCY", value_name = "TETHER_CONCURRENCY",
+          default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+
+    /// Attempts before a job is dead-lettered.
+    #[arg(long = "max-attempts", env = "TETHER_MAX_ATTEMPTS", value_name = "TETHER_MAX_ATTEMPTS",
+          default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_attempts: u32,
+
+    /// First retry delay; doubles each attempt, with jitter, capped at TETHER_RETRY_MAX_MS.
+    #[arg(long = "retry-base-ms", env = "TETHER_RETRY_BASE_MS", value_name = "TETHER_RETRY_BASE_MS",
+          default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub retry_base_ms: u64,
+
+    /// Longest delay between two attempts.
+    #[arg(long = "retry-max-ms", env = "TETHER_RETRY_MAX_MS", value_name = "TETHER_RETRY_MAX_MS",
+          default_value_t = 3_600_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub retry_max_ms: u64,
+
+    /// A worker silent this long is presumed dead and its jobs run elsewhere.
+    #[arg(long = "orphan-after-secs", env = "TETHER_ORPHAN_AFTER_SECS",
+          value_name = "TETHER_ORPHAN_AFTER_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(2..))]
+    pub orphan_after_secs: u64,
+
+    /// Polling interval for jobs nobody announced (retries whose time has come).
+    #[arg(long = "poll-ms", env = "TETHER_POLL_MS", value_name = "TETHER_POLL_MS",
+          default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..))]
+    pub poll_ms: u64,
+
+    /// Jobs claimed per fetch.
+    #[arg(long = "fetch-size", env = "TETHER_FETCH_SIZE", value_name = "TETHER_FETCH_SIZE",
+          default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub fetch_size: u32,
+}
+
+impl WorkerConfig {
+    pub fn heartbeat_interval(&self) -> Duration {
+        // Several beats fit in one orphan window, so one slow beat is not a death.
+        Duration::from_secs(self.orphan_after_secs).div_f64(4.0)
+    }
+
+    pub fn orphan_after(&self) -> Duration {
+        Duration::from_secs(self.orphan_after_secs)
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_ms)
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            max_attempts: 10,
+            retry_base_ms: 1000,
+            retry_max_ms: 3_600_000,
+            orphan_after_secs: 60,
+            poll_ms: 500,
+            fetch_size: 8,
+        }
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct LogConfig {
+    /// `pretty` for people, `json` for log collectors.
+    #[arg(long = "log-format", env = "TETHER_LOG_FORMAT", value_name = "TETHER_LOG_FORMAT",
+          default_value = "pretty", global = true)]
+    pub format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The signing secret `tether up` and `send-test-event` fall back to when
+/// STRIPE_WEBHOOK_SECRET is unset, so a first run needs no setup. `up` then
+/// listens on loopback only: a published secret must not guard a public port.
+pub const DEV_WEBHOOK_SECRET: &str = "whsec_tether_local_development_only";

@@ -1,0 +1,130 @@
+//! The Stripe event envelope: what ingest checks before it stores a body.
+//!
+//! Only the envelope is read here; `data.object` is kept raw for the worker,
+//! which reads just the fields each handler needs.
+
+use serde::Deserialize;
+
+/// A body that verified and reads as a Stripe event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventEnvelope {
+    pub id: String,
+    pub event_type: String,
+    pub created: i64,
+    pub api_version: Option<String>,
+    pub livemode: bool,
+    pub account: Option<String>,
+    pub object_id: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnvelopeError {
+    #[error("body is not valid JSON: {0}")]
+    NotJson(String),
+    #[error("body is not a Stripe event: {0}")]
+    NotAnEvent(&'static str),
+}
+
+#[derive(Deserialize)]
+struct RawEnvelope<'a> {
+    #[serde(borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "type", borrow)]
+    event_type: Option<std::borrow::Cow<'a, str>>,
+    created: Option<i64>,
+    #[serde(borrow)]
+    api_version: Option<std::borrow::Cow<'a, str>>,
+    livemode: Option<bool>,
+    #[serde(borrow)]
+    account: Option<std::borrow::Cow<'a, str>>,
+    data: Option<RawData<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawData<'a> {
+    #[serde(borrow)]
+    object: Option<RawObject<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawObject<'a> {
+    #[serde(borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Reads and checks the envelope: an `evt_` id, a type, `created`, and a
+/// `data.object` that has an id.
+pub fn parse_envelope(body: &[u8]) -> Result<EventEnvelope, EnvelopeError> {
+    let raw: RawEnvelope<'_> = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            EnvelopeError::NotAnEvent("expected a JSON object with Stripe event fields")
+        } else {
+            EnvelopeError::NotJson(e.to_string())
+        }
+    })?;
+    let id = raw.id.ok_or(EnvelopeError::NotAnEvent("missing id"))?;
+    if !id.starts_with("evt_") || id.len() <= 4 || id.len() > 255 {
+        return Err(EnvelopeError::NotAnEvent("id is not an evt_ id"));
+    }
+    let event_type = raw.event_type.ok_or(EnvelopeError::NotAnEvent("missing type"))?;
+    if event_type.is_empty() || event_type.len() > 255 {
+        return Err(EnvelopeError::NotAnEvent("type is empty or too long"));
+    }
+    let created = raw.created.ok_or(EnvelopeError::NotAnEvent("missing created"))?;
+    if created <= 0 {
+        return Err(EnvelopeError::NotAnEvent("created is not a positive unix time"));
+    }
+    let object = raw
+        .data
+        .and_then(|d| d.object)
+        .ok_or(EnvelopeError::NotAnEvent("missing data.object"))?;
+    let object_id = object.id.ok_or(EnvelopeError::NotAnEvent("data.object has no id"))?;
+    if object_id.is_empty() {
+        return Err(EnvelopeError::NotAnEvent("data.object has an empty id"));
+    }
+    Ok(EventEnvelope {
+        id: id.into_owned(),
+        event_type: event_type.into_owned(),
+        created,
+        api_version: raw.api_version.map(|s| s.into_owned()),
+        livemode: raw.livemode.unwrap_or(false),
+        account: raw.account.map(|s| s.into_owned()),
+        object_id: object_id.into_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_sample_event() {
+        let env = parse_envelope(crate::samples::sample_event("customer.created").unwrap().as_bytes())
+            .unwrap();
+        assert_eq!(env.id, "evt_1PgcvGpWP4vWeUmAuvnGwuI9");
+        assert_eq!(env.event_type, "customer.created");
+        assert_eq!(env.created, 1721954100);
+        assert_eq!(env.api_version.as_deref(), Some("2026-07-29.dahlia"));
+        assert_eq!(env.object_id, "cus_QXg1o8vcGmoR32");
+        assert!(!env.livemode);
+    }
+
+    #[test]
+    fn rejects_what_is_not_an_event() {
+        let cases: &[(&str, &str)] = &[
+            (r#"[1,2]"#, "object"),
+            (r#"{"id":"evt_1","type":"x.y","created":1}"#, "data.object"),
+            (r#"{"id":"ch_1","type":"x.y","created":1,"data":{"object":{"id":"o"}}}"#, "evt_"),
+            (r#"{"id":"evt_1","created":1,"data":{"object":{"id":"o"}}}"#, "type"),
+            (r#"{"id":"evt_1","type":"x.y","data":{"object":{"id":"o"}}}"#, "created"),
+            (r#"{"id":"evt_1","type":"x.y","created":1,"data":{"object":{}}}"#, "no id"),
+            (r#"{"id":"evt_1","type":"x.y","created":"soon","data":{"object":{"id":"o"}}}"#, "object"),
+        ];
+        for (body, why) in cases {
+            let err = parse_envelope(body.as_bytes()).unwrap_err();
+            assert!(err.to_string().contains(why), "{body}: {err} should mention {why}");
+        }
+        assert!(matches!(parse_envelope(b"{not json"), Err(EnvelopeError::NotJson(_))));
+        assert!(matches!(parse_envelope(b""), Err(EnvelopeError::NotJson(_))));
+    }
+}

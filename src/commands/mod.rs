@@ -1,0 +1,64 @@
+//! The subcommands of the one binary.
+
+mod migrate;
+mod send_test_event;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tether_shared::config::{DatabaseConfig, IngestConfig, LogConfig, WorkerConfig};
+
+#[derive(Parser)]
+#[command(name = "tether", version, about = "Keeps your PostgreSQL in step with Stripe.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: LogConfig,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Apply all migrations (idempotent; safe from many processes at once).
+    Migrate {
+        #[command(flatten)]
+        db: DatabaseConfig,
+    },
+    /// Run the webhook receiver.
+    Ingest {
+        #[command(flatten)]
+        db: DatabaseConfig,
+        #[command(flatten)]
+        ingest: IngestConfig,
+    },
+    /// Run one worker process.
+    Worker {
+        #[command(flatten)]
+        db: DatabaseConfig,
+        #[command(flatten)]
+        worker: WorkerConfig,
+    },
+    /// Migrate, then run ingest and a worker in one process (laptop, demo).
+    Up {
+        #[command(flatten)]
+        db: DatabaseConfig,
+        #[command(flatten)]
+        ingest: IngestConfig,
+        #[command(flatten)]
+        worker: WorkerConfig,
+    },
+    /// Sign a sample event and post it, like `stripe trigger`.
+    SendTestEvent(send_test_event::SendTestEvent),
+}
+
+pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Migrate { db } => migrate::run(&db).await,
+        Command::Ingest { db, ingest } => serve::ingest(&db, &ingest).await,
+        Command::Worker { db, worker } => serve::worker(&db, &worker).await,
+        Command::Up { db, ingest, worker } => serve::up(&db, ingest, &worker).await,
+        Command::SendTestEvent(args) => send_test_event::run(args).await,
+    }
+    .map(|()| ExitCode::SUCCESS)
+}

@@ -1,0 +1,67 @@
+//! The long-running commands: `ingest`, `worker`, and `up` (both at once).
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use anyhow::Context;
+use secrecy::SecretString;
+use tether_ingest::IngestServer;
+use tether_shared::{
+    config::{DEV_WEBHOOK_SECRET, DatabaseConfig, IngestConfig, WebhookSecrets, WorkerConfig},
+    db,
+};
+
+use crate::shutdown;
+
+pub async fn ingest(db_config: &DatabaseConfig, config: &IngestConfig) -> anyhow::Result<()> {
+    // Lazy: ingest starts (and answers 503) while the database is down, and
+    // recovers by itself when it returns.
+    let pool = db::connect_lazy(db_config)?;
+    let server = IngestServer::build(config, pool).await?;
+    server.run(shutdown::on_signal()).await
+}
+
+pub async fn worker(db_config: &DatabaseConfig, config: &WorkerConfig) -> anyhow::Result<()> {
+    let pool = db::connect_lazy(db_config)?;
+    tether_worker::run(pool, config.clone(), shutdown::on_signal()).await
+}
+
+pub async fn up(
+    db_config: &DatabaseConfig,
+    mut ingest_config: IngestConfig,
+    worker_config: &WorkerConfig,
+) -> anyhow::Result<()> {
+    if db::ensure_database(db_config).await? {
+        println!("created database {}", db::redacted(db_config));
+    }
+    let pool = db::connect(db_config).await?;
+    db::migrate(&pool).await.context("migration failed")?;
+    let dev_secret = ingest_config.webhook_secrets.is_none();
+    if dev_secret {
+        ingest_config.webhook_secrets =
+            Some(WebhookSecrets(vec![SecretString::from(DEV_WEBHOOK_SECRET)]));
+        ingest_config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, ingest_config.listen.port()));
+    }
+    let server = IngestServer::build(&ingest_config, pool.clone()).await?;
+    print_welcome(server.local_addr(), dev_secret);
+    let shutdown = shutdown::on_signal();
+    let worker = tokio::spawn(tether_worker::run(pool, worker_config.clone(), shutdown.clone()));
+    let served = server.run(shutdown.clone()).await;
+    shutdown.cancel();
+    let worked = worker.await.context("worker task panicked")?;
+    served.and(worked)
+}
+
+fn print_welcome(addr: SocketAddr, dev_secret: bool) {
+    let url = format!("http://{addr}/webhooks/stripe");
+    println!("tether is up.");
+    println!("  webhook URL: {url}");
+    println!("  send a test event:  cargo run --release -- send-test-event customer.created --url {url}");
+    println!("  forward real Stripe test events:  stripe listen --forward-to {url}");
+    if dev_secret {
+        println!(
+            "  STRIPE_WEBHOOK_SECRET is not set: using the local development secret and \
+             listening on loopback only. Set it to the whsec_... that Stripe (or `stripe listen`) gives you."
+        );
+    }
+    println!("  stop with Ctrl-C.");
+}
