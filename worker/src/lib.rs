@@ -1,9 +1,68 @@
-//! Placeholder until the worker lands.
+//! The worker: applies queued Stripe events to the synced tables, each once
+//! in effect, never letting older state overwrite newer, with persisted
+//! retries and dead letters.
+
+mod apply;
+mod consumer;
+pub mod error;
+mod failure;
+pub mod jobs;
+pub mod logs;
+pub mod retry;
+pub mod sync;
+
 use sqlx::PgPool;
-use tether_shared::config::WorkerConfig;
+use tether_shared::{config::WorkerConfig, queue::EventBatch};
 use tokio_util::sync::CancellationToken;
 
-pub async fn run(_pool: PgPool, _config: WorkerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    shutdown.cancelled().await;
+pub use crate::apply::Applied;
+use crate::{error::ApplyError, jobs::ClaimedJob};
+
+/// Runs a worker until `shutdown`: then it stops fetching, finishes the jobs
+/// in flight, puts back any it claimed but did not start, and returns.
+pub async fn run(pool: PgPool, config: WorkerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let name = worker_name();
+    tracing::info!(worker = %name, concurrency = config.concurrency, "worker starting");
+    consumer::Consumer::new(pool, config, name).run(shutdown).await;
+    tracing::info!("worker stopped");
     Ok(())
+}
+
+/// Runs every job that is due, one after another, until none is left; for
+/// tests and one-shot use. Returns how many jobs ran.
+pub async fn drain(pool: &PgPool, config: &WorkerConfig) -> Result<usize, sqlx::Error> {
+    let name = worker_name();
+    jobs::register_worker(pool, &name).await?;
+    let mut ran = 0;
+    loop {
+        let claimed = jobs::claim(pool, &name, config.fetch_size as i64).await?;
+        if claimed.is_empty() {
+            return Ok(ran);
+        }
+        for job in claimed {
+            run_one(pool, config, job).await;
+            ran += 1;
+        }
+    }
+}
+
+async fn run_one(pool: &PgPool, config: &WorkerConfig, job: ClaimedJob) {
+    match apply::apply_job(pool, &job, config.max_attempts).await {
+        Ok(applied) => tracing::info!(job = %job.id, ?applied, "job applied"),
+        Err(error) => failure::record_failure(pool, config, &job, &error).await,
+    }
+}
+
+fn job_event_ids(job: &ClaimedJob) -> Result<Vec<String>, ApplyError> {
+    EventBatch::from_bytes(&job.payload)
+        .map(|b| b.events)
+        .map_err(|e| ApplyError::Permanent(format!("job payload is not an event batch: {e}")))
+}
+
+/// Unique per process: `tether-<host>-<pid>-<random>`.
+fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".into());
+    format!("tether-{host}-{}-{:04x}", std::process::id(), fastrand::u16(..))
 }

@@ -1,0 +1,157 @@
+//! The worker process's loop: claim jobs when woken (LISTEN/NOTIFY) or on a
+//! poll tick (retries whose time has come carry no NOTIFY), run up to
+//! `concurrency` of them at once, and keep a heartbeat that also brings back
+//! jobs stranded by dead workers. No database error ends the loop: it is
+//! logged, and the loop backs off and resumes.
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use sqlx::{PgPool, postgres::PgListener};
+use tether_shared::{config::WorkerConfig, queue::NOTIFY_CHANNEL};
+use tokio::sync::{Mutex, Notify, Semaphore};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{jobs, run_one};
+
+/// Jobs this process holds. Claims and heartbeats take the lock, so a job
+/// is never released as "lost" between being claimed and being tracked.
+type InFlight = Arc<Mutex<HashSet<String>>>;
+
+pub struct Consumer {
+    pool: PgPool,
+    config: WorkerConfig,
+    name: String,
+    in_flight: InFlight,
+}
+
+impl Consumer {
+    pub fn new(pool: PgPool, config: WorkerConfig, name: String) -> Self {
+        Self { pool, config, name, in_flight: InFlight::default() }
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        let wake = Arc::new(Notify::new());
+        let background = TaskTracker::new();
+        let stop_background = CancellationToken::new();
+        background.spawn(listen(this.pool.clone(), wake.clone(), stop_background.clone()));
+        background.spawn(this.clone().heartbeat_loop(stop_background.clone()));
+        this.clone().fetch_loop(&wake, &shutdown).await;
+        stop_background.cancel();
+        background.close();
+        background.wait().await;
+        match jobs::release_all(&this.pool, &this.name).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "claimed jobs put back on the queue"),
+            Err(e) => tracing::warn!(error = %e, "could not release claimed jobs; they return after the orphan timeout"),
+        }
+    }
+
+    async fn fetch_loop(self: Arc<Self>, wake: &Notify, shutdown: &CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.config.concurrency as usize));
+        let running = TaskTracker::new();
+        let mut backoff = Backoff::default();
+        while !shutdown.is_cancelled() {
+            let free = slots.available_permits().min(self.config.fetch_size as usize);
+            if free == 0 {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    permit = slots.acquire() => { drop(permit); continue; }
+                }
+            }
+            match self.claim(free as i64).await {
+                Ok(claimed) if !claimed.is_empty() => {
+                    backoff.reset();
+                    for job in claimed {
+                        let permit = slots.clone().acquire_owned().await.expect("never closed");
+                        let this = self.clone();
+                        running.spawn(async move {
+                            let id = job.id.clone();
+                            run_one(&this.pool, &this.config, job).await;
+                            this.in_flight.lock().await.remove(&id);
+                            drop(permit);
+                        });
+                    }
+                }
+                Ok(_) => wait_for_work(wake, self.config.poll_interval(), shutdown).await,
+                Err(error) => {
+                    let pause = backoff.next();
+                    tracing::error!(error = %error, retry_in_ms = pause.as_millis() as u64, "cannot fetch jobs");
+                    tokio::select! { _ = shutdown.cancelled() => {}, _ = tokio::time::sleep(pause) => {} }
+                }
+            }
+        }
+        // Stop fetching, finish what is in flight: each job is one
+        // transaction, so this is bounded by the slowest one.
+        running.close();
+        running.wait().await;
+    }
+
+    async fn claim(&self, limit: i64) -> Result<Vec<jobs::ClaimedJob>, sqlx::Error> {
+        let mut in_flight = self.in_flight.lock().await;
+        let claimed = jobs::claim(&self.pool, &self.name, limit).await?;
+        in_flight.extend(claimed.iter().map(|j| j.id.clone()));
+        Ok(claimed)
+    }
+
+    async fn heartbeat_loop(self: Arc<Self>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(self.config.heartbeat_interval());
+        loop {
+            tokio::select! { _ = stop.cancelled() => return, _ = tick.tick() => {} }
+            let in_flight = self.in_flight.lock().await;
+            let ids: Vec<String> = in_flight.iter().cloned().collect();
+            match jobs::heartbeat(&self.pool, &self.name, &ids, self.config.orphan_after()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(released = n, "stranded jobs put back on the queue"),
+                Err(e) => tracing::warn!(error = %e, "heartbeat failed; retrying next beat"),
+            }
+        }
+    }
+}
+
+async fn wait_for_work(wake: &Notify, poll: Duration, shutdown: &CancellationToken) {
+    tokio::select! {
+        _ = shutdown.cancelled() => {},
+        _ = wake.notified() => {},
+        _ = tokio::time::sleep(poll) => {},
+    }
+}
+
+/// Turns NOTIFYs into wake-ups. A lost connection is re-established after a
+/// pause; meanwhile polling keeps the worker going.
+async fn listen(pool: PgPool, wake: Arc<Notify>, stop: CancellationToken) {
+    let mut backoff = Backoff::default();
+    while !stop.is_cancelled() {
+        let listener = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(NOTIFY_CHANNEL).await?;
+            loop {
+                listener.recv().await?;
+                wake.notify_one();
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        let result = tokio::select! { _ = stop.cancelled() => return, r = listener => r };
+        if let Err(error) = result {
+            let pause = backoff.next();
+            tracing::warn!(error = %error, retry_in_ms = pause.as_millis() as u64, "LISTEN connection lost; polling meanwhile");
+            tokio::select! { _ = stop.cancelled() => return, _ = tokio::time::sleep(pause) => {} }
+        }
+    }
+}
+
+/// Pauses after database errors: 100 ms doubling to 5 s.
+#[derive(Default)]
+struct Backoff(u32);
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        self.0 = (self.0 + 1).min(6);
+        Duration::from_millis(100 * 2u64.pow(self.0 - 1)).min(Duration::from_secs(5))
+    }
+
+    fn reset(&mut self) {
+        self.0 = 0;
+    }
+}

@@ -1,0 +1,57 @@
+//! Which of two events about one object is newer.
+//!
+//! Stripe's `created` has one-second resolution and several events about one
+//! object often share a second (created, then updated; a payment failing
+//! then succeeding). Within a second, tether orders events by the object's
+//! lifecycle: a creation before any update, an update before a deletion, a
+//! payment's terminal status (succeeded, canceled) after its intermediate
+//! ones. Two events still tied (same second, same stage) are ordered by event
+//! id: the payload cannot say which came first, so the rule is at least the
+//! same on every worker and every replay, and all of them converge on one row.
+
+/// The ordering key stored on every synced row with the event that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    pub created: i64,
+    pub rank: i16,
+    pub event_id: String,
+}
+
+/// The lifecycle stage of an event type, for same-second ties.
+pub fn rank(event_type: &str) -> i16 {
+    match event_type.rsplit('.').next().unwrap_or_default() {
+        "created" => 0,
+        "deleted" => 3,
+        "succeeded" | "canceled" => 3,
+        "payment_failed" => 2,
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(created: i64, event_type: &str, id: &str) -> Version {
+        Version { created, rank: rank(event_type), event_id: id.into() }
+    }
+
+    #[test]
+    fn a_later_second_always_wins() {
+        assert!(v(11, "customer.created", "evt_a") > v(10, "customer.deleted", "evt_z"));
+    }
+
+    #[test]
+    fn within_a_second_the_lifecycle_decides() {
+        assert!(v(10, "customer.updated", "evt_a") > v(10, "customer.created", "evt_z"));
+        assert!(v(10, "customer.deleted", "evt_a") > v(10, "customer.updated", "evt_z"));
+        assert!(v(10, "payment_intent.succeeded", "evt_a") > v(10, "payment_intent.payment_failed", "evt_z"));
+        assert!(v(10, "payment_intent.payment_failed", "evt_a") > v(10, "payment_intent.processing", "evt_z"));
+        assert!(v(10, "customer.subscription.deleted", "evt_a") > v(10, "customer.subscription.paused", "evt_z"));
+    }
+
+    #[test]
+    fn a_full_tie_is_broken_by_event_id() {
+        assert!(v(10, "customer.updated", "evt_b") > v(10, "customer.updated", "evt_a"));
+    }
+}

@@ -1,0 +1,105 @@
+//! `customer.subscription.*` -> `subscriptions`.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+use sqlx::PgConnection;
+
+use super::{Version, fields, object_id};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionChange {
+    pub stripe_subscription_id: String,
+    pub stripe_customer_id: Option<String>,
+    pub status: Option<String>,
+    pub price_id: Option<String>,
+    pub quantity: Option<i64>,
+    pub cancel_at_period_end: Option<bool>,
+    pub current_period_start: Option<i64>,
+    pub current_period_end: Option<i64>,
+    pub metadata: Value,
+}
+
+pub fn handles(event_type: &str) -> bool {
+    matches!(
+        event_type,
+        "customer.subscription.created"
+            | "customer.subscription.updated"
+            | "customer.subscription.deleted"
+            | "customer.subscription.paused"
+            | "customer.subscription.resumed"
+    )
+}
+
+pub fn read(event_type: &str, object: &Value) -> Result<SubscriptionChange, String> {
+    let item = fields::first_item(object, "items");
+    // Up to 2025-02-24.acacia the period is on the subscription; from
+    // 2025-03-31.basil it moved to each item. Read whichever is there.
+    let period = |key: &str| fields::integer(object, key).or_else(|| item.and_then(|i| fields::integer(i, key)));
+    let status = if event_type == "customer.subscription.deleted" {
+        Some("canceled".to_owned())
+    } else {
+        fields::string(object, "status")
+    };
+    Ok(SubscriptionChange {
+        stripe_subscription_id: object_id(object, "subscription", "sub_")?,
+        stripe_customer_id: fields::reference(object, "customer"),
+        status,
+        price_id: item.and_then(|i| i.get("price")).and_then(|p| fields::string(p, "id")),
+        quantity: item.and_then(|i| fields::integer(i, "quantity")).or_else(|| fields::integer(object, "quantity")),
+        cancel_at_period_end: fields::boolean(object, "cancel_at_period_end"),
+        current_period_start: period("current_period_start"),
+        current_period_end: period("current_period_end"),
+        metadata: fields::metadata(object),
+    })
+}
+
+/// Writes the newest change per subscription where it is newer than the row.
+pub async fn upsert(
+    conn: &mut PgConnection,
+    changes: &[(&Version, &SubscriptionChange)],
+) -> Result<HashSet<String>, sqlx::Error> {
+    if changes.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let written: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO subscriptions AS s (customer_id, stripe_subscription_id, status, price_id, quantity,
+                                         cancel_at_period_end, current_period_start, current_period_end,
+                                         metadata, last_event_id, last_event_created, last_event_rank)
+         SELECT c.id, t.sub, t.status, t.price_id, t.quantity, t.cancel_at_period_end,
+                to_timestamp(t.period_start), to_timestamp(t.period_end), t.metadata,
+                t.event_id, to_timestamp(t.created), t.rank
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::bool[], $7::int8[],
+                     $8::int8[], $9::jsonb[], $10::text[], $11::int8[], $12::int2[])
+              AS t(sub, cid, status, price_id, quantity, cancel_at_period_end, period_start, period_end,
+                   metadata, event_id, created, rank)
+         LEFT JOIN end_customers c ON c.stripe_customer_id = t.cid
+         ON CONFLICT (stripe_subscription_id) DO UPDATE SET
+             customer_id = EXCLUDED.customer_id, status = EXCLUDED.status, price_id = EXCLUDED.price_id,
+             quantity = EXCLUDED.quantity, cancel_at_period_end = EXCLUDED.cancel_at_period_end,
+             current_period_start = EXCLUDED.current_period_start,
+             current_period_end = EXCLUDED.current_period_end, metadata = EXCLUDED.metadata,
+             last_event_id = EXCLUDED.last_event_id,
+             last_event_created = EXCLUDED.last_event_created,
+             last_event_rank = EXCLUDED.last_event_rank,
+             updated_at = now()
+         WHERE (s.last_event_created, s.last_event_rank, s.last_event_id)
+               < (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
+         RETURNING stripe_subscription_id",
+    )
+    .bind(changes.iter().map(|(_, s)| s.stripe_subscription_id.as_str()).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, s)| s.stripe_customer_id.as_deref()).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, s)| s.status.as_deref()).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, s)| s.price_id.as_deref()).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, s)| s.quantity).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, s)| s.cancel_at_period_end).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, s)| s.current_period_start).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, s)| s.current_period_end).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, s)| s.metadata.clone()).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(v, _)| v.event_id.as_str()).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(v, _)| v.created).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(v, _)| v.rank).collect::<Vec<_>>())
+    .fetch_all(conn)
+    .await?;
+    Ok(written.into_iter().collect())
+}
