@@ -1,0 +1,332 @@
+//! The receiver end to end: signed HTTP requests in, rows and queue jobs in
+//! PostgreSQL out. The contract under test: a 2xx only for an event that is
+//! committed together with exactly one job naming it; anything else stores
+//! nothing.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde_json::{Value, json};
+use sqlx::postgres::PgPoolOptions;
+use tether_ingest::signature::sign;
+use tether_shared::{config::parse_webhook_secrets, queue::EventBatch};
+
+use crate::helpers::{
+    Reply, SAMPLE_EVENTS, TestApp, assert_nothing_stored, assert_refused, fresh_event,
+    jobs_per_event, new_event_id, queued_batches, sample_event, stored_event_ids, unix_now,
+};
+
+fn accepted() -> Reply {
+    (200, json!({ "received": true, "duplicate": false }))
+}
+
+fn duplicate() -> Reply {
+    (200, json!({ "received": true, "duplicate": true }))
+}
+
+/// A new delivery of the `event_type` sample, created at `created`.
+fn new_event(event_type: &str, created: i64) -> Value {
+    fresh_event(event_type, &new_event_id(), created).expect("a sample event type")
+}
+
+fn id_of(event: &Value) -> String {
+    event["id"].as_str().expect("an event has an id").to_owned()
+}
+
+#[tokio::test]
+async fn every_sample_event_type_is_stored_with_exactly_one_job() {
+    let app = TestApp::spawn().await;
+    let now = unix_now();
+    // Distinct `created` values, so a mix-up between rows would show.
+    let events: Vec<Value> = SAMPLE_EVENTS
+        .iter()
+        .zip(0..)
+        .map(|((event_type, _), age)| new_event(event_type, now - age))
+        .collect();
+
+    // All at once, so the committers get to batch several events per job.
+    let replies = join_all(events.iter().map(|event| app.post_event(event))).await;
+
+    for (event, reply) in events.iter().zip(&replies) {
+        assert_eq!(*reply, accepted(), "{}", event["type"]);
+        let (event_type, api_version, created_matches, object_id, payload): (
+            String,
+            Option<String>,
+            bool,
+            Option<String>,
+            Value,
+        ) = sqlx::query_as(
+            "SELECT type, api_version, created = to_timestamp($2),
+                    payload->'data'->'object'->>'id', payload
+             FROM stripe_events WHERE id = $1",
+        )
+        .bind(id_of(event))
+        .bind(event["created"].as_i64())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{} was acknowledged but is not stored: {e}", event["type"]));
+        assert_eq!(event_type, event["type"].as_str().unwrap());
+        assert_eq!(api_version.as_deref(), event["api_version"].as_str());
+        assert!(
+            created_matches,
+            "{}: created is not to_timestamp(created)",
+            event["type"]
+        );
+        assert_eq!(object_id.as_deref(), event["data"]["object"]["id"].as_str());
+        assert_eq!(payload, *event, "the payload is the body as sent");
+    }
+
+    let mut stored = stored_event_ids(&app.pool).await;
+    let mut sent: Vec<String> = events.iter().map(id_of).collect();
+    stored.sort();
+    sent.sort();
+    assert_eq!(stored, sent);
+    let jobs = jobs_per_event(&app.pool).await;
+    for id in &sent {
+        assert_eq!(
+            jobs.get(id),
+            Some(&1),
+            "{id} should be named by exactly one job"
+        );
+    }
+    assert_eq!(
+        jobs.len(),
+        sent.len(),
+        "jobs name only events that were sent: {jobs:?}"
+    );
+    let batches = queued_batches(&app.pool).await;
+    assert!(
+        batches.iter().all(|b| !b.events.is_empty()),
+        "no empty job: {batches:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_redelivered_event_is_a_duplicate_and_stored_once() {
+    let app = TestApp::spawn().await;
+    // Stripe's fixture byte for byte, as a retry would bring it again.
+    let body = sample_event("customer.created").unwrap().as_bytes();
+    let id = "evt_1PgcvGpWP4vWeUmAuvnGwuI9";
+
+    assert_eq!(app.post_signed(body).await, accepted());
+    assert_eq!(app.post_signed(body).await, duplicate());
+
+    assert_eq!(stored_event_ids(&app.pool).await, vec![id]);
+    let batches = queued_batches(&app.pool).await;
+    assert_eq!(batches.len(), 1, "a duplicate queues no job: {batches:?}");
+    assert_eq!(batches[0].events, vec![id]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_deliveries_of_one_event_store_it_once() {
+    let app = TestApp::spawn().await;
+    let event = new_event("payment_intent.succeeded", unix_now());
+    let body = serde_json::to_vec(&event).unwrap();
+
+    let replies = join_all((0..50).map(|_| app.post_signed(&body))).await;
+
+    for reply in &replies {
+        assert!(
+            *reply == accepted() || *reply == duplicate(),
+            "unexpected answer {reply:?}"
+        );
+    }
+    let firsts = replies.iter().filter(|reply| **reply == accepted()).count();
+    assert_eq!(firsts, 1, "exactly one delivery is the first: {replies:?}");
+    assert_eq!(stored_event_ids(&app.pool).await, vec![id_of(&event)]);
+    let batches = queued_batches(&app.pool).await;
+    assert_eq!(
+        batches,
+        vec![EventBatch {
+            events: vec![id_of(&event)]
+        }],
+        "one job, naming it once"
+    );
+}
+
+#[tokio::test]
+async fn requests_failing_signature_checks_are_refused_and_store_nothing() {
+    let app = TestApp::spawn().await;
+    let event = new_event("customer.updated", unix_now());
+    let body = serde_json::to_vec(&event).unwrap();
+    let mut tampered = event.clone();
+    tampered["data"]["object"]["email"] = json!("attacker@example.com");
+    let tampered = serde_json::to_vec(&tampered).unwrap();
+    let now = unix_now();
+
+    let cases: [(&str, &[u8], Option<String>, &str); 4] = [
+        (
+            "body changed after signing",
+            &tampered,
+            Some(sign(&app.secret, now, &body)),
+            "no signature matches",
+        ),
+        (
+            "signed 301 s ago",
+            &body,
+            Some(sign(&app.secret, now - 301, &body)),
+            "tolerance",
+        ),
+        (
+            "signed 400 s ahead",
+            &body,
+            Some(sign(&app.secret, now + 400, &body)),
+            "tolerance",
+        ),
+        (
+            "no Stripe-Signature header",
+            &body,
+            None,
+            "missing Stripe-Signature",
+        ),
+    ];
+    for (case, body, header, mentions) in cases {
+        let reply = app.post_raw(body, header.as_deref()).await;
+        assert_refused(&reply, 400, mentions);
+        eprintln!("ok: {case}");
+    }
+
+    assert_nothing_stored(&app.pool).await;
+}
+
+#[tokio::test]
+async fn during_a_secret_rotation_either_secret_is_accepted() {
+    let app = TestApp::spawn_with(|config| {
+        config.webhook_secrets = Some(parse_webhook_secrets("whsec_old,whsec_new").unwrap());
+    })
+    .await;
+    let mut accepted_ids = Vec::new();
+
+    for secret in ["whsec_old", "whsec_new"] {
+        let event = new_event("customer.subscription.updated", unix_now());
+        let body = serde_json::to_vec(&event).unwrap();
+        let reply = app
+            .post_raw(&body, Some(&sign(secret, unix_now(), &body)))
+            .await;
+        assert_eq!(reply, accepted(), "signed with {secret}");
+        accepted_ids.push(id_of(&event));
+    }
+    let stranger = new_event("customer.subscription.updated", unix_now());
+    let body = serde_json::to_vec(&stranger).unwrap();
+    let reply = app
+        .post_raw(&body, Some(&sign("whsec_other", unix_now(), &body)))
+        .await;
+    assert_refused(&reply, 400, "no signature matches");
+
+    accepted_ids.sort();
+    assert_eq!(stored_event_ids(&app.pool).await, accepted_ids);
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_events_are_refused_and_the_server_carries_on() {
+    let app = TestApp::spawn().await;
+    let mut without_object_id = new_event("invoice.paid", unix_now());
+    without_object_id["data"]["object"]
+        .as_object_mut()
+        .unwrap()
+        .remove("id");
+    let mut oversized = new_event("invoice.paid", unix_now());
+    oversized["padding"] = json!("x".repeat(2 * 1024 * 1024));
+
+    let cases: [(&str, Vec<u8>, u16, &str); 5] = [
+        (
+            "malformed JSON",
+            b"{\"id\": \"evt_1\",".to_vec(),
+            400,
+            "not valid JSON",
+        ),
+        (
+            "JSON but not an event",
+            br#"{"hello":1}"#.to_vec(),
+            400,
+            "not a Stripe event",
+        ),
+        (
+            "no data.object.id",
+            serde_json::to_vec(&without_object_id).unwrap(),
+            400,
+            "no id",
+        ),
+        ("empty body", Vec::new(), 400, "not valid JSON"),
+        (
+            "2 MiB body",
+            serde_json::to_vec(&oversized).unwrap(),
+            413,
+            "larger than",
+        ),
+    ];
+    for (case, body, status, mentions) in cases {
+        // Correctly signed, so it is the body itself that is refused.
+        let reply = app.post_signed(&body).await;
+        assert_refused(&reply, status, mentions);
+        eprintln!("ok: {case}");
+    }
+    assert_nothing_stored(&app.pool).await;
+
+    let event = new_event("invoice.paid", unix_now());
+    assert_eq!(app.post_event(&event).await, accepted());
+    assert_eq!(stored_event_ids(&app.pool).await, vec![id_of(&event)]);
+}
+
+#[tokio::test]
+async fn with_the_database_unreachable_events_get_503_and_readyz_fails() {
+    let unreachable = PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(1))
+        .connect_lazy("postgres://postgres@127.0.0.1:1/x")
+        .unwrap();
+    let app = TestApp::spawn_with_server_pool(unreachable).await;
+
+    let reply = app
+        .post_event(&new_event("customer.created", unix_now()))
+        .await;
+    assert_refused(&reply, 503, "could not store");
+    assert_refused(&app.get("/readyz").await, 503, "database unavailable");
+    assert_eq!(app.get("/healthz").await, (200, json!({ "status": "ok" })));
+}
+
+#[tokio::test]
+async fn losing_the_database_mid_life_never_acknowledges_an_unstored_event() {
+    let app = TestApp::spawn().await;
+    let before = new_event("charge.refunded", unix_now());
+    let after = new_event("charge.refunded", unix_now());
+    let mut acknowledged = Vec::new();
+
+    let reply = app.post_event(&before).await;
+    assert_eq!(reply, accepted());
+    acknowledged.push(id_of(&before));
+
+    app.pool.close().await;
+    let reply = app.post_event(&after).await;
+    if reply.0 == 200 {
+        acknowledged.push(id_of(&after));
+    }
+
+    // The server's pool is closed; look through a pool of our own.
+    let inspector = app.connect().await;
+    let stored = stored_event_ids(&inspector).await;
+    for id in &acknowledged {
+        assert!(
+            stored.contains(id),
+            "{id} was answered 200 but is not stored"
+        );
+    }
+    assert_refused(&reply, 503, "could not store");
+    assert_eq!(
+        stored,
+        vec![id_of(&before)],
+        "only the event stored before the loss"
+    );
+    let jobs = jobs_per_event(&inspector).await;
+    assert_eq!(jobs.get(&id_of(&before)), Some(&1));
+    assert_eq!(jobs.get(&id_of(&after)), None);
+}
+
+#[tokio::test]
+async fn readyz_is_200_while_the_database_is_up() {
+    let app = TestApp::spawn().await;
+
+    assert_eq!(
+        app.get("/readyz").await,
+        (200, json!({ "status": "ready" }))
+    );
+}

@@ -1,0 +1,5 @@
+//! The one integration-test binary: real HTTP against a real PostgreSQL.
+//! Each module is a feature; `helpers` is the harness they share.
+
+mod helpers;
+mod ingest;
