@@ -93,13 +93,17 @@ impl Committer {
         };
         // On timeout the commit may still land; Stripe's retry then finds a
         // duplicate. What can never happen is a 2xx without a commit.
-        tokio::time::timeout(self.timeout, submit).await.map_err(|_| CommitError::TimedOut)?
+        tokio::time::timeout(self.timeout, submit)
+            .await
+            .map_err(|_| CommitError::TimedOut)?
     }
 }
 
 async fn run_committer(pool: PgPool, receiver: Arc<Mutex<mpsc::Receiver<Submission>>>) {
     loop {
-        let Some(batch) = next_batch(&receiver).await else { return };
+        let Some(batch) = next_batch(&receiver).await else {
+            return;
+        };
         commit_and_answer(&pool, batch).await;
     }
 }
@@ -128,7 +132,11 @@ async fn commit_and_answer(pool: &PgPool, batch: Vec<Submission>) {
     let events: Vec<&IncomingEvent> = batch.iter().map(|s| &s.event).collect();
     match store_batch(pool, &events).await {
         Ok(new_ids) => answer(batch, |event| {
-            Ok(if new_ids.contains(event.envelope.id.as_str()) { Stored::New } else { Stored::Duplicate })
+            Ok(if new_ids.contains(event.envelope.id.as_str()) {
+                Stored::New
+            } else {
+                Stored::Duplicate
+            })
         }),
         // One unstorable payload must not fail its neighbours: store them one by one.
         Err(StoreError::Data(_)) if batch.len() > 1 => {
@@ -153,7 +161,9 @@ fn answer(batch: Vec<Submission>, verdict: impl Fn(&IncomingEvent) -> Result<Sto
     let mut answered_new = HashSet::new();
     for Submission { event, reply } in batch {
         let outcome = match verdict(&event) {
-            Ok(Stored::New) if !answered_new.insert(event.envelope.id.clone()) => Ok(Stored::Duplicate),
+            Ok(Stored::New) if !answered_new.insert(event.envelope.id.clone()) => {
+                Ok(Stored::Duplicate)
+            }
             other => other,
         };
         // The requester may have timed out and gone; its event is stored anyway.
@@ -189,7 +199,10 @@ impl From<apalis_postgres::Error> for StoreError {
 
 /// One transaction: insert the events (a repeat id is skipped), push one job
 /// naming the ones that are new, commit. Returns the ids that were new.
-async fn store_batch(pool: &PgPool, events: &[&IncomingEvent]) -> Result<HashSet<String>, StoreError> {
+async fn store_batch(
+    pool: &PgPool,
+    events: &[&IncomingEvent],
+) -> Result<HashSet<String>, StoreError> {
     let mut tx = pool.begin().await?;
     let new_ids: Vec<String> = sqlx::query_scalar(
         "INSERT INTO stripe_events (id, type, api_version, created, livemode, account, payload)
@@ -209,7 +222,9 @@ async fn store_batch(pool: &PgPool, events: &[&IncomingEvent]) -> Result<HashSet
     .fetch_all(&mut *tx)
     .await?;
     if !new_ids.is_empty() {
-        let batch = EventBatch { events: new_ids.clone() };
+        let batch = EventBatch {
+            events: new_ids.clone(),
+        };
         queue::enqueue(&mut tx, vec![batch], JOB_MAX_ATTEMPTS).await?;
     }
     tx.commit().await?;

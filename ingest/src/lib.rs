@@ -39,15 +39,26 @@ impl IngestServer {
         let committers = TaskTracker::new();
         let state = Arc::new(AppState {
             verifier: SignatureVerifier::new(secrets, config.tolerance_secs),
-            committer: Committer::start(pool.clone(), COMMITTER_TASKS, config.commit_timeout(), &committers),
+            committer: Committer::start(
+                pool.clone(),
+                COMMITTER_TASKS,
+                config.commit_timeout(),
+                &committers,
+            ),
             pool,
         });
         let max_body = usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX);
-        Ok(Self { listener, router: routes::router(state, max_body), committers })
+        Ok(Self {
+            listener,
+            router: routes::router(state, max_body),
+            committers,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` fires, then stops accepting, lets requests in

@@ -54,18 +54,28 @@ async fn receive_stripe_webhook(
         StatusCode::PAYLOAD_TOO_LARGE => IngestError::TooLarge,
         _ => IngestError::UnreadableBody,
     })?;
-    let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
-    state.verifier.verify(signature, &body, chrono::Utc::now().timestamp())?;
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    state
+        .verifier
+        .verify(signature, &body, chrono::Utc::now().timestamp())?;
     let envelope = parse_envelope(&body)?;
     let span = tracing::Span::current();
     span.record("event_id", envelope.id.as_str());
     span.record("event_type", envelope.event_type.as_str());
     // parse_envelope read it as JSON, so it is UTF-8.
     let body = String::from_utf8(body.to_vec()).map_err(|_| IngestError::UnreadableBody)?;
-    let stored = state.committer.store(IncomingEvent { envelope, body }).await?;
+    let stored = state
+        .committer
+        .store(IncomingEvent { envelope, body })
+        .await?;
     let duplicate = stored == Stored::Duplicate;
     tracing::info!(duplicate, "event stored");
-    Ok(Json(Ack { received: true, duplicate }))
+    Ok(Json(Ack {
+        received: true,
+        duplicate,
+    }))
 }
 
 async fn healthz() -> Json<serde_json::Value> {

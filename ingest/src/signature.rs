@@ -41,7 +41,9 @@ pub fn parse_header(header: &str) -> Result<SignatureHeader<'_>, SignatureError>
     let mut timestamp = None;
     let mut v1 = Vec::new();
     for item in header.split(',') {
-        let Some((key, value)) = item.trim().split_once('=') else { continue };
+        let Some((key, value)) = item.trim().split_once('=') else {
+            continue;
+        };
         match key {
             "t" => timestamp = value.parse::<i64>().ok(),
             "v1" => v1.push(value),
@@ -71,11 +73,19 @@ impl SignatureVerifier {
                     .expect("HMAC takes a key of any length")
             })
             .collect();
-        Self { keys, tolerance_secs: i64::try_from(tolerance_secs).unwrap_or(i64::MAX) }
+        Self {
+            keys,
+            tolerance_secs: i64::try_from(tolerance_secs).unwrap_or(i64::MAX),
+        }
     }
 
     /// `now` is unix seconds; passed in so tests can pin the clock.
-    pub fn verify(&self, header: Option<&str>, body: &[u8], now: i64) -> Result<(), SignatureError> {
+    pub fn verify(
+        &self,
+        header: Option<&str>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<(), SignatureError> {
         let header = parse_header(header.ok_or(SignatureError::Missing)?)?;
         if now.abs_diff(header.timestamp) > self.tolerance_secs.unsigned_abs() {
             return Err(SignatureError::OutsideTolerance);
@@ -106,7 +116,10 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
     let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("any key length");
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body);
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 #[cfg(test)]

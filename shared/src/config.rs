@@ -58,7 +58,10 @@ pub struct DatabaseConfig {
 
 impl DatabaseConfig {
     pub fn with_url(url: &str) -> Self {
-        Self { url: SecretString::from(url.to_owned()), pool_size: 10 }
+        Self {
+            url: SecretString::from(url.to_owned()),
+            pool_size: 10,
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -74,13 +77,21 @@ pub struct IngestConfig {
     pub webhook_secrets: Option<WebhookSecrets>,
 
     /// Accepted clock skew of the signature timestamp, both directions.
-    #[arg(long = "tolerance-secs", env = "STRIPE_WEBHOOK_TOLERANCE_SECS",
-          value_name = "STRIPE_WEBHOOK_TOLERANCE_SECS", default_value_t = 300)]
+    #[arg(
+        long = "tolerance-secs",
+        env = "STRIPE_WEBHOOK_TOLERANCE_SECS",
+        value_name = "STRIPE_WEBHOOK_TOLERANCE_SECS",
+        default_value_t = 300
+    )]
     pub tolerance_secs: u64,
 
     /// Address the webhook receiver listens on.
-    #[arg(long = "listen", env = "TETHER_LISTEN", value_name = "TETHER_LISTEN",
-          default_value = "0.0.0.0:8080")]
+    #[arg(
+        long = "listen",
+        env = "TETHER_LISTEN",
+        value_name = "TETHER_LISTEN",
+        default_value = "0.0.0.0:8080"
+    )]
     pub listen: SocketAddr,
 
     /// Bodies larger than this are answered 413.
@@ -89,8 +100,12 @@ pub struct IngestConfig {
     pub max_body_bytes: u64,
 
     /// How long a request may wait for its commit before it is answered 503.
-    #[arg(long = "commit-timeout-ms", env = "TETHER_COMMIT_TIMEOUT_MS",
-          value_name = "TETHER_COMMIT_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(
+        long = "commit-timeout-ms",
+        env = "TETHER_COMMIT_TIMEOUT_MS",
+        value_name = "TETHER_COMMIT_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
     pub commit_timeout_ms: u64,
 }
 
@@ -175,8 +190,13 @@ impl Default for WorkerConfig {
 #[derive(Args, Clone, Debug)]
 pub struct LogConfig {
     /// `pretty` for people, `json` for log collectors.
-    #[arg(long = "log-format", env = "TETHER_LOG_FORMAT", value_name = "TETHER_LOG_FORMAT",
-          default_value = "pretty", global = true)]
+    #[arg(
+        long = "log-format",
+        env = "TETHER_LOG_FORMAT",
+        value_name = "TETHER_LOG_FORMAT",
+        default_value = "pretty",
+        global = true
+    )]
     pub format: LogFormat,
 }
 

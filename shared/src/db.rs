@@ -75,7 +75,10 @@ pub async fn ensure_database(config: &DatabaseConfig) -> anyhow::Result<bool> {
         return Ok(false);
     }
     let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
-    match sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&mut admin).await {
+    match sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+        .execute(&mut admin)
+        .await
+    {
         Ok(_) => Ok(true),
         // 42P04 duplicate_database: another process created it first.
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => Ok(false),
@@ -91,6 +94,9 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .run(pool)
         .await
         .context("applying the queue (apalis) migrations")?;
-    MIGRATOR.run(pool).await.context("applying tether's migrations")?;
+    MIGRATOR
+        .run(pool)
+        .await
+        .context("applying tether's migrations")?;
     Ok(())
 }

@@ -66,19 +66,27 @@ pub fn parse_envelope(body: &[u8]) -> Result<EventEnvelope, EnvelopeError> {
     if !id.starts_with("evt_") || id.len() <= 4 || id.len() > 255 {
         return Err(EnvelopeError::NotAnEvent("id is not an evt_ id"));
     }
-    let event_type = raw.event_type.ok_or(EnvelopeError::NotAnEvent("missing type"))?;
+    let event_type = raw
+        .event_type
+        .ok_or(EnvelopeError::NotAnEvent("missing type"))?;
     if event_type.is_empty() || event_type.len() > 255 {
         return Err(EnvelopeError::NotAnEvent("type is empty or too long"));
     }
-    let created = raw.created.ok_or(EnvelopeError::NotAnEvent("missing created"))?;
+    let created = raw
+        .created
+        .ok_or(EnvelopeError::NotAnEvent("missing created"))?;
     if created <= 0 {
-        return Err(EnvelopeError::NotAnEvent("created is not a positive unix time"));
+        return Err(EnvelopeError::NotAnEvent(
+            "created is not a positive unix time",
+        ));
     }
     let object = raw
         .data
         .and_then(|d| d.object)
         .ok_or(EnvelopeError::NotAnEvent("missing data.object"))?;
-    let object_id = object.id.ok_or(EnvelopeError::NotAnEvent("data.object has no id"))?;
+    let object_id = object
+        .id
+        .ok_or(EnvelopeError::NotAnEvent("data.object has no id"))?;
     if object_id.is_empty() {
         return Err(EnvelopeError::NotAnEvent("data.object has an empty id"));
     }
@@ -99,8 +107,12 @@ mod tests {
 
     #[test]
     fn reads_a_sample_event() {
-        let env = parse_envelope(crate::samples::sample_event("customer.created").unwrap().as_bytes())
-            .unwrap();
+        let env = parse_envelope(
+            crate::samples::sample_event("customer.created")
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap();
         assert_eq!(env.id, "evt_1PgcvGpWP4vWeUmAuvnGwuI9");
         assert_eq!(env.event_type, "customer.created");
         assert_eq!(env.created, 1721954100);
@@ -114,17 +126,41 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (r#"[1,2]"#, "object"),
             (r#"{"id":"evt_1","type":"x.y","created":1}"#, "data.object"),
-            (r#"{"id":"ch_1","type":"x.y","created":1,"data":{"object":{"id":"o"}}}"#, "evt_"),
-            (r#"{"id":"evt_1","created":1,"data":{"object":{"id":"o"}}}"#, "type"),
-            (r#"{"id":"evt_1","type":"x.y","data":{"object":{"id":"o"}}}"#, "created"),
-            (r#"{"id":"evt_1","type":"x.y","created":1,"data":{"object":{}}}"#, "no id"),
-            (r#"{"id":"evt_1","type":"x.y","created":"soon","data":{"object":{"id":"o"}}}"#, "object"),
+            (
+                r#"{"id":"ch_1","type":"x.y","created":1,"data":{"object":{"id":"o"}}}"#,
+                "evt_",
+            ),
+            (
+                r#"{"id":"evt_1","created":1,"data":{"object":{"id":"o"}}}"#,
+                "type",
+            ),
+            (
+                r#"{"id":"evt_1","type":"x.y","data":{"object":{"id":"o"}}}"#,
+                "created",
+            ),
+            (
+                r#"{"id":"evt_1","type":"x.y","created":1,"data":{"object":{}}}"#,
+                "no id",
+            ),
+            (
+                r#"{"id":"evt_1","type":"x.y","created":"soon","data":{"object":{"id":"o"}}}"#,
+                "object",
+            ),
         ];
         for (body, why) in cases {
             let err = parse_envelope(body.as_bytes()).unwrap_err();
-            assert!(err.to_string().contains(why), "{body}: {err} should mention {why}");
+            assert!(
+                err.to_string().contains(why),
+                "{body}: {err} should mention {why}"
+            );
         }
-        assert!(matches!(parse_envelope(b"{not json"), Err(EnvelopeError::NotJson(_))));
-        assert!(matches!(parse_envelope(b""), Err(EnvelopeError::NotJson(_))));
+        assert!(matches!(
+            parse_envelope(b"{not json"),
+            Err(EnvelopeError::NotJson(_))
+        ));
+        assert!(matches!(
+            parse_envelope(b""),
+            Err(EnvelopeError::NotJson(_))
+        ));
     }
 }

@@ -41,7 +41,11 @@ pub async fn enqueue(
 ) -> Result<(), apalis_postgres::Error> {
     let tasks = batches
         .into_iter()
-        .map(|b| TaskBuilder::new(b.to_bytes()).max_attempts(max_attempts as usize).build())
+        .map(|b| {
+            TaskBuilder::new(b.to_bytes())
+                .max_attempts(max_attempts as usize)
+                .build()
+        })
         .collect();
     apalis_postgres::queries::push_tasks(conn, QUEUE, tasks).await
 }

@@ -26,7 +26,10 @@ samples!(
 );
 
 pub fn sample_event(event_type: &str) -> Option<&'static str> {
-    SAMPLE_EVENTS.iter().find(|(t, _)| *t == event_type).map(|(_, body)| *body)
+    SAMPLE_EVENTS
+        .iter()
+        .find(|(t, _)| *t == event_type)
+        .map(|(_, body)| *body)
 }
 
 pub fn sample_types() -> impl Iterator<Item = &'static str> {
@@ -45,7 +48,8 @@ pub fn fresh_event(event_type: &str, event_id: &str, created: i64) -> Option<Val
 /// A random event id in Stripe's shape.
 pub fn new_event_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let suffix: String =
-        (0..24).map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char).collect();
+    let suffix: String = (0..24)
+        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
+        .collect();
     format!("evt_{suffix}")
 }

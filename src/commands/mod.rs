@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use tether_shared::config::{DatabaseConfig, IngestConfig, LogConfig, WorkerConfig};
 
 #[derive(Parser)]
-#[command(name = "tether", version, about = "Keeps your PostgreSQL in step with Stripe.")]
+#[command(
+    name = "tether",
+    version,
+    about = "Keeps your PostgreSQL in step with Stripe."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub log: LogConfig,

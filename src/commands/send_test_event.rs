@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Args;
 use secrecy::ExposeSecret;
 use tether_shared::{
-    config::{DEV_WEBHOOK_SECRET, parse_webhook_secrets, WebhookSecrets},
+    config::{DEV_WEBHOOK_SECRET, WebhookSecrets, parse_webhook_secrets},
     samples,
 };
 
@@ -15,8 +15,12 @@ pub struct SendTestEvent {
     pub event_type: String,
 
     /// Where ingest listens.
-    #[arg(long, env = "TETHER_URL", value_name = "TETHER_URL",
-          default_value = "http://127.0.0.1:8080/webhooks/stripe")]
+    #[arg(
+        long,
+        env = "TETHER_URL",
+        value_name = "TETHER_URL",
+        default_value = "http://127.0.0.1:8080/webhooks/stripe"
+    )]
     pub url: String,
 
     /// Signing secret (the first one is used). Defaults to the one `tether up` uses.
@@ -47,7 +51,12 @@ pub async fn run(args: SendTestEvent) -> anyhow::Result<()> {
         .body(body)
         .send()
         .await
-        .with_context(|| format!("cannot reach tether at {} (is `tether up` running?)", args.url))?;
+        .with_context(|| {
+            format!(
+                "cannot reach tether at {} (is `tether up` running?)",
+                args.url
+            )
+        })?;
     let status = response.status();
     let answer: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
     if args.json {
@@ -56,7 +65,13 @@ pub async fn run(args: SendTestEvent) -> anyhow::Result<()> {
         });
         println!("{out}");
     } else {
-        println!("{} {} -> {} {}", args.event_type, event_id, status.as_u16(), answer);
+        println!(
+            "{} {} -> {} {}",
+            args.event_type,
+            event_id,
+            status.as_u16(),
+            answer
+        );
     }
     anyhow::ensure!(status.is_success(), "tether answered {status}");
     Ok(())

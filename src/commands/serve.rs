@@ -1,6 +1,9 @@
 //! The long-running commands: `ingest`, `worker`, and `up` (both at once).
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::{
+    io::Write,
+    net::{Ipv4Addr, SocketAddr},
+};
 
 use anyhow::Context;
 use secrecy::SecretString;
@@ -44,7 +47,11 @@ pub async fn up(
     let server = IngestServer::build(&ingest_config, pool.clone()).await?;
     print_welcome(server.local_addr(), dev_secret);
     let shutdown = shutdown::on_signal();
-    let worker = tokio::spawn(tether_worker::run(pool, worker_config.clone(), shutdown.clone()));
+    let worker = tokio::spawn(tether_worker::run(
+        pool,
+        worker_config.clone(),
+        shutdown.clone(),
+    ));
     let served = server.run(shutdown.clone()).await;
     shutdown.cancel();
     let worked = worker.await.context("worker task panicked")?;
@@ -53,15 +60,21 @@ pub async fn up(
 
 fn print_welcome(addr: SocketAddr, dev_secret: bool) {
     let url = format!("http://{addr}/webhooks/stripe");
-    println!("tether is up.");
-    println!("  webhook URL: {url}");
-    println!("  send a test event:  cargo run --release -- send-test-event customer.created --url {url}");
-    println!("  forward real Stripe test events:  stripe listen --forward-to {url}");
+    let mut text = format!(
+        "tether is up.\n  webhook URL: {url}\n  \
+         send a test event:  cargo run --release -- send-test-event customer.created --url {url}\n  \
+         forward real Stripe test events:  stripe listen --forward-to {url}\n"
+    );
     if dev_secret {
-        println!(
-            "  STRIPE_WEBHOOK_SECRET is not set: using the local development secret and \
-             listening on loopback only. Set it to the whsec_... that Stripe (or `stripe listen`) gives you."
+        text.push_str(
+            "  STRIPE_WEBHOOK_SECRET is not set: using the local development secret and listening on \
+             loopback only. Set it to the whsec_... that Stripe (or `stripe listen`) gives you.\n",
         );
     }
-    println!("  stop with Ctrl-C.");
+    text.push_str("  stop with Ctrl-C.\n");
+    // A closed stdout (piped into `head`, a supervisor gone) must not stop the service.
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }

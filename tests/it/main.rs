@@ -3,3 +3,7 @@
 
 mod helpers;
 mod ingest;
+mod retries;
+mod sync;
+mod worker_support;
+mod workers;

@@ -25,7 +25,11 @@ pub struct Applied {
     pub dead: usize,
 }
 
-pub async fn apply_job(pool: &PgPool, job: &ClaimedJob, max_attempts: u32) -> Result<Applied, ApplyError> {
+pub async fn apply_job(
+    pool: &PgPool,
+    job: &ClaimedJob,
+    max_attempts: u32,
+) -> Result<Applied, ApplyError> {
     let event_ids = crate::job_event_ids(job)?;
     let mut tx = pool.begin().await?;
     let events = load_events(&mut tx, &event_ids).await?;
@@ -39,12 +43,20 @@ pub async fn apply_job(pool: &PgPool, job: &ClaimedJob, max_attempts: u32) -> Re
     let applied = plan.summary();
     mark_processed(&mut tx, &plan.processed_ids()).await?;
     write_logs(&mut tx, &plan.logs).await?;
-    jobs::complete(&mut tx, &job.id, &serde_json::to_value(&applied).unwrap_or(Value::Null)).await?;
+    jobs::complete(
+        &mut tx,
+        &job.id,
+        &serde_json::to_value(&applied).unwrap_or(Value::Null),
+    )
+    .await?;
     tx.commit().await?;
     Ok(applied)
 }
 
-async fn load_events(conn: &mut PgConnection, ids: &[String]) -> Result<Vec<StoredEvent>, sqlx::Error> {
+async fn load_events(
+    conn: &mut PgConnection,
+    ids: &[String],
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
     let rows: Vec<(String, String, i64, Option<Value>)> = sqlx::query_as(
         "SELECT id, type, extract(epoch FROM created)::int8, payload -> 'data' -> 'object'
          FROM stripe_events WHERE id = ANY($1)",
@@ -53,7 +65,10 @@ async fn load_events(conn: &mut PgConnection, ids: &[String]) -> Result<Vec<Stor
     .fetch_all(conn)
     .await?;
     if rows.len() < ids.len() {
-        tracing::warn!(missing = ids.len() - rows.len(), "job names events that are not stored; skipped");
+        tracing::warn!(
+            missing = ids.len() - rows.len(),
+            "job names events that are not stored; skipped"
+        );
     }
     Ok(rows
         .into_iter()
@@ -83,12 +98,16 @@ async fn lock_objects(conn: &mut PgConnection, keys: &[&str]) -> Result<(), sqlx
     Ok(())
 }
 
-async fn already_processed(conn: &mut PgConnection, ids: &[String]) -> Result<HashSet<String>, sqlx::Error> {
-    let rows: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM stripe_events WHERE id = ANY($1) AND processed_at IS NOT NULL")
-            .bind(ids)
-            .fetch_all(conn)
-            .await?;
+async fn already_processed(
+    conn: &mut PgConnection,
+    ids: &[String],
+) -> Result<HashSet<String>, sqlx::Error> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM stripe_events WHERE id = ANY($1) AND processed_at IS NOT NULL",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
     Ok(rows.into_iter().collect())
 }
 
@@ -130,11 +149,19 @@ impl Plan {
                 event,
             })
             .collect();
-        Self { entries, logs: Vec::new(), attempt }
+        Self {
+            entries,
+            logs: Vec::new(),
+            attempt,
+        }
     }
 
     fn lock_keys(&self) -> Vec<&str> {
-        self.entries.iter().filter_map(|e| e.change.as_ref().ok()).flat_map(Change::lock_keys).collect()
+        self.entries
+            .iter()
+            .filter_map(|e| e.change.as_ref().ok())
+            .flat_map(Change::lock_keys)
+            .collect()
     }
 
     fn mark_duplicates(&mut self, processed: &HashSet<String>) {
@@ -154,7 +181,11 @@ impl Plan {
         });
     }
 
-    async fn apply(&mut self, conn: &mut PgConnection, max_attempts: u32) -> Result<(), ApplyError> {
+    async fn apply(
+        &mut self,
+        conn: &mut PgConnection,
+        max_attempts: u32,
+    ) -> Result<(), ApplyError> {
         let mut pending = Vec::new();
         for index in 0..self.entries.len() {
             let entry = &self.entries[index];
@@ -162,7 +193,14 @@ impl Plan {
                 (_, true) => self.log(index, LogStatus::Duplicate, None),
                 (Err(reason), false) => {
                     let reason = format!("permanent: {reason}");
-                    jobs::insert_single(conn, &entry.event.id, self.attempt, max_attempts, Some(&reason)).await?;
+                    jobs::insert_single(
+                        conn,
+                        &entry.event.id,
+                        self.attempt,
+                        max_attempts,
+                        Some(&reason),
+                    )
+                    .await?;
                     self.log(index, LogStatus::Dead, Some(reason));
                 }
                 (Ok(Change::Ignored), false) => self.log(index, LogStatus::Ignored, None),
@@ -172,8 +210,11 @@ impl Plan {
         let written = self.write(conn, &pending).await?;
         for index in pending {
             let entry = &self.entries[index];
-            let status =
-                if written.contains(&entry.version.event_id) { LogStatus::Success } else { LogStatus::Stale };
+            let status = if written.contains(&entry.version.event_id) {
+                LogStatus::Success
+            } else {
+                LogStatus::Stale
+            };
             self.log(index, status, None);
         }
         Ok(())
@@ -182,7 +223,11 @@ impl Plan {
     /// Writes the newest change per object and returns the ids of the events
     /// that were written. Customers go first, so that the payments and
     /// subscriptions of the same job link to them rather than to placeholders.
-    async fn write(&self, conn: &mut PgConnection, pending: &[usize]) -> Result<HashSet<String>, sqlx::Error> {
+    async fn write(
+        &self,
+        conn: &mut PgConnection,
+        pending: &[usize],
+    ) -> Result<HashSet<String>, sqlx::Error> {
         let newest = self.newest_per_object(pending);
         let mut customers = Vec::new();
         let mut payments = Vec::new();
@@ -199,7 +244,11 @@ impl Plan {
         let referenced: Vec<&str> = payments
             .iter()
             .filter_map(|(_, p)| p.stripe_customer_id.as_deref())
-            .chain(subscriptions.iter().filter_map(|(_, s)| s.stripe_customer_id.as_deref()))
+            .chain(
+                subscriptions
+                    .iter()
+                    .filter_map(|(_, s)| s.stripe_customer_id.as_deref()),
+            )
             .collect();
         customer::ensure_placeholders(conn, &referenced).await?;
         written_objects.extend(payment::upsert(conn, &payments).await?);
@@ -217,7 +266,12 @@ impl Plan {
         let mut newest: BTreeMap<&str, usize> = BTreeMap::new();
         for &index in pending {
             let entry = &self.entries[index];
-            let Some(object) = entry.change.as_ref().ok().and_then(|c| c.lock_keys().first().copied()) else {
+            let Some(object) = entry
+                .change
+                .as_ref()
+                .ok()
+                .and_then(|c| c.lock_keys().first().copied())
+            else {
                 continue;
             };
             let current = newest.entry(object).or_insert(index);
@@ -231,7 +285,12 @@ impl Plan {
     fn processed_ids(&self) -> Vec<&str> {
         self.logs
             .iter()
-            .filter(|l| matches!(l.status, LogStatus::Success | LogStatus::Stale | LogStatus::Ignored))
+            .filter(|l| {
+                matches!(
+                    l.status,
+                    LogStatus::Success | LogStatus::Stale | LogStatus::Ignored
+                )
+            })
             .map(|l| l.event_id.as_str())
             .collect()
     }

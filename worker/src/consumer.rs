@@ -26,7 +26,12 @@ pub struct Consumer {
 
 impl Consumer {
     pub fn new(pool: PgPool, config: WorkerConfig, name: String) -> Self {
-        Self { pool, config, name, in_flight: InFlight::default() }
+        Self {
+            pool,
+            config,
+            name,
+            in_flight: InFlight::default(),
+        }
     }
 
     pub async fn run(self, shutdown: CancellationToken) {
@@ -34,7 +39,11 @@ impl Consumer {
         let wake = Arc::new(Notify::new());
         let background = TaskTracker::new();
         let stop_background = CancellationToken::new();
-        background.spawn(listen(this.pool.clone(), wake.clone(), stop_background.clone()));
+        background.spawn(listen(
+            this.pool.clone(),
+            wake.clone(),
+            stop_background.clone(),
+        ));
         background.spawn(this.clone().heartbeat_loop(stop_background.clone()));
         this.clone().fetch_loop(&wake, &shutdown).await;
         stop_background.cancel();
@@ -43,7 +52,9 @@ impl Consumer {
         match jobs::release_all(&this.pool, &this.name).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(released = n, "claimed jobs put back on the queue"),
-            Err(e) => tracing::warn!(error = %e, "could not release claimed jobs; they return after the orphan timeout"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release claimed jobs; they return after the orphan timeout")
+            }
         }
     }
 
@@ -52,7 +63,9 @@ impl Consumer {
         let running = TaskTracker::new();
         let mut backoff = Backoff::default();
         while !shutdown.is_cancelled() {
-            let free = slots.available_permits().min(self.config.fetch_size as usize);
+            let free = slots
+                .available_permits()
+                .min(self.config.fetch_size as usize);
             if free == 0 {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,

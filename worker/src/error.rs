@@ -24,11 +24,15 @@ impl From<sqlx::Error> for ApplyError {
             // Data exceptions (22) and integrity violations (23) come from the
             // event's content; trying again cannot change them.
             sqlx::Error::Database(db)
-                if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
             {
                 ApplyError::Permanent(format!("database refused the data: {}", db.message()))
             }
-            sqlx::Error::Database(db) => ApplyError::Transient(format!("database error: {}", db.message())),
+            sqlx::Error::Database(db) => {
+                ApplyError::Transient(format!("database error: {}", db.message()))
+            }
             other => ApplyError::Transient(format!("database unavailable: {other}")),
         }
     }

@@ -20,7 +20,12 @@ use crate::{
 /// Records the failure. If even that fails (the database is down), the job
 /// stays claimed by this worker, and the next heartbeat that reaches the
 /// database puts it back on the queue.
-pub async fn record_failure(pool: &PgPool, config: &WorkerConfig, job: &ClaimedJob, error: &ApplyError) {
+pub async fn record_failure(
+    pool: &PgPool,
+    config: &WorkerConfig,
+    job: &ClaimedJob,
+    error: &ApplyError,
+) {
     if let Err(db_error) = try_record(pool, config, job, error).await {
         tracing::error!(job = %job.id, error = %db_error, "could not record the failure; the job will be released");
     }
@@ -34,10 +39,11 @@ async fn try_record(
 ) -> Result<(), sqlx::Error> {
     let event_ids = crate::job_event_ids(job).unwrap_or_default();
     let mut tx = pool.begin().await?;
-    let types: Vec<(String, String)> = sqlx::query_as("SELECT id, type FROM stripe_events WHERE id = ANY($1)")
-        .bind(&event_ids)
-        .fetch_all(&mut *tx)
-        .await?;
+    let types: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, type FROM stripe_events WHERE id = ANY($1)")
+            .bind(&event_ids)
+            .fetch_all(&mut *tx)
+            .await?;
     let message = error.to_string();
     let status = if types.len() > 1 {
         for (event_id, _) in &types {

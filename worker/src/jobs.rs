@@ -40,7 +40,11 @@ pub async fn register_worker(pool: &PgPool, worker: &str) -> Result<(), sqlx::Er
 
 /// Claims up to `limit` runnable jobs. An attempt is counted when it starts,
 /// so a job that kills its worker every time still reaches its limit.
-pub async fn claim(pool: &PgPool, worker: &str, limit: i64) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+pub async fn claim(
+    pool: &PgPool,
+    worker: &str,
+    limit: i64,
+) -> Result<Vec<ClaimedJob>, sqlx::Error> {
     let rows: Vec<(String, Vec<u8>, i32)> = sqlx::query_as(
         "WITH next AS (
              SELECT id FROM apalis.jobs
@@ -60,11 +64,22 @@ pub async fn claim(pool: &PgPool, worker: &str, limit: i64) -> Result<Vec<Claime
     .bind(worker)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(|(id, payload, attempt)| ClaimedJob { id, payload, attempt }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(id, payload, attempt)| ClaimedJob {
+            id,
+            payload,
+            attempt,
+        })
+        .collect())
 }
 
 /// Marks the job done inside the transaction that applied it.
-pub async fn complete(conn: &mut PgConnection, job_id: &str, summary: &serde_json::Value) -> Result<(), sqlx::Error> {
+pub async fn complete(
+    conn: &mut PgConnection,
+    job_id: &str,
+    summary: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE apalis.jobs SET status = 'Done', done_at = now(), lock_by = NULL,
                 last_result = jsonb_build_object('Ok', $2::jsonb)
@@ -124,7 +139,9 @@ pub async fn insert_single(
     max_attempts: u32,
     dead_error: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    let batch = EventBatch { events: vec![event_id.to_owned()] };
+    let batch = EventBatch {
+        events: vec![event_id.to_owned()],
+    };
     sqlx::query(
         "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority,
                                   last_result, done_at)

@@ -20,10 +20,16 @@ use crate::{error::ApplyError, jobs::ClaimedJob};
 
 /// Runs a worker until `shutdown`: then it stops fetching, finishes the jobs
 /// in flight, puts back any it claimed but did not start, and returns.
-pub async fn run(pool: PgPool, config: WorkerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    pool: PgPool,
+    config: WorkerConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let name = worker_name();
     tracing::info!(worker = %name, concurrency = config.concurrency, "worker starting");
-    consumer::Consumer::new(pool, config, name).run(shutdown).await;
+    consumer::Consumer::new(pool, config, name)
+        .run(shutdown)
+        .await;
     tracing::info!("worker stopped");
     Ok(())
 }
@@ -64,5 +70,9 @@ fn worker_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "host".into());
-    format!("tether-{host}-{}-{:04x}", std::process::id(), fastrand::u16(..))
+    format!(
+        "tether-{host}-{}-{:04x}",
+        std::process::id(),
+        fastrand::u16(..)
+    )
 }

@@ -44,10 +44,18 @@ pub async fn write_logs(conn: &mut PgConnection, rows: &[LogRow]) -> Result<(), 
         "INSERT INTO webhook_logs (event_type, event_id, status, error_message, attempt)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int4[])",
     )
-    .bind(rows.iter().map(|r| r.event_type.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.event_type.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(rows.iter().map(|r| r.event_id.as_str()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.error_message.as_deref()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.error_message.as_deref())
+            .collect::<Vec<_>>(),
+    )
     .bind(rows.iter().map(|r| r.attempt).collect::<Vec<_>>())
     .execute(conn)
     .await?;

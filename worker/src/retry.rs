@@ -29,7 +29,11 @@ mod tests {
 
     #[test]
     fn doubles_with_jitter_and_stays_under_the_cap() {
-        let config = WorkerConfig { retry_base_ms: 100, retry_max_ms: 1_000, ..WorkerConfig::default() };
+        let config = WorkerConfig {
+            retry_base_ms: 100,
+            retry_max_ms: 1_000,
+            ..WorkerConfig::default()
+        };
         for _ in 0..200 {
             let first = retry_delay(&config, 1).as_millis();
             let third = retry_delay(&config, 3).as_millis();

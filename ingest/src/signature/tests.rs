@@ -49,7 +49,10 @@ fn future_timestamp_within_tolerance_is_accepted_beyond_it_rejected() {
     let secret = "whsec_test".to_string();
     let body = br#"{"id":"evt_1"}"#;
     let v = verifier(std::slice::from_ref(&secret));
-    assert_eq!(v.verify(Some(&sign(&secret, 1_000_300, body)), body, 1_000_000), Ok(()));
+    assert_eq!(
+        v.verify(Some(&sign(&secret, 1_000_300, body)), body, 1_000_000),
+        Ok(())
+    );
     assert_eq!(
         v.verify(Some(&sign(&secret, 1_000_301, body)), body, 1_000_000),
         Err(SignatureError::OutsideTolerance)
@@ -68,10 +71,19 @@ fn our_signer_produces_what_stripe_produces() {
 #[test]
 fn header_parser_reads_timestamp_and_every_v1() {
     let parsed = parse_header("t=12,v1=aa,v0=zz,v1=bb,x").unwrap();
-    assert_eq!(parsed, SignatureHeader { timestamp: 12, v1: vec!["aa", "bb"] });
+    assert_eq!(
+        parsed,
+        SignatureHeader {
+            timestamp: 12,
+            v1: vec!["aa", "bb"]
+        }
+    );
     assert_eq!(parse_header("v1=aa"), Err(SignatureError::NoTimestamp));
     assert_eq!(parse_header("t=12"), Err(SignatureError::NoV1Signature));
-    assert_eq!(parse_header("t=1e3,v1=aa"), Err(SignatureError::NoTimestamp));
+    assert_eq!(
+        parse_header("t=1e3,v1=aa"),
+        Err(SignatureError::NoTimestamp)
+    );
 }
 
 #[test]

@@ -18,7 +18,10 @@ pub struct CustomerChange {
 }
 
 pub fn handles(event_type: &str) -> bool {
-    matches!(event_type, "customer.created" | "customer.updated" | "customer.deleted")
+    matches!(
+        event_type,
+        "customer.created" | "customer.updated" | "customer.deleted"
+    )
 }
 
 pub fn read(event_type: &str, object: &Value) -> Result<CustomerChange, String> {
@@ -28,7 +31,8 @@ pub fn read(event_type: &str, object: &Value) -> Result<CustomerChange, String> 
         name: fields::string(object, "name"),
         phone: fields::string(object, "phone"),
         metadata: fields::metadata(object),
-        deleted: event_type == "customer.deleted" || fields::boolean(object, "deleted") == Some(true),
+        deleted: event_type == "customer.deleted"
+            || fields::boolean(object, "deleted") == Some(true),
     })
 }
 
@@ -83,7 +87,10 @@ pub async fn upsert(
 /// payment or subscription is never dropped for coming early. The
 /// customer's events fill them in later (a placeholder has no version, so
 /// any real event is newer).
-pub async fn ensure_placeholders(conn: &mut PgConnection, customer_ids: &[&str]) -> Result<(), sqlx::Error> {
+pub async fn ensure_placeholders(
+    conn: &mut PgConnection,
+    customer_ids: &[&str],
+) -> Result<(), sqlx::Error> {
     if customer_ids.is_empty() {
         return Ok(());
     }

@@ -33,7 +33,11 @@ mod tests {
     use super::*;
 
     fn v(created: i64, event_type: &str, id: &str) -> Version {
-        Version { created, rank: rank(event_type), event_id: id.into() }
+        Version {
+            created,
+            rank: rank(event_type),
+            event_id: id.into(),
+        }
     }
 
     #[test]
@@ -45,9 +49,18 @@ mod tests {
     fn within_a_second_the_lifecycle_decides() {
         assert!(v(10, "customer.updated", "evt_a") > v(10, "customer.created", "evt_z"));
         assert!(v(10, "customer.deleted", "evt_a") > v(10, "customer.updated", "evt_z"));
-        assert!(v(10, "payment_intent.succeeded", "evt_a") > v(10, "payment_intent.payment_failed", "evt_z"));
-        assert!(v(10, "payment_intent.payment_failed", "evt_a") > v(10, "payment_intent.processing", "evt_z"));
-        assert!(v(10, "customer.subscription.deleted", "evt_a") > v(10, "customer.subscription.paused", "evt_z"));
+        assert!(
+            v(10, "payment_intent.succeeded", "evt_a")
+                > v(10, "payment_intent.payment_failed", "evt_z")
+        );
+        assert!(
+            v(10, "payment_intent.payment_failed", "evt_a")
+                > v(10, "payment_intent.processing", "evt_z")
+        );
+        assert!(
+            v(10, "customer.subscription.deleted", "evt_a")
+                > v(10, "customer.subscription.paused", "evt_z")
+        );
     }
 
     #[test]

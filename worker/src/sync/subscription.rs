@@ -35,7 +35,9 @@ pub fn read(event_type: &str, object: &Value) -> Result<SubscriptionChange, Stri
     let item = fields::first_item(object, "items");
     // Up to 2025-02-24.acacia the period is on the subscription; from
     // 2025-03-31.basil it moved to each item. Read whichever is there.
-    let period = |key: &str| fields::integer(object, key).or_else(|| item.and_then(|i| fields::integer(i, key)));
+    let period = |key: &str| {
+        fields::integer(object, key).or_else(|| item.and_then(|i| fields::integer(i, key)))
+    };
     let status = if event_type == "customer.subscription.deleted" {
         Some("canceled".to_owned())
     } else {
@@ -45,8 +47,12 @@ pub fn read(event_type: &str, object: &Value) -> Result<SubscriptionChange, Stri
         stripe_subscription_id: object_id(object, "subscription", "sub_")?,
         stripe_customer_id: fields::reference(object, "customer"),
         status,
-        price_id: item.and_then(|i| i.get("price")).and_then(|p| fields::string(p, "id")),
-        quantity: item.and_then(|i| fields::integer(i, "quantity")).or_else(|| fields::integer(object, "quantity")),
+        price_id: item
+            .and_then(|i| i.get("price"))
+            .and_then(|p| fields::string(p, "id")),
+        quantity: item
+            .and_then(|i| fields::integer(i, "quantity"))
+            .or_else(|| fields::integer(object, "quantity")),
         cancel_at_period_end: fields::boolean(object, "cancel_at_period_end"),
         current_period_start: period("current_period_start"),
         current_period_end: period("current_period_end"),

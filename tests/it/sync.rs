@@ -1,0 +1,450 @@
+//! The worker applies events to the synced tables: right values, any order,
+//! once in effect.
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::{
+    helpers::{SAMPLE_EVENTS, TestApp},
+    worker_support::*,
+};
+
+const CUSTOMER: &str = "cus_QXg1o8vcGmoR32";
+const PAYMENT: &str = "pi_1PgafyB7WZ01zgkWSjxsAJo3";
+const SUBSCRIPTION: &str = "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw";
+
+type CustomerRow = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Value,
+    bool,
+    bool,
+);
+
+async fn customer_row(pool: &PgPool, id: &str) -> Option<CustomerRow> {
+    sqlx::query_as(
+        "SELECT email, name, phone, metadata, deleted_at IS NOT NULL, is_placeholder
+         FROM end_customers WHERE stripe_customer_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+}
+
+type PaymentRow = (Option<i64>, Option<String>, Option<String>, Option<String>);
+
+/// amount, currency, status, and the Stripe id of the linked customer.
+async fn payment_row(pool: &PgPool, id: &str) -> Option<PaymentRow> {
+    sqlx::query_as(
+        "SELECT p.amount, p.currency, p.status, c.stripe_customer_id
+         FROM payments p LEFT JOIN end_customers c ON c.id = p.customer_id
+         WHERE p.stripe_payment_intent_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+}
+
+type SubscriptionRow = (
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<bool>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+/// status, price, quantity, cancel_at_period_end, period start/end (unix), customer.
+async fn subscription_row(pool: &PgPool, id: &str) -> Option<SubscriptionRow> {
+    sqlx::query_as(
+        "SELECT s.status, s.price_id, s.quantity, s.cancel_at_period_end,
+                extract(epoch FROM s.current_period_start)::int8, extract(epoch FROM s.current_period_end)::int8,
+                c.stripe_customer_id
+         FROM subscriptions s LEFT JOIN end_customers c ON c.id = s.customer_id
+         WHERE s.stripe_subscription_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+}
+
+fn metadata(plan: bool) -> Value {
+    let mut m = json!({ "supabase_user_id": "8d0f1c2e-5b7a-4c1e-9f3a-2b6d7e8f9a01" });
+    if plan {
+        m["plan"] = json!("pro");
+    }
+    m
+}
+
+#[tokio::test]
+async fn each_sample_event_alone_produces_its_row() {
+    let app = TestApp::spawn().await;
+    let jenny = |email: &str, name: &str, deleted, plan| {
+        Some((
+            Some(email.into()),
+            Some(name.into()),
+            Some("+15555550100".into()),
+            metadata(plan),
+            deleted,
+            false,
+        ))
+    };
+    let sub = |status: &str| {
+        Some((
+            Some(status.into()),
+            Some("price_1PgafmB7WZ01zgkW6dKueIc5".into()),
+            Some(1),
+            Some(true),
+            Some(1896570518),
+            Some(976287773),
+            Some(CUSTOMER.into()),
+        ))
+    };
+    for (event_type, _) in SAMPLE_EVENTS {
+        reset(&app.pool).await;
+        let event = fixture(event_type);
+        post_ok(&app, &event).await;
+        assert_eq!(drain(&app.pool).await, 1, "{event_type}: one job");
+        let pool = &app.pool;
+        let id = event["id"].as_str().unwrap();
+        match *event_type {
+            "customer.created" => assert_eq!(
+                customer_row(pool, CUSTOMER).await,
+                jenny("jenny.rosen@example.com", "Jenny Rosen", false, false)
+            ),
+            "customer.updated" => assert_eq!(
+                customer_row(pool, CUSTOMER).await,
+                jenny("jenny@example.org", "Jenny R. Rosen", false, true)
+            ),
+            "customer.deleted" => assert_eq!(
+                customer_row(pool, CUSTOMER).await,
+                jenny("jenny@example.org", "Jenny R. Rosen", true, true)
+            ),
+            "payment_intent.succeeded" => assert_eq!(
+                payment_row(pool, PAYMENT).await,
+                Some((
+                    Some(1099),
+                    Some("usd".into()),
+                    Some("succeeded".into()),
+                    Some(CUSTOMER.into())
+                ))
+            ),
+            "payment_intent.payment_failed" => assert_eq!(
+                payment_row(pool, PAYMENT).await,
+                Some((
+                    Some(1099),
+                    Some("usd".into()),
+                    Some("requires_payment_method".into()),
+                    Some(CUSTOMER.into())
+                ))
+            ),
+            "customer.subscription.created" | "customer.subscription.updated" => {
+                assert_eq!(subscription_row(pool, SUBSCRIPTION).await, sub("active"))
+            }
+            "customer.subscription.deleted" => {
+                assert_eq!(subscription_row(pool, SUBSCRIPTION).await, sub("canceled"))
+            }
+            "invoice.paid" | "charge.refunded" => {
+                assert_eq!(
+                    snapshot(pool).await,
+                    Vec::<String>::new(),
+                    "{event_type} writes no synced row"
+                );
+                assert_eq!(log_statuses(pool, id).await, ["ignored"]);
+                continue;
+            }
+            other => panic!("no expectation for {other}"),
+        }
+        assert_eq!(log_statuses(pool, id).await, ["success"], "{event_type}");
+        let processed: bool =
+            sqlx::query_scalar("SELECT processed_at IS NOT NULL FROM stripe_events WHERE id = $1")
+                .bind(id)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        assert!(processed, "{event_type} is marked processed");
+    }
+}
+
+fn all_fixtures() -> Vec<Value> {
+    SAMPLE_EVENTS.iter().map(|(t, _)| fixture(t)).collect()
+}
+
+async fn deliver(app: &TestApp, events: &[Value], drain_each: bool) -> Vec<String> {
+    reset(&app.pool).await;
+    for event in events {
+        post_ok(app, event).await;
+        if drain_each {
+            drain(&app.pool).await;
+        }
+    }
+    drain(&app.pool).await;
+    assert_eq!(unprocessed(&app.pool).await, 0, "every event processed");
+    snapshot(&app.pool).await
+}
+
+#[tokio::test]
+async fn any_delivery_order_and_repetition_ends_in_the_same_tables() {
+    let app = TestApp::spawn().await;
+    let mut in_order = all_fixtures();
+    in_order.sort_by_key(|e| e["created"].as_i64());
+    let expected = deliver(&app, &in_order, true).await;
+    assert_eq!(
+        expected.len(),
+        3,
+        "one customer, one payment, one subscription: {expected:#?}"
+    );
+    assert!(
+        expected[0].contains("jenny@example.org") && expected[0].contains("\"Jenny R. Rosen\""),
+        "{}",
+        expected[0]
+    );
+    assert!(
+        expected[1].contains("requires_payment_method"),
+        "the later payment event wins: {}",
+        expected[1]
+    );
+    assert!(expected[2].contains("canceled"), "{}", expected[2]);
+
+    let reversed: Vec<Value> = in_order.iter().rev().cloned().collect();
+    assert_eq!(deliver(&app, &reversed, true).await, expected, "reversed");
+    let doubled: Vec<Value> = in_order
+        .iter()
+        .flat_map(|e| [e.clone(), e.clone()])
+        .collect();
+    assert_eq!(
+        deliver(&app, &doubled, true).await,
+        expected,
+        "every event twice"
+    );
+    for seed in 1..=12u64 {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut shuffled: Vec<Value> = doubled.clone();
+        rng.shuffle(&mut shuffled);
+        let drain_each = seed % 2 == 0;
+        assert_eq!(
+            deliver(&app, &shuffled, drain_each).await,
+            expected,
+            "shuffled, seed {seed}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_payment_before_its_customer_is_kept_and_linked_later() {
+    let app = TestApp::spawn().await;
+    post_ok(&app, &fixture("payment_intent.succeeded")).await;
+    drain(&app.pool).await;
+    assert_eq!(
+        payment_row(&app.pool, PAYMENT).await.unwrap().3.as_deref(),
+        Some(CUSTOMER),
+        "linked to a placeholder"
+    );
+    assert_eq!(
+        customer_row(&app.pool, CUSTOMER).await,
+        Some((None, None, None, json!({}), false, true))
+    );
+
+    post_ok(&app, &fixture("customer.created")).await;
+    drain(&app.pool).await;
+    let customer = customer_row(&app.pool, CUSTOMER).await.unwrap();
+    assert_eq!(
+        (customer.0.as_deref(), customer.5),
+        (Some("jenny.rosen@example.com"), false),
+        "placeholder filled in"
+    );
+    let customers: i64 = sqlx::query_scalar("SELECT count(*) FROM end_customers")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        customers, 1,
+        "the placeholder became the customer, no second row"
+    );
+}
+
+#[tokio::test]
+async fn a_subscription_before_its_customer_is_kept_and_linked_later() {
+    let app = TestApp::spawn().await;
+    post_ok(&app, &fixture("customer.subscription.created")).await;
+    drain(&app.pool).await;
+    assert_eq!(
+        subscription_row(&app.pool, SUBSCRIPTION)
+            .await
+            .unwrap()
+            .6
+            .as_deref(),
+        Some(CUSTOMER)
+    );
+    post_ok(&app, &fixture("customer.updated")).await;
+    drain(&app.pool).await;
+    assert_eq!(
+        customer_row(&app.pool, CUSTOMER)
+            .await
+            .unwrap()
+            .1
+            .as_deref(),
+        Some("Jenny R. Rosen")
+    );
+}
+
+#[tokio::test]
+async fn a_payment_without_customer_is_stored_unlinked() {
+    let app = TestApp::spawn().await;
+    let mut event = fixture("payment_intent.succeeded");
+    event["data"]["object"]["customer"] = Value::Null;
+    post_ok(&app, &event).await;
+    drain(&app.pool).await;
+    assert_eq!(
+        payment_row(&app.pool, PAYMENT).await,
+        Some((
+            Some(1099),
+            Some("usd".into()),
+            Some("succeeded".into()),
+            None
+        ))
+    );
+}
+
+#[tokio::test]
+async fn an_older_update_after_the_delete_does_not_bring_the_customer_back() {
+    let app = TestApp::spawn().await;
+    let deleted = fixture("customer.deleted");
+    let mut late_update = fixture_at(
+        "customer.updated",
+        deleted["created"].as_i64().unwrap() - 30,
+    );
+    late_update["data"]["object"]["name"] = json!("Stale Name");
+    post_ok(&app, &deleted).await;
+    drain(&app.pool).await;
+    post_ok(&app, &late_update).await;
+    drain(&app.pool).await;
+    let row = customer_row(&app.pool, CUSTOMER).await.unwrap();
+    assert_eq!(
+        (row.1.as_deref(), row.4),
+        (Some("Jenny R. Rosen"), true),
+        "still deleted, name unchanged"
+    );
+    assert_eq!(
+        log_statuses(&app.pool, late_update["id"].as_str().unwrap()).await,
+        ["stale"]
+    );
+}
+
+#[tokio::test]
+async fn the_same_event_applied_twice_is_logged_duplicate() {
+    let app = TestApp::spawn().await;
+    let event = fixture("customer.created");
+    post_ok(&app, &event).await;
+    drain(&app.pool).await;
+    let before = snapshot(&app.pool).await;
+    // A replay: the same event queued again.
+    let id = event["id"].as_str().unwrap().to_owned();
+    let mut tx = app.pool.begin().await.unwrap();
+    tether_shared::queue::enqueue(
+        &mut tx,
+        vec![tether_shared::queue::EventBatch {
+            events: vec![id.clone()],
+        }],
+        10,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(drain(&app.pool).await, 1);
+    assert_eq!(snapshot(&app.pool).await, before, "nothing changed");
+    assert_eq!(log_statuses(&app.pool, &id).await, ["success", "duplicate"]);
+}
+
+#[tokio::test]
+async fn events_in_the_same_second_follow_the_lifecycle() {
+    let app = TestApp::spawn().await;
+    let second = 1_800_000_000;
+    let succeeded = fixture_at("payment_intent.succeeded", second);
+    let failed = fixture_at("payment_intent.payment_failed", second);
+    // Worst order: the terminal status arrives first.
+    post_ok(&app, &succeeded).await;
+    drain(&app.pool).await;
+    post_ok(&app, &failed).await;
+    drain(&app.pool).await;
+    assert_eq!(
+        payment_row(&app.pool, PAYMENT).await.unwrap().2.as_deref(),
+        Some("succeeded")
+    );
+    assert_eq!(
+        log_statuses(&app.pool, failed["id"].as_str().unwrap()).await,
+        ["stale"]
+    );
+}
+
+/// Up to 2025-02-24.acacia the billing period sits on the subscription; from
+/// 2025-03-31.basil it sits on each item. Both sync.
+#[tokio::test]
+async fn subscription_periods_sync_from_both_api_shapes() {
+    let app = TestApp::spawn().await;
+    let mut acacia = fixture_at("customer.subscription.created", 1_800_000_000);
+    acacia["api_version"] = json!("2025-02-24.acacia");
+    let object = &mut acacia["data"]["object"];
+    object["id"] = json!("sub_acacia");
+    object["current_period_start"] = json!(1_700_000_000);
+    object["current_period_end"] = json!(1_702_592_000);
+    for item in object["items"]["data"].as_array_mut().unwrap() {
+        item.as_object_mut().unwrap().remove("current_period_start");
+        item.as_object_mut().unwrap().remove("current_period_end");
+    }
+    let mut basil = fixture_at("customer.subscription.created", 1_800_000_000);
+    basil["api_version"] = json!("2025-03-31.basil");
+    basil["data"]["object"]["id"] = json!("sub_basil");
+    let basil_item = &mut basil["data"]["object"]["items"]["data"][0];
+    basil_item["current_period_start"] = json!(1_710_000_000);
+    basil_item["current_period_end"] = json!(1_712_592_000);
+    basil["data"]["object"]
+        .as_object_mut()
+        .unwrap()
+        .remove("current_period_start");
+
+    post_ok(&app, &acacia).await;
+    post_ok(&app, &basil).await;
+    drain(&app.pool).await;
+    let periods = |row: Option<SubscriptionRow>| row.map(|r| (r.4, r.5));
+    assert_eq!(
+        periods(subscription_row(&app.pool, "sub_acacia").await),
+        Some((Some(1_700_000_000), Some(1_702_592_000)))
+    );
+    assert_eq!(
+        periods(subscription_row(&app.pool, "sub_basil").await),
+        Some((Some(1_710_000_000), Some(1_712_592_000)))
+    );
+}
+
+#[tokio::test]
+async fn a_payload_that_is_not_its_type_is_dead_at_once_and_blocks_nothing() {
+    let app = TestApp::spawn().await;
+    let mut bad = fixture_at("customer.updated", 1_800_000_000);
+    bad["data"]["object"]["object"] = json!("charge");
+    bad["data"]["object"]["id"] = json!("ch_123");
+    let good = fixture("customer.created");
+    post_ok(&app, &bad).await;
+    post_ok(&app, &good).await;
+    drain(&app.pool).await;
+    let bad_id = bad["id"].as_str().unwrap();
+    assert_eq!(log_statuses(&app.pool, bad_id).await, ["dead"]);
+    assert_eq!(
+        log_statuses(&app.pool, good["id"].as_str().unwrap()).await,
+        ["success"]
+    );
+    let dead: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT last_result->>'Err', attempts FROM apalis.jobs WHERE status = 'Killed' AND convert_from(job, 'UTF8') LIKE '%' || $1 || '%'",
+    )
+    .bind(bad_id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(dead.len(), 1, "kept as one dead letter");
+    assert!(dead[0].0.contains("not a customer"), "{}", dead[0].0);
+}

@@ -1,0 +1,148 @@
+//! What the worker tests share: running the queue dry, reading the synced
+//! tables in a form that compares across runs, and worker processes.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use sqlx::PgPool;
+use tether_shared::config::WorkerConfig;
+
+use crate::helpers::{TestApp, fresh_event, new_event_id, sample_event};
+
+/// Test worker settings: quick retries so tests never wait long.
+pub fn worker_config() -> WorkerConfig {
+    WorkerConfig {
+        retry_base_ms: 1000,
+        max_attempts: 4,
+        ..WorkerConfig::default()
+    }
+}
+
+/// Applies every job that is due, synchronously. No sleeps needed after it.
+pub async fn drain(pool: &PgPool) -> usize {
+    tether_worker::drain(pool, &worker_config())
+        .await
+        .expect("the queue drains")
+}
+
+/// A fixture event exactly as Stripe sent it (its own id and `created`).
+pub fn fixture(event_type: &str) -> Value {
+    serde_json::from_str(sample_event(event_type).expect("a sample of that type")).unwrap()
+}
+
+/// A fixture with a new event id and the given `created`, same object.
+pub fn fixture_at(event_type: &str, created: i64) -> Value {
+    fresh_event(event_type, &new_event_id(), created).expect("a sample of that type")
+}
+
+pub async fn post_ok(app: &TestApp, event: &Value) {
+    let (status, body) = app.post_event(event).await;
+    assert_eq!(status, 200, "event {} refused: {body}", event["id"]);
+}
+
+/// The synced tables as comparable text rows: Stripe ids instead of our
+/// uuids, no bookkeeping timestamps.
+pub async fn snapshot(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT 'customer ' || row(c.stripe_customer_id, c.email, c.name, c.phone, c.metadata,
+                                   c.deleted_at, c.is_placeholder, c.last_event_id)::text
+         FROM end_customers c
+         UNION ALL
+         SELECT 'payment ' || row(p.stripe_payment_intent_id, c.stripe_customer_id, p.amount, p.currency,
+                                  p.status, p.description, p.metadata, p.last_event_id)::text
+         FROM payments p LEFT JOIN end_customers c ON c.id = p.customer_id
+         UNION ALL
+         SELECT 'subscription ' || row(s.stripe_subscription_id, c.stripe_customer_id, s.status, s.price_id,
+                                       s.quantity, s.cancel_at_period_end, s.current_period_start,
+                                       s.current_period_end, s.last_event_id)::text
+         FROM subscriptions s LEFT JOIN end_customers c ON c.id = s.customer_id
+         ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("the synced tables are readable")
+}
+
+/// `webhook_logs` statuses of one event, oldest first.
+pub async fn log_statuses(pool: &PgPool, event_id: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT status FROM webhook_logs WHERE event_id = $1 ORDER BY created_at, status",
+    )
+    .bind(event_id)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// Empties every table between two deliveries in one test.
+pub async fn reset(pool: &PgPool) {
+    sqlx::query(
+        "TRUNCATE end_customers, payments, subscriptions, webhook_logs, stripe_events, apalis.jobs CASCADE",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// The URL of the test database, for processes of our own binary.
+pub fn database_url(app: &TestApp) -> String {
+    let server = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    format!("{}/{}", server.trim_end_matches('/'), app.db_name)
+}
+
+/// A `tether worker` process against the test database.
+pub fn spawn_worker(app: &TestApp, env: &[(&str, &str)]) -> KillOnDrop {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tether"));
+    command
+        .arg("worker")
+        .env("DATABASE_URL", database_url(app))
+        .env("TETHER_ORPHAN_AFTER_SECS", "2")
+        .env("TETHER_POLL_MS", "100")
+        .env(
+            "RUST_LOG",
+            std::env::var("TEST_LOG").map(|_| "info").unwrap_or("warn"),
+        )
+        .stdout(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    KillOnDrop(command.spawn().expect("the tether binary starts"))
+}
+
+/// A child process that cannot outlive its test.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `check` until it holds; fails the test after `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How many stored events are not processed yet.
+pub async fn unprocessed(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM stripe_events WHERE processed_at IS NULL")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
