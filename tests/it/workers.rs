@@ -142,28 +142,29 @@ fn customer_events(n: usize) -> Vec<Value> {
         .collect()
 }
 
+/// Posts `events` and waits until some worker has claimed one of them.
+async fn post_and_wait_until_held(app: &TestApp, events: &[Value]) {
+    for e in events {
+        post_ok(app, e).await;
+    }
+    eventually(Duration::from_secs(20), "a worker holds a job", || async {
+        count(
+            &app.pool,
+            "SELECT count(*) FROM apalis.jobs WHERE status = 'Running'",
+        )
+        .await
+            > 0
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_killed_workers_jobs_run_on_another_worker() {
     let app = TestApp::spawn().await;
     install_gate(&app.pool).await;
     let mut doomed = spawn_worker(&app, &[]);
     let events = customer_events(12);
-    for e in &events {
-        post_ok(&app, e).await;
-    }
-    eventually(
-        Duration::from_secs(20),
-        "the first worker holds jobs",
-        || async {
-            count(
-                &app.pool,
-                "SELECT count(*) FROM apalis.jobs WHERE status = 'Running'",
-            )
-            .await
-                > 0
-        },
-    )
-    .await;
+    post_and_wait_until_held(&app, &events).await;
     doomed.0.kill().expect("SIGKILL"); // Child::kill is SIGKILL on unix
     doomed.0.wait().unwrap();
     open_gate(&app.pool).await;
@@ -202,22 +203,7 @@ async fn sigterm_finishes_the_job_in_flight_and_exits_cleanly() {
     install_gate(&app.pool).await;
     let mut worker = spawn_worker(&app, &[("TETHER_CONCURRENCY", "1")]);
     let events = customer_events(3);
-    for e in &events {
-        post_ok(&app, e).await;
-    }
-    eventually(
-        Duration::from_secs(20),
-        "the worker holds a job",
-        || async {
-            count(
-                &app.pool,
-                "SELECT count(*) FROM apalis.jobs WHERE status = 'Running'",
-            )
-            .await
-                > 0
-        },
-    )
-    .await;
+    post_and_wait_until_held(&app, &events).await;
     let pid = worker.0.id().to_string();
     assert!(
         Command::new("kill")

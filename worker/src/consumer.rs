@@ -35,6 +35,12 @@ impl Consumer {
     }
 
     pub async fn run(self, shutdown: CancellationToken) {
+        // Claims name this worker in `lock_by`, a foreign key to
+        // `apalis.workers`; if the database is down now, the heartbeat
+        // registers it later and claims wait until then.
+        if let Err(error) = jobs::register_worker(&self.pool, &self.name).await {
+            tracing::warn!(error = %error, "cannot register the worker yet; retrying with the heartbeat");
+        }
         let this = Arc::new(self);
         let wake = Arc::new(Notify::new());
         let background = TaskTracker::new();
