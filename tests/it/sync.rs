@@ -448,3 +448,42 @@ async fn a_payload_that_is_not_its_type_is_dead_at_once_and_blocks_nothing() {
     assert_eq!(dead.len(), 1, "kept as one dead letter");
     assert!(dead[0].0.contains("not a customer"), "{}", dead[0].0);
 }
+
+/// A full tie (same second, same stage) goes to the greater event id, by
+/// bytes, whether the two events meet in one job or one after the other, and
+/// whatever collation the database would use for text (en-US puts `evt_a`
+/// before `evt_B`; bytes put it after).
+#[tokio::test]
+async fn a_full_tie_is_decided_by_bytes_even_under_a_linguistic_collation() {
+    let app = TestApp::spawn().await;
+    sqlx::query(
+        r#"ALTER TABLE end_customers ALTER COLUMN last_event_id TYPE text COLLATE "en-US-x-icu""#,
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let second = 1_800_000_000;
+    let mut upper = fresh_event_with_id("customer.updated", "evt_B", second);
+    upper["data"]["object"]["name"] = json!("from evt_B");
+    let mut lower = fresh_event_with_id("customer.updated", "evt_a", second);
+    lower["data"]["object"]["name"] = json!("from evt_a");
+
+    post_ok(&app, &upper).await;
+    drain(&app.pool).await;
+    post_ok(&app, &lower).await;
+    drain(&app.pool).await;
+
+    assert_eq!(
+        customer_row(&app.pool, CUSTOMER)
+            .await
+            .unwrap()
+            .1
+            .as_deref(),
+        Some("from evt_a")
+    );
+    assert_eq!(log_statuses(&app.pool, "evt_a").await, ["success"]);
+}
+
+fn fresh_event_with_id(event_type: &str, id: &str, created: i64) -> Value {
+    crate::helpers::fresh_event(event_type, id, created).unwrap()
+}

@@ -47,7 +47,8 @@ pub async fn upsert(
         return Ok(HashSet::new());
     }
     let written: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO end_customers AS c (stripe_customer_id, email, name, phone, metadata, deleted_at,
+        concat!(
+            "INSERT INTO end_customers AS c (stripe_customer_id, email, name, phone, metadata, deleted_at,
                                          is_placeholder, last_event_id, last_event_created, last_event_rank)
          SELECT t.cid, t.email, t.name, t.phone, t.metadata,
                 CASE WHEN t.deleted THEN to_timestamp(t.created) END,
@@ -64,10 +65,11 @@ pub async fn upsert(
              last_event_created = EXCLUDED.last_event_created,
              last_event_rank = EXCLUDED.last_event_rank,
              updated_at = now()
-         WHERE c.last_event_id IS NULL
-            OR (c.last_event_created, c.last_event_rank, c.last_event_id)
-               < (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
+         WHERE c.last_event_id IS NULL OR ",
+            crate::stored_is_older!("c"),
+            "
          RETURNING stripe_customer_id",
+        ),
     )
     .bind(changes.iter().map(|(_, c)| c.stripe_customer_id.as_str()).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, c)| c.email.as_deref()).collect::<Vec<_>>())

@@ -9,6 +9,22 @@
 //! id: the payload cannot say which came first, so the rule is at least the
 //! same on every worker and every replay, and all of them converge on one row.
 
+/// SQL for "the incoming row (`EXCLUDED`) is newer than the stored row
+/// `$alias`": the one version guard of every synced table. Event ids compare
+/// byte-wise (`COLLATE "C"`), exactly as [`Version`]'s `Ord` does, so an
+/// event that wins inside one job also wins against the stored row, whatever
+/// the database's default collation (en_US would order `evt_a` before `evt_B`).
+#[macro_export]
+macro_rules! stored_is_older {
+    ($alias:literal) => {
+        concat!(
+            "(", $alias, ".last_event_created, ", $alias, ".last_event_rank, ",
+            $alias, ".last_event_id COLLATE \"C\")",
+            " < (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id COLLATE \"C\")"
+        )
+    };
+}
+
 /// The ordering key stored on every synced row with the event that wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version {

@@ -52,7 +52,8 @@ pub async fn upsert(
         return Ok(HashSet::new());
     }
     let written: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO payments AS p (customer_id, stripe_payment_intent_id, amount, currency, status,
+        concat!(
+            "INSERT INTO payments AS p (customer_id, stripe_payment_intent_id, amount, currency, status,
                                     description, metadata, last_event_id, last_event_created, last_event_rank)
          SELECT c.id, t.pi, t.amount, t.currency, t.status, t.description, t.metadata,
                 t.event_id, to_timestamp(t.created), t.rank
@@ -67,9 +68,11 @@ pub async fn upsert(
              last_event_created = EXCLUDED.last_event_created,
              last_event_rank = EXCLUDED.last_event_rank,
              updated_at = now()
-         WHERE (p.last_event_created, p.last_event_rank, p.last_event_id)
-               < (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
+         WHERE ",
+            crate::stored_is_older!("p"),
+            "
          RETURNING stripe_payment_intent_id",
+        ),
     )
     .bind(changes.iter().map(|(_, p)| p.stripe_payment_intent_id.as_str()).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, p)| p.stripe_customer_id.as_deref()).collect::<Vec<_>>())

@@ -69,7 +69,8 @@ pub async fn upsert(
         return Ok(HashSet::new());
     }
     let written: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO subscriptions AS s (customer_id, stripe_subscription_id, status, price_id, quantity,
+        concat!(
+            "INSERT INTO subscriptions AS s (customer_id, stripe_subscription_id, status, price_id, quantity,
                                          cancel_at_period_end, current_period_start, current_period_end,
                                          metadata, last_event_id, last_event_created, last_event_rank)
          SELECT c.id, t.sub, t.status, t.price_id, t.quantity, t.cancel_at_period_end,
@@ -89,9 +90,11 @@ pub async fn upsert(
              last_event_created = EXCLUDED.last_event_created,
              last_event_rank = EXCLUDED.last_event_rank,
              updated_at = now()
-         WHERE (s.last_event_created, s.last_event_rank, s.last_event_id)
-               < (EXCLUDED.last_event_created, EXCLUDED.last_event_rank, EXCLUDED.last_event_id)
+         WHERE ",
+            crate::stored_is_older!("s"),
+            "
          RETURNING stripe_subscription_id",
+        ),
     )
     .bind(changes.iter().map(|(_, s)| s.stripe_subscription_id.as_str()).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, s)| s.stripe_customer_id.as_deref()).collect::<Vec<_>>())
