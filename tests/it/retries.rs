@@ -136,3 +136,33 @@ async fn a_failing_event_backs_off_dies_and_blocks_nothing() {
         ["success"]
     );
 }
+
+/// A job whose runs never finish (each kills its worker) still ends: its
+/// attempts are counted at claim, and one claimed past the limit is dead.
+#[tokio::test]
+async fn a_job_that_never_finishes_is_dead_after_the_limit() {
+    let app = TestApp::spawn().await;
+    let event = fixture("customer.created");
+    post_ok(&app, &event).await;
+    // As if four workers in a row had claimed it and died mid-job.
+    sqlx::query("UPDATE apalis.jobs SET attempts = $1")
+        .bind(worker_config().max_attempts as i32)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(drain(&app.pool).await, 1);
+    let id = event["id"].as_str().unwrap();
+    assert_eq!(log_statuses(&app.pool, id).await, ["dead"]);
+    let (status, error): (String, String) =
+        sqlx::query_as("SELECT status, last_result->>'Err' FROM apalis.jobs")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "Killed");
+    assert!(error.contains("never finished"), "{error}");
+    assert_eq!(
+        unprocessed(&app.pool).await,
+        1,
+        "not applied, kept for replay"
+    );
+}

@@ -53,6 +53,16 @@ pub async fn drain(pool: &PgPool, config: &WorkerConfig) -> Result<usize, sqlx::
 }
 
 async fn run_one(pool: &PgPool, config: &WorkerConfig, job: ClaimedJob) {
+    // Attempts are counted at claim, so a job whose runs never finish (it
+    // kills or hangs its worker) arrives here over the limit: stop it
+    // before it takes down another worker.
+    if job.attempt > config.max_attempts as i32 {
+        let error = ApplyError::Permanent(format!(
+            "gave up after {} attempts that never finished (the worker died or was stopped mid-job)",
+            job.attempt - 1
+        ));
+        return failure::record_failure(pool, config, &job, &error).await;
+    }
     match apply::apply_job(pool, &job, config.max_attempts).await {
         Ok(applied) => tracing::info!(job = %job.id, ?applied, "job applied"),
         Err(error) => failure::record_failure(pool, config, &job, &error).await,
