@@ -65,7 +65,7 @@ async fn receive_stripe_webhook(
     span.record("event_id", envelope.id.as_str());
     span.record("event_type", envelope.event_type.as_str());
     // parse_envelope read it as JSON, so it is UTF-8.
-    let body = String::from_utf8(body.to_vec()).map_err(|_| IngestError::UnreadableBody)?;
+    let body = String::from_utf8(Vec::from(body)).map_err(|_| IngestError::UnreadableBody)?;
     let stored = state
         .committer
         .store(IncomingEvent { envelope, body })

@@ -266,12 +266,7 @@ impl Plan {
         let mut newest: BTreeMap<&str, usize> = BTreeMap::new();
         for &index in pending {
             let entry = &self.entries[index];
-            let Some(object) = entry
-                .change
-                .as_ref()
-                .ok()
-                .and_then(|c| c.lock_keys().first().copied())
-            else {
+            let Some(object) = entry.change.as_ref().ok().and_then(Change::object_id) else {
                 continue;
             };
             let current = newest.entry(object).or_insert(index);

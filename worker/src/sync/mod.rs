@@ -35,6 +35,16 @@ pub enum Change {
 }
 
 impl Change {
+    /// The Stripe object this change is about (None for an ignored event).
+    pub fn object_id(&self) -> Option<&str> {
+        match self {
+            Change::Customer(c) => Some(&c.stripe_customer_id),
+            Change::Payment(p) => Some(&p.stripe_payment_intent_id),
+            Change::Subscription(s) => Some(&s.stripe_subscription_id),
+            Change::Ignored => None,
+        }
+    }
+
     /// Stripe objects this change writes; each is locked before it is written.
     pub fn lock_keys(&self) -> Vec<&str> {
         match self {
