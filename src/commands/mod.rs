@@ -1,5 +1,6 @@
 //! The subcommands of the one binary.
 
+mod bench;
 mod migrate;
 mod send_test_event;
 mod serve;
@@ -54,6 +55,8 @@ pub enum Command {
     },
     /// Sign a sample event and post it, like `stripe trigger`.
     SendTestEvent(send_test_event::SendTestEvent),
+    /// Load generator and end-to-end measurement against a running ingest.
+    Bench(Box<bench::Bench>),
 }
 
 pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -63,6 +66,19 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Worker { db, worker } => serve::worker(&db, &worker).await,
         Command::Up { db, ingest, worker } => serve::up(&db, ingest, &worker).await,
         Command::SendTestEvent(args) => send_test_event::run(args).await,
+        Command::Bench(args) => bench::run(*args).await,
     }
     .map(|()| ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Clap checks at runtime that flags and fields agree; run that check
+    /// for every subcommand here instead of in a user's terminal.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

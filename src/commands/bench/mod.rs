@@ -1,0 +1,238 @@
+//! `tether bench`: the load generator shipped with the product, as pgbench
+//! ships with PostgreSQL. It sends signed events to a running ingest over
+//! keep-alive connections, reports acknowledgements and latency, then waits
+//! for the workers and reports, from the database, how fast events were
+//! applied and (with `--verify`) whether every one was applied correctly.
+
+mod drain;
+mod load;
+mod report;
+mod verify;
+mod workload;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant, SystemTime},
+};
+
+use anyhow::Context;
+use clap::Args;
+use secrecy::ExposeSecret;
+use tether_shared::{
+    config::{DEV_WEBHOOK_SECRET, DatabaseConfig, WebhookSecrets, parse_webhook_secrets},
+    db,
+};
+use tokio_util::sync::CancellationToken;
+
+use self::{
+    load::{Pace, Progress, Target},
+    report::Report,
+    workload::{DEFAULT_MIX, EVENTS_PER_CREATED_SECOND, Workload, WorkloadOptions, parse_mix},
+};
+use crate::shutdown;
+
+#[derive(Args)]
+pub struct Bench {
+    /// Where ingest listens.
+    #[arg(
+        id = "ingest_url",
+        long = "url",
+        env = "TETHER_URL",
+        value_name = "TETHER_URL",
+        default_value = "http://127.0.0.1:8080/webhooks/stripe"
+    )]
+    pub url: String,
+
+    /// Signing secret (the first one is used). Defaults to the one `tether up` uses.
+    #[arg(long = "webhook-secret", env = "STRIPE_WEBHOOK_SECRET", value_name = "STRIPE_WEBHOOK_SECRET",
+          value_parser = parse_webhook_secrets, hide_env_values = true)]
+    pub webhook_secrets: Option<WebhookSecrets>,
+
+    #[command(flatten)]
+    pub db: DatabaseConfig,
+
+    /// Distinct events to send [default: 20000, or unbounded with --duration].
+    #[arg(long, short = 'n')]
+    pub events: Option<u64>,
+
+    /// Stop sending after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+
+    /// Keep-alive connections sending at once.
+    #[arg(long, short = 'c', default_value_t = 64)]
+    pub connections: usize,
+
+    /// Send at this many events per second instead of as fast as possible.
+    #[arg(long, value_name = "EVENTS_PER_SEC")]
+    pub rate: Option<f64>,
+
+    /// Distinct objects of each kind (customers, payment intents, subscriptions).
+    #[arg(long, default_value_t = 1000)]
+    pub objects: u64,
+
+    /// Event types and their weights.
+    #[arg(long, default_value = DEFAULT_MIX, value_parser = parse_mix)]
+    pub mix: std::vec::Vec<(&'static str, u32)>,
+
+    /// Share of events delivered a second time (0 to 1).
+    #[arg(long, default_value_t = 0.0, value_parser = ratio)]
+    pub duplicates: f64,
+
+    /// Share of events sent out of order, within windows of 256 (0 to 1).
+    #[arg(long, default_value_t = 0.0, value_parser = ratio)]
+    pub reorder: f64,
+
+    /// Seed of the workload: the same seed and run id send the same events.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Names this run's event and object ids [default: random].
+    #[arg(long)]
+    pub run_id: Option<String>,
+
+    /// Deliver an event again after a 5xx or no answer (every 250 ms, up to
+    /// 30 s), as Stripe retries; for soak runs that restart the database.
+    #[arg(long)]
+    pub redeliver: bool,
+
+    /// Only send; don't wait for the workers.
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// Give up waiting for the workers after this long.
+    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    pub wait_timeout: f64,
+
+    /// After the queue drains, check every event was applied once and every
+    /// row holds its newest event; exit 1 if not.
+    #[arg(long, conflicts_with = "no_wait")]
+    pub verify: bool,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn ratio(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err("must be a number from 0 to 1".into()),
+    }
+}
+
+pub async fn run(args: Bench) -> anyhow::Result<()> {
+    anyhow::ensure!(args.connections > 0, "--connections must be at least 1");
+    let workload = Arc::new(Workload::new(workload_options(&args))?);
+    let secret = match &args.webhook_secrets {
+        Some(secrets) => secrets.0[0].expose_secret().to_owned(),
+        None => DEV_WEBHOOK_SECRET.to_owned(),
+    };
+    let target = Arc::new(Target::parse(&args.url, secret)?);
+    let pool = db::connect_lazy(&args.db)?;
+    if !args.no_wait {
+        drain::outstanding_jobs(&pool)
+            .await
+            .with_context(|| format!("cannot read the queue at {}", db::redacted(&args.db)))?;
+    }
+    let stop = shutdown::on_signal();
+    let progress = Arc::new(Progress::default());
+    let reporter = report::spawn_progress(progress.clone(), stop.child_token());
+    let started_at = SystemTime::now();
+    let pace = Pace {
+        rate: args.rate,
+        deadline: args
+            .duration
+            .map(|d| Instant::now() + Duration::from_secs_f64(d)),
+        redeliver: args.redeliver,
+    };
+    let sent = load::run(
+        workload.clone(),
+        target,
+        args.connections,
+        pace,
+        progress,
+        stop.clone(),
+    )
+    .await?;
+    reporter.cancel();
+    let mut report = Report::from_load(&workload, &args, &sent);
+    if !args.no_wait {
+        finish(
+            &pool,
+            &workload,
+            &args,
+            &sent,
+            started_at,
+            &stop,
+            &mut report,
+        )
+        .await?;
+    }
+    report.print(args.json);
+    report.outcome()
+}
+
+async fn finish(
+    pool: &sqlx::PgPool,
+    workload: &Workload,
+    args: &Bench,
+    sent: &load::LoadResult,
+    started_at: SystemTime,
+    stop: &CancellationToken,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let waited = Instant::now();
+    let drained = drain::wait_until_drained(
+        pool,
+        Duration::from_secs_f64(args.wait_timeout),
+        stop,
+        report::drain_progress(),
+    )
+    .await;
+    report.drained = Some(drained);
+    report.drain_wait_secs = Some(waited.elapsed().as_secs_f64());
+    let mut distinct = sent.sent.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let stored = drain::stored_rows(pool, workload, &distinct).await?;
+    report.applied = Some(drain::applied(&stored, started_at));
+    if args.verify {
+        let mut acked = sent.acked.clone();
+        acked.sort_unstable();
+        acked.dedup();
+        report.verify = Some(verify::verify(pool, workload, &acked, &stored).await?);
+    }
+    Ok(())
+}
+
+fn workload_options(args: &Bench) -> WorkloadOptions {
+    let events = match (args.events, args.duration) {
+        (Some(n), _) => n,
+        (None, Some(_)) => u64::MAX,
+        (None, None) => 20_000,
+    };
+    let expected = match (events, args.rate, args.duration) {
+        (u64::MAX, Some(rate), Some(secs)) => (rate * secs) as u64,
+        (u64::MAX, _, _) => 0,
+        (n, _, _) => n,
+    };
+    let now = chrono::Utc::now().timestamp();
+    WorkloadOptions {
+        run_id: args.run_id.clone().unwrap_or_else(random_run_id),
+        objects: args.objects,
+        mix: args.mix.clone(),
+        duplicates: args.duplicates,
+        reorder: args.reorder,
+        seed: args.seed,
+        // Rising `created` that ends about now.
+        first_created: now - (expected / EVENTS_PER_CREATED_SECOND) as i64,
+        events,
+    }
+}
+
+fn random_run_id() -> String {
+    (0..6)
+        .map(|_| fastrand::alphanumeric().to_ascii_lowercase())
+        .collect()
+}
