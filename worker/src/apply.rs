@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
 use crate::{
@@ -15,7 +15,7 @@ use crate::{
     sync::{self, Change, StoredEvent, Version, customer, payment, subscription},
 };
 
-/// What one job did, by outcome; also stored as the job's result.
+/// What one job did, by outcome.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Applied {
     pub success: usize,
@@ -43,12 +43,7 @@ pub async fn apply_job(
     let applied = plan.summary();
     mark_processed(&mut tx, &plan.processed_ids()).await?;
     write_logs(&mut tx, &plan.logs).await?;
-    jobs::complete(
-        &mut tx,
-        &job.id,
-        &serde_json::to_value(&applied).unwrap_or(Value::Null),
-    )
-    .await?;
+    jobs::complete(&mut tx, &job.id).await?;
     tx.commit().await?;
     Ok(applied)
 }
@@ -304,9 +299,4 @@ impl Plan {
         }
         applied
     }
-}
-
-/// The job result stored for a batch that was split after a failure.
-pub fn split_summary(events: usize) -> Value {
-    json!({ "split_into_single_event_jobs": events })
 }

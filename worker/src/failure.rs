@@ -10,7 +10,6 @@ use sqlx::PgPool;
 use tether_shared::config::WorkerConfig;
 
 use crate::{
-    apply::split_summary,
     error::ApplyError,
     jobs::{self, ClaimedJob},
     logs::{LogRow, LogStatus, write_logs},
@@ -49,7 +48,7 @@ async fn try_record(
         for (event_id, _) in &types {
             jobs::insert_single(&mut tx, event_id, 0, config.max_attempts, None).await?;
         }
-        jobs::complete(&mut tx, &job.id, &split_summary(types.len())).await?;
+        jobs::complete(&mut tx, &job.id).await?;
         tracing::warn!(job = %job.id, events = types.len(), error = %message, "batch failed; retrying each event alone");
         LogStatus::Error
     } else if error.is_permanent() || job.attempt >= config.max_attempts as i32 {

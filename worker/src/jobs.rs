@@ -9,8 +9,12 @@
 //! docs/queue.md). Here the acknowledgement commits with the sync itself.
 //!
 //! Statuses: `Pending` (new or back from a dead worker), `Running`
-//! (claimed), `Failed` (retry scheduled at `run_at`), `Done`, `Killed` (dead
-//! letter, kept with its attempts and last error).
+//! (claimed), `Failed` (retry scheduled at `run_at`), `Killed` (dead letter,
+//! kept with its attempts and last error). A finished job is deleted in the
+//! transaction that applied it: `stripe_events.processed_at` and
+//! `webhook_logs` keep the record, and the table stays the size of the
+//! backlog. apalis would keep it as `Done` forever, and every claim and
+//! acknowledgement would then wade through that history.
 
 use std::time::Duration;
 
@@ -74,21 +78,12 @@ pub async fn claim(
         .collect())
 }
 
-/// Marks the job done inside the transaction that applied it.
-pub async fn complete(
-    conn: &mut PgConnection,
-    job_id: &str,
-    summary: &serde_json::Value,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE apalis.jobs SET status = 'Done', done_at = now(), lock_by = NULL,
-                last_result = jsonb_build_object('Ok', $2::jsonb)
-         WHERE id = $1",
-    )
-    .bind(job_id)
-    .bind(summary)
-    .execute(conn)
-    .await?;
+/// Removes the finished job, inside the transaction that applied it.
+pub async fn complete(conn: &mut PgConnection, job_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM apalis.jobs WHERE id = $1")
+        .bind(job_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
