@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Reproduces the table in BENCHMARKS.md: every number in it comes from one
+# `tether bench --json` run below, against a release build of tether, its
+# own database (`tether_bench`, dropped and re-created), one `tether ingest`
+# and N `tether worker` processes, all on this machine.
+#
+#   scripts/bench.sh                 all scenarios
+#   scripts/bench.sh ingest drain    some of them: ingest ingest256 drain e2e idle flat
+#
+# Results go to target/bench/<scenario>.json; a markdown summary to stdout.
+# Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust), like the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scenarios=("${@:-ingest ingest256 drain e2e idle flat}")
+read -r -a scenarios <<<"${scenarios[*]}"
+events=${BENCH_EVENTS:-200000}
+out=target/bench
+mkdir -p "$out"
+
+export DATABASE_URL=postgres://postgres@127.0.0.1:5432/tether_bench
+export STRIPE_WEBHOOK_SECRET=whsec_bench_secret
+export TETHER_LISTEN=127.0.0.1:18090
+export RUST_LOG=warn
+url="http://$TETHER_LISTEN/webhooks/stripe"
+bin=target/release/tether
+
+say() { echo "bench.sh: $*" >&2; }
+cargo build --release --bin tether --quiet
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+fresh_database() {
+  stop_all
+  psql -qh 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS tether_bench WITH (FORCE)" -c "CREATE DATABASE tether_bench" >/dev/null
+  "$bin" migrate >/dev/null
+}
+start_ingest() {
+  "$bin" ingest >"$out/ingest.log" 2>&1 & ingest_pid=$!; pids+=("$ingest_pid")
+  for _ in $(seq 1 50); do curl -fs "http://$TETHER_LISTEN/healthz" >/dev/null && return; sleep 0.1; done
+  say "ingest did not start"; exit 1
+}
+start_workers() {
+  worker_pids=()
+  for i in $(seq 1 "$1"); do
+    "$bin" worker >"$out/worker-$i.log" 2>&1 & worker_pids+=($!); pids+=($!)
+  done
+}
+stop_all() { cleanup; pids=(); worker_pids=(); ingest_pid=; }
+# Peak resident memory (VmHWM) of a process, in MB.
+peak_rss() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
+bench() { local name=$1; shift; "$bin" bench --url "$url" --json "$@" >"$out/$name.json" 2>"$out/$name.err"; }
+# field NAME EXPR [FORMAT]: a value from target/bench/NAME.json, e.g. field ingest 'r["acks_per_sec"]' ',.0f'
+field() { python3 -c "import json,sys; r=json.load(open('$out/$1.json')); print(format(eval(sys.argv[1]), sys.argv[2]))" "$2" "${3:-}"; }
+# Queue drained and vacuumed between scenarios, so one does not tax the next.
+settle() { psql -qh 127.0.0.1 -U postgres -d tether_bench -c "VACUUM ANALYZE" >/dev/null; }
+
+# 1,000,000 events already stored and applied (with their webhook_logs
+# rows), as after months in production, made in SQL because sending them
+# would take minutes.
+prefill() {
+  psql -qh 127.0.0.1 -U postgres -d tether_bench >/dev/null <<'SQL'
+INSERT INTO stripe_events (id, type, api_version, created, livemode, payload, received_at, processed_at)
+SELECT 'evt_prefill_' || lpad(g::text, 12, '0'), 'customer.updated', '2026-07-29.dahlia',
+       to_timestamp(1700000000 + g), false,
+       jsonb_build_object('id', 'evt_prefill_' || g, 'object', 'event', 'type', 'customer.updated',
+                          'data', jsonb_build_object('object', jsonb_build_object('id', 'cus_prefill' || (g % 50000),
+                          'object', 'customer', 'email', 'prefill' || g || '@example.com',
+                          'description', repeat('x', 1500)))),
+       now() - interval '1 day', now() - interval '1 day'
+FROM generate_series(1, 1000000) AS g;
+INSERT INTO webhook_logs (event_type, event_id, status, attempt, created_at)
+SELECT 'customer.updated', 'evt_prefill_' || lpad(g::text, 12, '0'), 'success', 1, now() - interval '1 day'
+FROM generate_series(1, 1000000) AS g;
+VACUUM ANALYZE;
+SQL
+}
+
+run_ingest() { # name connections
+  fresh_database; start_ingest
+  bench "$1" -n "$events" -c "$2" --no-wait
+  ingest_rss=$(peak_rss "$ingest_pid")
+  say "$1: $(field "$1" 'r["acks_per_sec"]' '.0f') acks/s, p99 $(field "$1" 'r["latency_ms"]["p99"]' '.1f') ms, ingest peak RSS ${ingest_rss} MB"
+  echo "| ingest alone, $2 connections | $(field "$1" 'r["acks_per_sec"]' ',.0f') acks/s | p50 $(field "$1" 'round(r["latency_ms"]["p50"],1)') / p99 $(field "$1" 'round(r["latency_ms"]["p99"],1)') / max $(field "$1" 'round(r["latency_ms"]["max"],1)') ms | ingest ${ingest_rss} MB |"
+}
+
+run_drain() { # name [prefilled]
+  fresh_database
+  [[ "${2:-}" == prefilled ]] && { say "prefilling 1,000,000 events"; prefill; }
+  start_ingest
+  bench "$1-send" -n "$events" --run-id "${1//[^a-z0-9]/}" --no-wait
+  settle
+  start_workers 2
+  bench "$1" -n "$events" --run-id "${1//[^a-z0-9]/}" --skip-send --verify --wait-timeout 600
+  local rss="$(peak_rss "${worker_pids[0]}") / $(peak_rss "${worker_pids[1]}")"
+  say "$1: $(field "$1" 'r["applied"]["apply_per_sec"]' '.0f') applied/s, ingest $(field "$1-send" 'r["acks_per_sec"]' '.0f') acks/s, worker peak RSS $rss MB"
+  echo "| 2 workers draining $events queued events${2:+ (1M stored before)} | $(field "$1" 'r["applied"]["apply_per_sec"]' ',.0f') events/s | verify: $(field "$1" '"ok" if r["verify"]["rows_wrong"]+r["verify"]["outcome_count_wrong"]+r["verify"]["stored_not_applied"]==0 else "FAILED"') | workers $rss MB |"
+  [[ "${2:-}" == prefilled ]] && echo "| ingest alone, 64 connections (1M stored before) | $(field "$1-send" 'r["acks_per_sec"]' ',.0f') acks/s | p99 $(field "$1-send" 'round(r["latency_ms"]["p99"],1)') ms | |"
+  return 0
+}
+
+run_e2e() {
+  fresh_database; start_ingest; start_workers 2
+  bench e2e --duration 60 -c 64 --rate "${E2E_RATE:-4000}" --verify --wait-timeout 300
+  local rss="ingest $(peak_rss "$ingest_pid"), workers $(peak_rss "${worker_pids[0]}") / $(peak_rss "${worker_pids[1]}")"
+  say "e2e: $(field e2e 'r["applied"]["events_per_sec"]' '.0f') applied/s end to end, lag p99 $(field e2e 'r["applied"]["lag_ms"]["p99"]' '.0f') ms, $rss MB"
+  echo "| end to end, 60 s offered at ${E2E_RATE:-4000}/s, ingest + 2 workers | $(field e2e 'r["applied"]["events_per_sec"]' ',.0f') events/s applied | lag p50 $(field e2e 'round(r["applied"]["lag_ms"]["p50"],1)') / p99 $(field e2e 'round(r["applied"]["lag_ms"]["p99"],1)') ms; verify: $(field e2e '"ok" if r["verify"]["rows_wrong"]==0 and r["verify"]["outcome_count_wrong"]==0 else "FAILED"') | $rss MB |"
+  bench e2e-max --duration 60 -c 64 --verify --wait-timeout 600
+  echo "| end to end, 60 s as fast as ingest acks, ingest + 2 workers | $(field e2e-max 'r["applied"]["events_per_sec"]' ',.0f') events/s applied (acks $(field e2e-max 'r["acks_per_sec"]' ',.0f')/s) | lag p99 $(field e2e-max 'round(r["applied"]["lag_ms"]["p99"])') ms | |"
+}
+
+run_idle() {
+  fresh_database; start_ingest; start_workers 2
+  bench idle --duration 30 --rate 20 -c 4 --verify
+  echo "| idle latency, 20 events/s | stored -> applied | p50 $(field idle 'round(r["applied"]["lag_ms"]["p50"],1)') / p99 $(field idle 'round(r["applied"]["lag_ms"]["p99"],1)') / max $(field idle 'round(r["applied"]["lag_ms"]["max"],1)') ms; ack p50 $(field idle 'round(r["latency_ms"]["p50"],1)') ms | |"
+}
+
+echo "| scenario | throughput | latency / check | peak RSS |"
+echo "|---|---|---|---|"
+for s in "${scenarios[@]}"; do
+  case $s in
+    ingest) run_ingest ingest 64 ;;
+    ingest256) run_ingest ingest256 256 ;;
+    drain) run_drain drain ;;
+    e2e) run_e2e ;;
+    idle) run_idle ;;
+    flat) run_drain flat prefilled ;;
+    *) say "unknown scenario $s"; exit 2 ;;
+  esac
+done
+stop_all
