@@ -4,6 +4,7 @@ mod bench;
 mod migrate;
 mod send_test_event;
 mod serve;
+mod target;
 
 use std::process::ExitCode;
 

@@ -2,11 +2,9 @@
 
 use anyhow::Context;
 use clap::Args;
-use secrecy::ExposeSecret;
-use tether_shared::{
-    config::{DEV_WEBHOOK_SECRET, WebhookSecrets, parse_webhook_secrets},
-    samples,
-};
+use tether_shared::samples;
+
+use super::target::IngestTarget;
 
 #[derive(Args)]
 pub struct SendTestEvent {
@@ -14,19 +12,8 @@ pub struct SendTestEvent {
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(samples::sample_types().collect::<Vec<_>>()))]
     pub event_type: String,
 
-    /// Where ingest listens.
-    #[arg(
-        long,
-        env = "TETHER_URL",
-        value_name = "TETHER_URL",
-        default_value = "http://127.0.0.1:8080/webhooks/stripe"
-    )]
-    pub url: String,
-
-    /// Signing secret (the first one is used). Defaults to the one `tether up` uses.
-    #[arg(long = "webhook-secret", env = "STRIPE_WEBHOOK_SECRET", value_name = "STRIPE_WEBHOOK_SECRET",
-          value_parser = parse_webhook_secrets, hide_env_values = true)]
-    pub webhook_secrets: Option<WebhookSecrets>,
+    #[command(flatten)]
+    pub target: IngestTarget,
 
     /// Print the result as JSON.
     #[arg(long)]
@@ -39,13 +26,10 @@ pub async fn run(args: SendTestEvent) -> anyhow::Result<()> {
     let event = samples::fresh_event(&args.event_type, &event_id, now)
         .context("unknown sample event type")?;
     let body = serde_json::to_vec(&event)?;
-    let secret = match &args.webhook_secrets {
-        Some(secrets) => secrets.0[0].expose_secret().to_owned(),
-        None => DEV_WEBHOOK_SECRET.to_owned(),
-    };
+    let secret = args.target.signing_secret();
     let header = tether_ingest::signature::sign(&secret, now, &body);
     let response = reqwest::Client::new()
-        .post(&args.url)
+        .post(&args.target.url)
         .header("content-type", "application/json")
         .header("stripe-signature", header)
         .body(body)
@@ -54,7 +38,7 @@ pub async fn run(args: SendTestEvent) -> anyhow::Result<()> {
         .with_context(|| {
             format!(
                 "cannot reach tether at {} (is `tether up` running?)",
-                args.url
+                args.target.url
             )
         })?;
     let status = response.status();

@@ -1,6 +1,7 @@
 //! The one integration-test binary: real HTTP against a real PostgreSQL.
 //! Each module is a feature; `helpers` is the harness they share.
 
+mod bench;
 mod helpers;
 mod ingest;
 mod retries;

@@ -85,6 +85,9 @@ pub struct Applied {
     pub applied: u64,
     /// Applied events per second, from the first send to the last row applied.
     pub events_per_sec: f64,
+    /// Applied events per second, from the first row applied to the last:
+    /// the workers' rate while they had work.
+    pub apply_per_sec: f64,
     /// From the row being stored to it being applied, in milliseconds.
     pub lag_ms: Percentiles,
 }
@@ -123,6 +126,10 @@ pub fn applied(rows: &[StoredRow], started: SystemTime) -> Applied {
         .iter()
         .filter_map(|r| r.processed_at)
         .fold(start, f64::max);
+    let first = processed
+        .iter()
+        .filter_map(|r| r.processed_at)
+        .fold(f64::INFINITY, f64::min);
     let lags = processed
         .iter()
         .map(|r| (r.processed_at.unwrap_or_default() - r.received_at) * 1000.0)
@@ -132,6 +139,11 @@ pub fn applied(rows: &[StoredRow], started: SystemTime) -> Applied {
         applied: processed.len() as u64,
         events_per_sec: if last > start {
             processed.len() as f64 / (last - start)
+        } else {
+            0.0
+        },
+        apply_per_sec: if last > first {
+            processed.len() as f64 / (last - first)
         } else {
             0.0
         },

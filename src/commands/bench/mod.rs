@@ -17,11 +17,7 @@ use std::{
 
 use anyhow::Context;
 use clap::Args;
-use secrecy::ExposeSecret;
-use tether_shared::{
-    config::{DEV_WEBHOOK_SECRET, DatabaseConfig, WebhookSecrets, parse_webhook_secrets},
-    db,
-};
+use tether_shared::{config::DatabaseConfig, db};
 use tokio_util::sync::CancellationToken;
 
 use self::{
@@ -29,24 +25,13 @@ use self::{
     report::Report,
     workload::{DEFAULT_MIX, EVENTS_PER_CREATED_SECOND, Workload, WorkloadOptions, parse_mix},
 };
+use super::target::IngestTarget;
 use crate::shutdown;
 
 #[derive(Args)]
 pub struct Bench {
-    /// Where ingest listens.
-    #[arg(
-        id = "ingest_url",
-        long = "url",
-        env = "TETHER_URL",
-        value_name = "TETHER_URL",
-        default_value = "http://127.0.0.1:8080/webhooks/stripe"
-    )]
-    pub url: String,
-
-    /// Signing secret (the first one is used). Defaults to the one `tether up` uses.
-    #[arg(long = "webhook-secret", env = "STRIPE_WEBHOOK_SECRET", value_name = "STRIPE_WEBHOOK_SECRET",
-          value_parser = parse_webhook_secrets, hide_env_values = true)]
-    pub webhook_secrets: Option<WebhookSecrets>,
+    #[command(flatten)]
+    pub target: IngestTarget,
 
     #[command(flatten)]
     pub db: DatabaseConfig,
@@ -96,6 +81,17 @@ pub struct Bench {
     #[arg(long)]
     pub redeliver: bool,
 
+    /// Don't send: measure the workers on events 0..N of an earlier
+    /// `--no-wait` run with the same --run-id, --seed and -n (for draining a
+    /// queue filled while the workers were stopped).
+    #[arg(
+        long,
+        requires = "run_id",
+        requires = "events",
+        conflicts_with = "no_wait"
+    )]
+    pub skip_send: bool,
+
     /// Only send; don't wait for the workers.
     #[arg(long)]
     pub no_wait: bool,
@@ -124,11 +120,10 @@ fn ratio(raw: &str) -> Result<f64, String> {
 pub async fn run(args: Bench) -> anyhow::Result<()> {
     anyhow::ensure!(args.connections > 0, "--connections must be at least 1");
     let workload = Arc::new(Workload::new(workload_options(&args))?);
-    let secret = match &args.webhook_secrets {
-        Some(secrets) => secrets.0[0].expose_secret().to_owned(),
-        None => DEV_WEBHOOK_SECRET.to_owned(),
-    };
-    let target = Arc::new(Target::parse(&args.url, secret)?);
+    let target = Arc::new(Target::parse(
+        &args.target.url,
+        args.target.signing_secret(),
+    )?);
     let pool = db::connect_lazy(&args.db)?;
     if !args.no_wait {
         drain::outstanding_jobs(&pool)
@@ -146,15 +141,19 @@ pub async fn run(args: Bench) -> anyhow::Result<()> {
             .map(|d| Instant::now() + Duration::from_secs_f64(d)),
         redeliver: args.redeliver,
     };
-    let sent = load::run(
-        workload.clone(),
-        target,
-        args.connections,
-        pace,
-        progress,
-        stop.clone(),
-    )
-    .await?;
+    let sent = if args.skip_send {
+        load::LoadResult::assumed(workload.options().events)
+    } else {
+        load::run(
+            workload.clone(),
+            target,
+            args.connections,
+            pace,
+            progress,
+            stop.clone(),
+        )
+        .await?
+    };
     reporter.cancel();
     let mut report = Report::from_load(&workload, &args, &sent);
     if !args.no_wait {

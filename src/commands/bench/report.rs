@@ -53,7 +53,7 @@ impl Report {
         let secs = load.elapsed.as_secs_f64();
         Self {
             run_id: workload.options().run_id.clone(),
-            url: args.url.clone(),
+            url: args.target.url.clone(),
             connections: args.connections,
             rate_limit: args.rate,
             events: distinct.len() as u64,
@@ -123,10 +123,11 @@ impl Report {
         if let Some(applied) = &self.applied {
             let lag = &applied.lag_ms;
             println!(
-                "applied  {} of {} stored ({:.0}/s end to end{})",
+                "applied  {} of {} stored ({:.0}/s end to end, {:.0}/s from first to last applied{})",
                 applied.applied,
                 applied.stored,
                 applied.events_per_sec,
+                applied.apply_per_sec,
                 if self.drained == Some(false) {
                     "; queue NOT drained before the timeout"
                 } else {

@@ -1,0 +1,123 @@
+//! `tether bench` as users run it: a real process posting to a real ingest,
+//! a real worker applying, and the report read back as JSON.
+
+use std::process::Output;
+
+use tokio::process::Command;
+
+use serde_json::Value;
+
+use crate::{
+    helpers::{TEST_SECRET, TestApp},
+    worker_support::{database_url, drain, spawn_worker},
+};
+
+/// Runs the command without blocking the test's runtime, which also serves ingest.
+async fn bench(app: &TestApp, args: &[&str]) -> (Output, Value) {
+    let output = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .arg("bench")
+        .args(["--url", &format!("http://{}/webhooks/stripe", app.addr)])
+        .args(["--json", "--wait-timeout", "60"])
+        .args(args)
+        .env("DATABASE_URL", database_url(app))
+        .env("STRIPE_WEBHOOK_SECRET", TEST_SECRET)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("tether bench runs");
+    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bench printed no JSON report ({e}); stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output, report)
+}
+
+#[tokio::test]
+async fn bench_sends_distinct_signed_events_and_verifies_every_one_applied() {
+    let app = TestApp::spawn().await;
+    let _worker = spawn_worker(&app, &[]);
+
+    let (output, report) = bench(
+        &app,
+        &[
+            "-n",
+            "400",
+            "-c",
+            "8",
+            "--objects",
+            "20",
+            "--duplicates",
+            "0.1",
+            "--reorder",
+            "0.5",
+            "--verify",
+        ],
+    )
+    .await;
+
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["events"], 400);
+    let requests = report["requests"].as_u64().unwrap();
+    assert!(requests > 400, "duplicates add requests: {requests}");
+    assert_eq!(
+        report["acks"], requests,
+        "every delivery, repeats included, is acknowledged"
+    );
+    assert_eq!(report["statuses"]["200"], requests);
+    assert_eq!(report["applied"]["stored"], 400);
+    assert_eq!(report["applied"]["applied"], 400);
+    assert_eq!(report["verify"]["rows_wrong"], 0);
+    assert_eq!(report["verify"]["outcome_count_wrong"], 0);
+    // 20 objects of each of the three kinds, all touched by 400 events.
+    assert_eq!(report["verify"]["objects_checked"], 60);
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM stripe_events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 400);
+}
+
+#[tokio::test]
+async fn verify_fails_when_a_row_does_not_hold_its_newest_event() {
+    let app = TestApp::spawn().await;
+    let send = [
+        "-n",
+        "200",
+        "-c",
+        "4",
+        "--objects",
+        "10",
+        "--run-id",
+        "tamper",
+    ];
+    let (output, _) = bench(&app, &[&send[..], &["--no-wait"]].concat()).await;
+    assert!(output.status.success());
+    drain(&app.pool).await;
+    let (output, report) = bench(&app, &[&send[..], &["--skip-send", "--verify"]].concat()).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["verify"]["rows_wrong"], 0);
+
+    // An older state sneaks back into one row.
+    sqlx::query(
+        "UPDATE payments SET amount = amount - 1 WHERE stripe_payment_intent_id = 'pi_btamperx3'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (output, report) = bench(&app, &[&send[..], &["--skip-send", "--verify"]].concat()).await;
+
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(report["verify"]["rows_wrong"], 1);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("pi_btamperx3"), "{stderr}");
+}
