@@ -55,7 +55,13 @@ struct RawObject<'a> {
 /// Reads and checks the envelope: an `evt_` id, a type, `created`, and a
 /// `data.object` that has an id.
 pub fn parse_envelope(body: &[u8]) -> Result<EventEnvelope, EnvelopeError> {
-    let raw: RawEnvelope<'_> = serde_json::from_slice(body).map_err(|e| {
+    // serde_json skips the fields the envelope ignores without checking their
+    // UTF-8, so a body with bad bytes outside the envelope would pass as JSON.
+    // (Lone `\uD800` escapes do still pass: the JSON grammar allows them, and
+    // the database refuses them per event.)
+    let body = std::str::from_utf8(body)
+        .map_err(|e| EnvelopeError::NotJson(format!("not UTF-8 ({e})")))?;
+    let raw: RawEnvelope<'_> = serde_json::from_str(body).map_err(|e| {
         if e.is_data() {
             EnvelopeError::NotAnEvent("expected a JSON object with Stripe event fields")
         } else {
@@ -162,5 +168,18 @@ mod tests {
             parse_envelope(b""),
             Err(EnvelopeError::NotJson(_))
         ));
+    }
+
+    /// Found by the `envelope` fuzz target: invalid UTF-8 in a field the
+    /// envelope does not read was accepted, though such a body is not JSON.
+    #[test]
+    fn rejects_invalid_utf8_even_in_fields_it_does_not_read() {
+        let body = b"{\"id\":\"evt_1\",\"type\":\"x.y\",\"created\":1,\
+                     \"data\":{\"object\":{\"id\":\"o\",\"url\":\"/v1/subs\x98\x8dription\"}}}";
+        let err = parse_envelope(body).unwrap_err();
+        assert!(
+            matches!(&err, EnvelopeError::NotJson(why) if why.contains("UTF-8")),
+            "{err}"
+        );
     }
 }
