@@ -24,7 +24,7 @@ use std::{
     collections::HashSet,
     sync::{
         Arc,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -130,9 +130,35 @@ async fn run_committer(
         let Some(batch) = next_batch(&receiver, &turns).await else {
             return;
         };
-        commit_and_answer(&pool, batch).await;
-        turns.committing.fetch_sub(1, Ordering::SeqCst);
-        turns.finished.notify_waiters();
+        let turn = Turn {
+            turns: &turns,
+            over: AtomicBool::new(false),
+        };
+        commit_and_answer(&pool, batch, &turn).await;
+    }
+}
+
+/// One committer's turn: from taking a batch until its commit returns (or
+/// fails). Ending the turn earlier, as COMMIT is sent so that the next
+/// batch's insert overlaps the flush, measured 20% slower: the NOTIFY lock
+/// serialises the commits anyway, and the batches got smaller.
+struct Turn<'a> {
+    turns: &'a Turns,
+    over: AtomicBool,
+}
+
+impl Turn<'_> {
+    fn end(&self) {
+        if !self.over.swap(true, Ordering::SeqCst) {
+            self.turns.committing.fetch_sub(1, Ordering::SeqCst);
+            self.turns.finished.notify_waiters();
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.end();
     }
 }
 
@@ -195,10 +221,10 @@ impl Gathered {
     }
 }
 
-async fn commit_and_answer(pool: &PgPool, batch: Vec<Submission>) {
+async fn commit_and_answer(pool: &PgPool, batch: Vec<Submission>, turn: &Turn<'_>) {
     let events: Vec<&IncomingEvent> = batch.iter().map(|s| &s.event).collect();
     let began = std::time::Instant::now();
-    let stored = store_batch(pool, &events).await;
+    let stored = store_batch(pool, &events, turn).await;
     tracing::debug!(
         events = events.len(),
         micros = began.elapsed().as_micros() as u64,
@@ -215,7 +241,7 @@ async fn commit_and_answer(pool: &PgPool, batch: Vec<Submission>) {
         // One unstorable payload must not fail its neighbours: store them one by one.
         Err(StoreError::Data(_)) if batch.len() > 1 => {
             for submission in batch {
-                Box::pin(commit_and_answer(pool, vec![submission])).await;
+                Box::pin(commit_and_answer(pool, vec![submission], turn)).await;
             }
         }
         Err(StoreError::Data(message)) => {
@@ -276,6 +302,7 @@ impl From<apalis_postgres::Error> for StoreError {
 async fn store_batch(
     pool: &PgPool,
     events: &[&IncomingEvent],
+    turn: &Turn<'_>,
 ) -> Result<HashSet<String>, StoreError> {
     let mut tx = pool.begin().await?;
     let new_ids: Vec<String> = sqlx::query_scalar(
@@ -302,5 +329,6 @@ async fn store_batch(
         queue::enqueue(&mut tx, vec![batch], JOB_MAX_ATTEMPTS).await?;
     }
     tx.commit().await?;
+    turn.end();
     Ok(new_ids.into_iter().collect())
 }
