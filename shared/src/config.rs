@@ -152,9 +152,10 @@ pub struct WorkerConfig {
           default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..))]
     pub poll_ms: u64,
 
-    /// Jobs claimed per fetch.
+    /// Jobs claimed at once and applied in one transaction: one under light
+    /// load, up to this many under a backlog.
     #[arg(long = "fetch-size", env = "TETHER_FETCH_SIZE", value_name = "TETHER_FETCH_SIZE",
-          default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
+          default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub fetch_size: u32,
 }
 
@@ -182,7 +183,7 @@ impl Default for WorkerConfig {
             retry_max_ms: 3_600_000,
             orphan_after_secs: 60,
             poll_ms: 500,
-            fetch_size: 8,
+            fetch_size: 16,
         }
     }
 }

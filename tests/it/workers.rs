@@ -201,7 +201,11 @@ async fn a_killed_workers_jobs_run_on_another_worker() {
 async fn sigterm_finishes_the_job_in_flight_and_exits_cleanly() {
     let app = TestApp::spawn().await;
     install_gate(&app.pool).await;
-    let mut worker = spawn_worker(&app, &[("TETHER_CONCURRENCY", "1")]);
+    // One claim of one job, so exactly one job is in flight at the signal.
+    let mut worker = spawn_worker(
+        &app,
+        &[("TETHER_CONCURRENCY", "1"), ("TETHER_FETCH_SIZE", "1")],
+    );
     let events = customer_events(3);
     post_and_wait_until_held(&app, &events).await;
     let pid = worker.0.id().to_string();

@@ -1,6 +1,6 @@
 //! The worker process's loop: claim jobs when woken (LISTEN/NOTIFY) or on a
 //! poll tick (retries whose time has come carry no NOTIFY), run up to
-//! `concurrency` of them at once, and keep a heartbeat that also brings back
+//! `concurrency` claims at once (each claim's jobs in one transaction), and keep a heartbeat that also brings back
 //! jobs stranded by dead workers. No database error ends the loop: it is
 //! logged, and the loop backs off and resumes.
 
@@ -11,7 +11,7 @@ use tether_shared::{config::WorkerConfig, queue::NOTIFY_CHANNEL};
 use tokio::sync::{Mutex, Notify, Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{jobs, run_one};
+use crate::{jobs, run_group};
 
 /// Jobs this process holds. Claims and heartbeats take the lock, so a job
 /// is never released as "lost" between being claimed and being tracked.
@@ -69,28 +69,27 @@ impl Consumer {
         let running = TaskTracker::new();
         let mut backoff = Backoff::default();
         while !shutdown.is_cancelled() {
-            let free = slots
-                .available_permits()
-                .min(self.config.fetch_size as usize);
-            if free == 0 {
+            if slots.available_permits() == 0 {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     permit = slots.acquire() => { drop(permit); continue; }
                 }
             }
-            match self.claim(free as i64).await {
+            match self.claim(self.config.fetch_size as i64).await {
                 Ok(claimed) if !claimed.is_empty() => {
                     backoff.reset();
-                    for job in claimed {
-                        let permit = slots.clone().acquire_owned().await.expect("never closed");
-                        let this = self.clone();
-                        running.spawn(async move {
-                            let id = job.id.clone();
-                            run_one(&this.pool, &this.config, job).await;
-                            this.in_flight.lock().await.remove(&id);
-                            drop(permit);
-                        });
-                    }
+                    // One slot per claim: its jobs are applied together.
+                    let permit = slots.clone().acquire_owned().await.expect("never closed");
+                    let this = self.clone();
+                    running.spawn(async move {
+                        let ids: Vec<String> = claimed.iter().map(|j| j.id.clone()).collect();
+                        run_group(&this.pool, &this.config, claimed).await;
+                        let mut in_flight = this.in_flight.lock().await;
+                        for id in &ids {
+                            in_flight.remove(id);
+                        }
+                        drop(permit);
+                    });
                 }
                 Ok(_) => wait_for_work(wake, self.config.poll_interval(), shutdown).await,
                 Err(error) => {

@@ -48,7 +48,7 @@ async fn try_record(
         for (event_id, _) in &types {
             jobs::insert_single(&mut tx, event_id, 0, config.max_attempts, None).await?;
         }
-        jobs::complete(&mut tx, &job.id).await?;
+        jobs::complete(&mut tx, &[job.id.as_str()]).await?;
         tracing::warn!(job = %job.id, events = types.len(), error = %message, "batch failed; retrying each event alone");
         LogStatus::Error
     } else if error.is_permanent() || job.attempt >= config.max_attempts as i32 {

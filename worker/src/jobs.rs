@@ -78,10 +78,10 @@ pub async fn claim(
         .collect())
 }
 
-/// Removes the finished job, inside the transaction that applied it.
-pub async fn complete(conn: &mut PgConnection, job_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM apalis.jobs WHERE id = $1")
-        .bind(job_id)
+/// Removes finished jobs, inside the transaction that applied them.
+pub async fn complete(conn: &mut PgConnection, job_ids: &[&str]) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM apalis.jobs WHERE id = ANY($1)")
+        .bind(job_ids)
         .execute(conn)
         .await?;
     Ok(())

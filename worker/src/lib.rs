@@ -45,10 +45,33 @@ pub async fn drain(pool: &PgPool, config: &WorkerConfig) -> Result<usize, sqlx::
         if claimed.is_empty() {
             return Ok(ran);
         }
-        for job in claimed {
-            run_one(pool, config, job).await;
-            ran += 1;
+        ran += claimed.len();
+        run_group(pool, config, claimed).await;
+    }
+}
+
+/// Runs the jobs of one claim. First attempts are applied together in one
+/// transaction; if that fails, each runs alone, so a bad event gets its own
+/// retries and dead letter without holding back the others. Retries (and
+/// a lone job) run alone from the start.
+async fn run_group(pool: &PgPool, config: &WorkerConfig, claimed: Vec<ClaimedJob>) {
+    let (fresh, retried): (Vec<_>, Vec<_>) = claimed.into_iter().partition(|j| j.attempt == 1);
+    let alone = if fresh.len() < 2 {
+        fresh
+    } else {
+        match apply::apply_jobs(pool, &fresh, config.max_attempts).await {
+            Ok(applied) => {
+                tracing::debug!(jobs = fresh.len(), ?applied, "jobs applied");
+                Vec::new()
+            }
+            Err(error) => {
+                tracing::warn!(jobs = fresh.len(), error = %error, "jobs applied together failed; running each alone");
+                fresh
+            }
         }
+    };
+    for job in alone.into_iter().chain(retried) {
+        run_one(pool, config, job).await;
     }
 }
 
@@ -63,8 +86,8 @@ async fn run_one(pool: &PgPool, config: &WorkerConfig, job: ClaimedJob) {
         ));
         return failure::record_failure(pool, config, &job, &error).await;
     }
-    match apply::apply_job(pool, &job, config.max_attempts).await {
-        Ok(applied) => tracing::info!(job = %job.id, ?applied, "job applied"),
+    match apply::apply_jobs(pool, std::slice::from_ref(&job), config.max_attempts).await {
+        Ok(applied) => tracing::debug!(job = %job.id, ?applied, "job applied"),
         Err(error) => failure::record_failure(pool, config, &job, &error).await,
     }
 }
