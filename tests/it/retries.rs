@@ -166,3 +166,36 @@ async fn a_job_that_never_finishes_is_dead_after_the_limit() {
         "not applied, kept for replay"
     );
 }
+
+#[tokio::test]
+async fn a_failing_job_claimed_with_others_does_not_hold_them_back() {
+    let app = TestApp::spawn().await;
+    make_payment_writes_fail(&app.pool, "pi_doomed").await;
+    let mut doomed = fixture_at("payment_intent.succeeded", 1_800_000_000);
+    doomed["data"]["object"]["id"] = json!("pi_doomed");
+    let healthy = fixture("customer.created");
+    let doomed_id = doomed["id"].as_str().unwrap().to_owned();
+    let healthy_id = healthy["id"].as_str().unwrap().to_owned();
+    // Two requests, two commits: two jobs, which one claim takes together.
+    post_ok(&app, &doomed).await;
+    post_ok(&app, &healthy).await;
+    assert_eq!(
+        count(&app.pool, "SELECT count(*) FROM apalis.jobs").await,
+        2
+    );
+
+    drain(&app.pool).await;
+
+    // The merged transaction failed; run alone, the healthy job applied once.
+    assert_eq!(log_statuses(&app.pool, &healthy_id).await, ["success"]);
+    assert_eq!(log_statuses(&app.pool, &doomed_id).await, ["error"]);
+    let left: Vec<(String, i32)> = sqlx::query_as("SELECT status, attempts FROM apalis.jobs")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        [("Failed".to_owned(), 1)],
+        "only the doomed job is left, to retry"
+    );
+}

@@ -146,3 +146,11 @@ pub async fn unprocessed(pool: &PgPool) -> i64 {
         .await
         .unwrap()
 }
+
+/// One number from the test database.
+pub async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}

@@ -44,13 +44,6 @@ async fn post_all(app: &TestApp, events: &[Value], connections: usize) {
         .await;
 }
 
-async fn count(pool: &PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(pool)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn two_worker_processes_apply_every_event_once() {
     let app = TestApp::spawn().await;
