@@ -71,7 +71,8 @@ export RUST_LOG=warn
 
 "$bin" ingest >"$work/ingest.log" 2>&1 &
 ingest_pid=$!; pids+=("$ingest_pid")
-start_worker() { "$bin" worker >>"$work/worker-$1.log" 2>&1 & worker_pid[$1]=$!; pids+=("${worker_pid[$1]}"); }
+# Disowned, so bash does not report each SIGKILL as a job that died.
+start_worker() { "$bin" worker >>"$work/worker-$1.log" 2>&1 & worker_pid[$1]=$!; disown "$!"; pids+=("${worker_pid[$1]}"); }
 declare -a worker_pid
 start_worker 0
 start_worker 1
