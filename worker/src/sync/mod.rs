@@ -77,10 +77,10 @@ pub fn classify(event: &StoredEvent) -> Result<Change, String> {
 
 /// The object's id, if the object is of the expected kind.
 fn object_id(object: &Value, kind: &str, id_prefix: &str) -> Result<String, String> {
-    if let Some(found) = fields::string(object, "object") {
-        if found != kind {
-            return Err(format!("data.object is a {found}, not a {kind}"));
-        }
+    if let Some(found) = fields::string(object, "object")
+        && found != kind
+    {
+        return Err(format!("data.object is a {found}, not a {kind}"));
     }
     match fields::string(object, "id") {
         Some(id) if id.starts_with(id_prefix) => Ok(id),
