@@ -35,7 +35,7 @@ pub async fn apply_jobs(
 ) -> Result<Applied, ApplyError> {
     let mut event_ids = Vec::new();
     for job in group {
-        event_ids.extend(crate::job_event_ids(job)?);
+        event_ids.extend_from_slice(crate::job_event_ids(job)?);
     }
     event_ids.sort_unstable();
     event_ids.dedup();

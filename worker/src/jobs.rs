@@ -24,7 +24,9 @@ use tether_shared::queue::{EventBatch, QUEUE};
 #[derive(Debug)]
 pub struct ClaimedJob {
     pub id: String,
-    pub payload: Vec<u8>,
+    /// The event ids the job names, read once at claim; `Err` holds why the
+    /// payload is not an event batch (such a job can only be dead-lettered).
+    pub events: Result<Vec<String>, String>,
     /// Including this one.
     pub attempt: i32,
 }
@@ -72,7 +74,9 @@ pub async fn claim(
         .into_iter()
         .map(|(id, payload, attempt)| ClaimedJob {
             id,
-            payload,
+            events: EventBatch::from_bytes(&payload)
+                .map(|b| b.events)
+                .map_err(|e| e.to_string()),
             attempt,
         })
         .collect())

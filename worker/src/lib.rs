@@ -12,7 +12,7 @@ pub mod retry;
 pub mod sync;
 
 use sqlx::PgPool;
-use tether_shared::{config::WorkerConfig, queue::EventBatch};
+use tether_shared::config::WorkerConfig;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::apply::Applied;
@@ -86,7 +86,7 @@ fn by_event_count(jobs: Vec<ClaimedJob>, limit: usize) -> Vec<Vec<ClaimedJob>> {
     let mut groups: Vec<Vec<ClaimedJob>> = Vec::new();
     let mut events_in_last = 0;
     for job in jobs {
-        let events = EventBatch::from_bytes(&job.payload).map_or(1, |b| b.events.len());
+        let events = job.events.as_ref().map_or(1, Vec::len);
         match groups.last_mut() {
             Some(last) if events_in_last + events <= limit => {
                 last.push(job);
@@ -118,9 +118,9 @@ async fn run_one(pool: &PgPool, config: &WorkerConfig, job: ClaimedJob) {
     }
 }
 
-fn job_event_ids(job: &ClaimedJob) -> Result<Vec<String>, ApplyError> {
-    EventBatch::from_bytes(&job.payload)
-        .map(|b| b.events)
+fn job_event_ids(job: &ClaimedJob) -> Result<&[String], ApplyError> {
+    job.events
+        .as_deref()
         .map_err(|e| ApplyError::Permanent(format!("job payload is not an event batch: {e}")))
 }
 
@@ -141,12 +141,9 @@ mod tests {
     use super::*;
 
     fn job(events: usize) -> ClaimedJob {
-        let batch = EventBatch {
-            events: (0..events).map(|i| format!("evt_{i}")).collect(),
-        };
         ClaimedJob {
             id: format!("job_{events}"),
-            payload: batch.to_bytes(),
+            events: Ok((0..events).map(|i| format!("evt_{i}")).collect()),
             attempt: 1,
         }
     }
@@ -154,11 +151,7 @@ mod tests {
     fn sizes(groups: &[Vec<ClaimedJob>]) -> Vec<Vec<usize>> {
         groups
             .iter()
-            .map(|g| {
-                g.iter()
-                    .map(|j| EventBatch::from_bytes(&j.payload).unwrap().events.len())
-                    .collect()
-            })
+            .map(|g| g.iter().map(|j| j.events.as_ref().unwrap().len()).collect())
             .collect()
     }
 
