@@ -25,6 +25,12 @@ pub enum EnvelopeError {
     NotAnEvent(&'static str),
 }
 
+impl EnvelopeError {
+    pub fn not_utf8(error: std::str::Utf8Error) -> Self {
+        Self::NotJson(format!("not UTF-8 ({error})"))
+    }
+}
+
 #[derive(Deserialize)]
 struct RawEnvelope<'a> {
     #[serde(borrow)]
@@ -59,8 +65,12 @@ pub fn parse_envelope(body: &[u8]) -> Result<EventEnvelope, EnvelopeError> {
     // UTF-8, so a body with bad bytes outside the envelope would pass as JSON.
     // (Lone `\uD800` escapes do still pass: the JSON grammar allows them, and
     // the database refuses them per event.)
-    let body = std::str::from_utf8(body)
-        .map_err(|e| EnvelopeError::NotJson(format!("not UTF-8 ({e})")))?;
+    parse_envelope_str(std::str::from_utf8(body).map_err(EnvelopeError::not_utf8)?)
+}
+
+/// [`parse_envelope`] for a body already known to be UTF-8 (ingest turns
+/// the request body into the `String` it stores first, checking it once).
+pub fn parse_envelope_str(body: &str) -> Result<EventEnvelope, EnvelopeError> {
     let raw: RawEnvelope<'_> = serde_json::from_str(body).map_err(|e| {
         if e.is_data() {
             EnvelopeError::NotAnEvent("expected a JSON object with Stripe event fields")
