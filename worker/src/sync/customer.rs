@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{Version, fields, object_id};
+use super::{Version, fields, object_id, order::bind_versions};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomerChange {
@@ -46,7 +46,8 @@ pub async fn upsert(
     if changes.is_empty() {
         return Ok(HashSet::new());
     }
-    let written: Vec<String> = sqlx::query_scalar(
+    let versions: Vec<&Version> = changes.iter().map(|(v, _)| *v).collect();
+    let query = sqlx::query_scalar(
         concat!(
             "INSERT INTO end_customers AS c (stripe_customer_id, email, name, phone, metadata, deleted_at,
                                          is_placeholder, last_event_id, last_event_created, last_event_rank)
@@ -75,13 +76,9 @@ pub async fn upsert(
     .bind(changes.iter().map(|(_, c)| c.email.as_deref()).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, c)| c.name.as_deref()).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, c)| c.phone.as_deref()).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(_, c)| c.metadata.clone()).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(_, c)| c.deleted).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(v, _)| v.event_id.as_str()).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(v, _)| v.created).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(v, _)| v.rank).collect::<Vec<_>>())
-    .fetch_all(conn)
-    .await?;
+    .bind(changes.iter().map(|(_, c)| &c.metadata).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, c)| c.deleted).collect::<Vec<_>>());
+    let written: Vec<String> = bind_versions(query, &versions).fetch_all(conn).await?;
     Ok(written.into_iter().collect())
 }
 

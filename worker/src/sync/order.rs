@@ -25,12 +25,31 @@ macro_rules! stored_is_older {
     };
 }
 
+use sqlx::{Postgres, postgres::PgArguments, query::QueryScalar};
+
 /// The ordering key stored on every synced row with the event that wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version {
     pub created: i64,
     pub rank: i16,
     pub event_id: String,
+}
+
+/// Binds the version columns every guarded upsert takes last: event ids,
+/// `created` and ranks, in that order, one element per change.
+pub fn bind_versions<'q, O>(
+    query: QueryScalar<'q, Postgres, O, PgArguments>,
+    versions: &[&'q Version],
+) -> QueryScalar<'q, Postgres, O, PgArguments> {
+    query
+        .bind(
+            versions
+                .iter()
+                .map(|v| v.event_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(versions.iter().map(|v| v.created).collect::<Vec<_>>())
+        .bind(versions.iter().map(|v| v.rank).collect::<Vec<_>>())
 }
 
 /// The lifecycle stage of an event type, for same-second ties.

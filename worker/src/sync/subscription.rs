@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{Version, fields, object_id};
+use super::{Version, fields, object_id, order::bind_versions};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubscriptionChange {
@@ -68,7 +68,8 @@ pub async fn upsert(
     if changes.is_empty() {
         return Ok(HashSet::new());
     }
-    let written: Vec<String> = sqlx::query_scalar(
+    let versions: Vec<&Version> = changes.iter().map(|(v, _)| *v).collect();
+    let query = sqlx::query_scalar(
         concat!(
             "INSERT INTO subscriptions AS s (customer_id, stripe_subscription_id, status, price_id, quantity,
                                          cancel_at_period_end, current_period_start, current_period_end,
@@ -104,11 +105,7 @@ pub async fn upsert(
     .bind(changes.iter().map(|(_, s)| s.cancel_at_period_end).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, s)| s.current_period_start).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, s)| s.current_period_end).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(_, s)| s.metadata.clone()).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(v, _)| v.event_id.as_str()).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(v, _)| v.created).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(v, _)| v.rank).collect::<Vec<_>>())
-    .fetch_all(conn)
-    .await?;
+    .bind(changes.iter().map(|(_, s)| &s.metadata).collect::<Vec<_>>());
+    let written: Vec<String> = bind_versions(query, &versions).fetch_all(conn).await?;
     Ok(written.into_iter().collect())
 }
