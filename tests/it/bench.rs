@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::{
     helpers::{TEST_SECRET, TestApp},
-    worker_support::{database_url, drain, spawn_worker},
+    worker_support::{count, database_url, drain, spawn_worker},
 };
 
 /// Runs the command without blocking the test's runtime, which also serves ingest.
@@ -76,10 +76,7 @@ async fn bench_sends_distinct_signed_events_and_verifies_every_one_applied() {
     assert_eq!(report["verify"]["outcome_count_wrong"], 0);
     // 20 objects of each of the three kinds, all touched by 400 events.
     assert_eq!(report["verify"]["objects_checked"], 60);
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM stripe_events")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let stored = count(&app.pool, "SELECT count(*) FROM stripe_events").await;
     assert_eq!(stored, 400);
 }
 

@@ -238,8 +238,7 @@ async fn any_delivery_order_and_repetition_ends_in_the_same_tables() {
 #[tokio::test]
 async fn a_payment_before_its_customer_is_kept_and_linked_later() {
     let app = TestApp::spawn().await;
-    post_ok(&app, &fixture("payment_intent.succeeded")).await;
-    drain(&app.pool).await;
+    apply(&app, &fixture("payment_intent.succeeded")).await;
     assert_eq!(
         payment_row(&app.pool, PAYMENT).await.unwrap().3.as_deref(),
         Some(CUSTOMER),
@@ -250,18 +249,14 @@ async fn a_payment_before_its_customer_is_kept_and_linked_later() {
         Some((None, None, None, json!({}), false, true))
     );
 
-    post_ok(&app, &fixture("customer.created")).await;
-    drain(&app.pool).await;
+    apply(&app, &fixture("customer.created")).await;
     let customer = customer_row(&app.pool, CUSTOMER).await.unwrap();
     assert_eq!(
         (customer.0.as_deref(), customer.5),
         (Some("jenny.rosen@example.com"), false),
         "placeholder filled in"
     );
-    let customers: i64 = sqlx::query_scalar("SELECT count(*) FROM end_customers")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let customers = count(&app.pool, "SELECT count(*) FROM end_customers").await;
     assert_eq!(
         customers, 1,
         "the placeholder became the customer, no second row"
@@ -271,8 +266,7 @@ async fn a_payment_before_its_customer_is_kept_and_linked_later() {
 #[tokio::test]
 async fn a_subscription_before_its_customer_is_kept_and_linked_later() {
     let app = TestApp::spawn().await;
-    post_ok(&app, &fixture("customer.subscription.created")).await;
-    drain(&app.pool).await;
+    apply(&app, &fixture("customer.subscription.created")).await;
     assert_eq!(
         subscription_row(&app.pool, SUBSCRIPTION)
             .await
@@ -281,8 +275,7 @@ async fn a_subscription_before_its_customer_is_kept_and_linked_later() {
             .as_deref(),
         Some(CUSTOMER)
     );
-    post_ok(&app, &fixture("customer.updated")).await;
-    drain(&app.pool).await;
+    apply(&app, &fixture("customer.updated")).await;
     assert_eq!(
         customer_row(&app.pool, CUSTOMER)
             .await
@@ -298,8 +291,7 @@ async fn a_payment_without_customer_is_stored_unlinked() {
     let app = TestApp::spawn().await;
     let mut event = fixture("payment_intent.succeeded");
     event["data"]["object"]["customer"] = Value::Null;
-    post_ok(&app, &event).await;
-    drain(&app.pool).await;
+    apply(&app, &event).await;
     assert_eq!(
         payment_row(&app.pool, PAYMENT).await,
         Some((
@@ -320,10 +312,8 @@ async fn an_older_update_after_the_delete_does_not_bring_the_customer_back() {
         deleted["created"].as_i64().unwrap() - 30,
     );
     late_update["data"]["object"]["name"] = json!("Stale Name");
-    post_ok(&app, &deleted).await;
-    drain(&app.pool).await;
-    post_ok(&app, &late_update).await;
-    drain(&app.pool).await;
+    apply(&app, &deleted).await;
+    apply(&app, &late_update).await;
     let row = customer_row(&app.pool, CUSTOMER).await.unwrap();
     assert_eq!(
         (row.1.as_deref(), row.4),
@@ -340,8 +330,7 @@ async fn an_older_update_after_the_delete_does_not_bring_the_customer_back() {
 async fn the_same_event_applied_twice_is_logged_duplicate() {
     let app = TestApp::spawn().await;
     let event = fixture("customer.created");
-    post_ok(&app, &event).await;
-    drain(&app.pool).await;
+    apply(&app, &event).await;
     let before = snapshot(&app.pool).await;
     // A replay: the same event queued again.
     let id = event["id"].as_str().unwrap().to_owned();
@@ -368,10 +357,8 @@ async fn events_in_the_same_second_follow_the_lifecycle() {
     let succeeded = fixture_at("payment_intent.succeeded", second);
     let failed = fixture_at("payment_intent.payment_failed", second);
     // Worst order: the terminal status arrives first.
-    post_ok(&app, &succeeded).await;
-    drain(&app.pool).await;
-    post_ok(&app, &failed).await;
-    drain(&app.pool).await;
+    apply(&app, &succeeded).await;
+    apply(&app, &failed).await;
     assert_eq!(
         payment_row(&app.pool, PAYMENT).await.unwrap().2.as_deref(),
         Some("succeeded")
@@ -409,8 +396,7 @@ async fn subscription_periods_sync_from_both_api_shapes() {
         .remove("current_period_start");
 
     post_ok(&app, &acacia).await;
-    post_ok(&app, &basil).await;
-    drain(&app.pool).await;
+    apply(&app, &basil).await;
     let periods = |row: Option<SubscriptionRow>| row.map(|r| (r.4, r.5));
     assert_eq!(
         periods(subscription_row(&app.pool, "sub_acacia").await),
@@ -430,8 +416,7 @@ async fn a_payload_that_is_not_its_type_is_dead_at_once_and_blocks_nothing() {
     bad["data"]["object"]["id"] = json!("ch_123");
     let good = fixture("customer.created");
     post_ok(&app, &bad).await;
-    post_ok(&app, &good).await;
-    drain(&app.pool).await;
+    apply(&app, &good).await;
     let bad_id = bad["id"].as_str().unwrap();
     assert_eq!(log_statuses(&app.pool, bad_id).await, ["dead"]);
     assert_eq!(
@@ -468,10 +453,8 @@ async fn a_full_tie_is_decided_by_bytes_even_under_a_linguistic_collation() {
     let mut lower = fresh_event_with_id("customer.updated", "evt_a", second);
     lower["data"]["object"]["name"] = json!("from evt_a");
 
-    post_ok(&app, &upper).await;
-    drain(&app.pool).await;
-    post_ok(&app, &lower).await;
-    drain(&app.pool).await;
+    apply(&app, &upper).await;
+    apply(&app, &lower).await;
 
     assert_eq!(
         customer_row(&app.pool, CUSTOMER)

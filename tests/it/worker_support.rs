@@ -43,6 +43,12 @@ pub async fn post_ok(app: &TestApp, event: &Value) {
     assert_eq!(status, 200, "event {} refused: {body}", event["id"]);
 }
 
+/// Delivers one event and applies it before returning.
+pub async fn apply(app: &TestApp, event: &Value) {
+    post_ok(app, event).await;
+    drain(&app.pool).await;
+}
+
 /// The synced tables as comparable text rows: Stripe ids instead of our
 /// uuids, no bookkeeping timestamps.
 pub async fn snapshot(pool: &PgPool) -> Vec<String> {
