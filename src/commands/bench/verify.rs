@@ -3,7 +3,7 @@
 //! database stored, by the documented ordering rule (newest `created`, then
 //! lifecycle rank, then event id), and compared row by row.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::PgPool;
 use tether_worker::sync::{Version, order::rank};
@@ -54,7 +54,7 @@ pub async fn verify(
     stored: &[StoredRow],
 ) -> Result<Verdict, sqlx::Error> {
     let mut verdict = Verdict::default();
-    let stored_set: std::collections::HashSet<u64> = stored.iter().map(|r| r.index).collect();
+    let stored_set: HashSet<u64> = stored.iter().map(|r| r.index).collect();
     for &index in acked {
         if !stored_set.contains(&index) {
             verdict.acked_not_stored += 1;
@@ -108,26 +108,34 @@ async fn check_outcomes(
     Ok(())
 }
 
-/// The newest stored event of every object.
-fn expected_winners(
-    workload: &Workload,
-    stored: &[StoredRow],
-) -> HashMap<(Kind, u64), (Version, u64)> {
+/// What the tables must hold: the newest stored event of every object, and
+/// the customers with a stored deletion (a tombstone wins whatever follows).
+struct Expected {
+    winners: HashMap<(Kind, u64), (Version, u64)>,
+    deleted: HashSet<u64>,
+}
+
+fn expected(workload: &Workload, stored: &[StoredRow]) -> Expected {
     let mut winners: HashMap<(Kind, u64), (Version, u64)> = HashMap::new();
+    let mut deleted = HashSet::new();
     for row in stored {
         let spec = workload.spec(row.index);
+        if spec.event_type == "customer.deleted" {
+            deleted.insert(spec.object);
+        }
         let version = Version {
             created: spec.created,
             rank: rank(spec.event_type),
             event_id: workload.event_id(row.index),
         };
-        let entry = winners.entry((spec.kind, spec.object));
-        let slot = entry.or_insert_with(|| (version.clone(), row.index));
+        let slot = winners
+            .entry((spec.kind, spec.object))
+            .or_insert_with(|| (version.clone(), row.index));
         if version > slot.0 {
             *slot = (version, row.index);
         }
     }
-    winners
+    Expected { winners, deleted }
 }
 
 async fn check_rows(
@@ -136,13 +144,7 @@ async fn check_rows(
     stored: &[StoredRow],
     verdict: &mut Verdict,
 ) -> Result<(), sqlx::Error> {
-    let winners = expected_winners(workload, stored);
-    let deleted: std::collections::HashSet<u64> = stored
-        .iter()
-        .map(|r| workload.spec(r.index))
-        .filter(|s| s.event_type == "customer.deleted")
-        .map(|s| s.object)
-        .collect();
+    let Expected { winners, deleted } = expected(workload, stored);
     for kind in [Kind::Customer, Kind::Payment, Kind::Subscription] {
         let expected: Vec<(u64, u64)> = winners
             .iter()
