@@ -1,4 +1,4 @@
--- tether's tables. Columns named in INTERFACE.md are fixed; the rest are ours.
+-- tether's tables. Columns named in the README are fixed; the rest are ours.
 --
 -- Every synced row remembers the event that last wrote it:
 -- (last_event_created, last_event_rank, last_event_id). A write only happens

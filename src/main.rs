@@ -1,7 +1,6 @@
 //! `tether`: keeps your PostgreSQL in step with Stripe.
 
 mod commands;
-mod shutdown;
 
 use std::process::ExitCode;
 

@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use tether_shared::envelope::{EventEnvelope, parse_envelope};
+use tether_stripe::envelope::{EventEnvelope, parse_envelope};
 
 fuzz_target!(|data: &[u8]| {
     match parse_envelope(data) {

@@ -9,8 +9,8 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use tether_ingest::signature::{SignatureError, SignatureVerifier, parse_header, sign};
-use tether_shared::config::parse_webhook_secrets;
+use tether_stripe::signature::{SignatureError, SignatureVerifier, parse_header, sign};
+use tether_stripe::secret::parse_webhook_secrets;
 
 /// The secret of fixtures/stripe/signatures.json, so the seeds verify.
 const SECRET: &str = "whsec_test_5f3b8c1d2e4a6b7c8d9e0f1a2b3c4d5e";

@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use tether_shared::supabase::{Change, SupabaseWebhook, parse_supabase_webhook};
+use tether_shared::supabase::{RowChange, SupabaseWebhook, parse_supabase_webhook};
 use uuid::Uuid;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,12 +23,12 @@ fn check(hook: &SupabaseWebhook, data: &[u8]) {
     assert_eq!(value["type"], hook.change.kind());
     let image = |name: &str| value[name].as_object().expect("image is an object");
     match &hook.change {
-        Change::Insert { record } => assert_eq!(image("record"), record),
-        Change::Update { record, old_record } => {
+        RowChange::Insert { record } => assert_eq!(image("record"), record),
+        RowChange::Update { record, old_record } => {
             assert_eq!(image("record"), record);
             assert_eq!(image("old_record"), old_record);
         }
-        Change::Delete { old_record } => assert_eq!(image("old_record"), old_record),
+        RowChange::Delete { old_record } => assert_eq!(image("old_record"), old_record),
     }
 
     let signup = hook.signup();
@@ -39,7 +39,7 @@ fn check(hook: &SupabaseWebhook, data: &[u8]) {
     let Some(signup) = signup else {
         return;
     };
-    let Change::Insert { record } = &hook.change else {
+    let RowChange::Insert { record } = &hook.change else {
         panic!("a signup from a {}", hook.change.kind());
     };
     assert_eq!(hook.table, "users");

@@ -9,16 +9,15 @@
 //!
 //! Why not one transaction per request: the job insert fires a NOTIFY, and a
 //! transaction that NOTIFYs holds a database-wide lock until its commit is
-//! flushed, so per-request commits stop near 2,700/s on two cores. Sharing
-//! commits keeps one flush (and one NOTIFY) per batch. At rest a batch is one
-//! request, so this costs no latency when idle.
+//! flushed, so per-request commits serialise on that lock (BENCHMARKS.md has
+//! the ceiling). Sharing commits keeps one flush (and one NOTIFY) per batch.
+//! At rest a batch is one request, so this costs no latency when idle.
 //!
 //! Under load the committers take turns: while one commits, the next keeps
 //! gathering until that commit finishes (or its batch is full), then commits
 //! everything that arrived meanwhile. Without the wait, the second committer
 //! would commit a batch of one or two the moment it found them, paying a
-//! flush and the NOTIFY lock per tiny batch (measured: 40% of batches held one
-//! event and throughput halved).
+//! flush and the NOTIFY lock per tiny batch.
 
 use std::{
     collections::HashSet,
@@ -30,10 +29,8 @@ use std::{
 };
 
 use sqlx::PgPool;
-use tether_shared::{
-    envelope::EventEnvelope,
-    queue::{self, EventBatch},
-};
+use tether_queue::{JobPayload, QueueError};
+use tether_stripe::envelope::EventEnvelope;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
@@ -41,8 +38,6 @@ use tokio_util::task::TaskTracker;
 const MAX_BATCH_EVENTS: usize = 512;
 /// Most body bytes one transaction carries (bodies are up to 1 MiB each).
 const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
-/// Attempts stamped on the queue row; the worker's TETHER_MAX_ATTEMPTS decides.
-const JOB_MAX_ATTEMPTS: u32 = 10;
 
 /// A verified event and its body, ready to be stored.
 #[derive(Debug)]
@@ -53,7 +48,7 @@ pub struct IncomingEvent {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stored {
+pub enum Receipt {
     New,
     Duplicate,
 }
@@ -74,7 +69,7 @@ pub enum CommitError {
 
 struct Submission {
     event: IncomingEvent,
-    reply: oneshot::Sender<Result<Stored, CommitError>>,
+    reply: oneshot::Sender<Result<Receipt, CommitError>>,
 }
 
 #[derive(Clone)]
@@ -97,7 +92,7 @@ impl Committer {
     }
 
     /// Stores one event; returns only after its transaction committed or failed.
-    pub async fn store(&self, event: IncomingEvent) -> Result<Stored, CommitError> {
+    pub async fn store(&self, event: IncomingEvent) -> Result<Receipt, CommitError> {
         let (reply, verdict) = oneshot::channel();
         let submit = async {
             self.sender
@@ -139,9 +134,8 @@ async fn run_committer(
 }
 
 /// One committer's turn: from taking a batch until its commit returns (or
-/// fails). Ending the turn earlier, as COMMIT is sent so that the next
-/// batch's insert overlaps the flush, measured 20% slower: the NOTIFY lock
-/// serialises the commits anyway, and the batches got smaller.
+/// fails). Not earlier, when COMMIT is sent: the NOTIFY lock serialises the
+/// commits anyway, so an overlap only makes the next batch smaller.
 struct Turn<'a> {
     turns: &'a Turns,
     over: AtomicBool,
@@ -233,9 +227,9 @@ async fn commit_and_answer(pool: &PgPool, batch: Vec<Submission>, turn: &Turn<'_
     match stored {
         Ok(new_ids) => answer(batch, |event| {
             Ok(if new_ids.contains(event.envelope.id.as_str()) {
-                Stored::New
+                Receipt::New
             } else {
-                Stored::Duplicate
+                Receipt::Duplicate
             })
         }),
         // One unstorable payload must not fail its neighbours: store them one by one.
@@ -255,14 +249,14 @@ async fn commit_and_answer(pool: &PgPool, batch: Vec<Submission>, turn: &Turn<'_
     }
 }
 
-fn answer(batch: Vec<Submission>, verdict: impl Fn(&IncomingEvent) -> Result<Stored, CommitError>) {
+fn answer(batch: Vec<Submission>, verdict: impl Fn(&IncomingEvent) -> Result<Receipt, CommitError>) {
     // Within one batch, the first request for an id stores it; any repeat of
     // it in the same batch is a duplicate, like a repeat in a later batch.
     let mut answered_new = HashSet::new();
     for Submission { event, reply } in batch {
         let outcome = match verdict(&event) {
-            Ok(Stored::New) if !answered_new.insert(event.envelope.id.clone()) => {
-                Ok(Stored::Duplicate)
+            Ok(Receipt::New) if !answered_new.insert(event.envelope.id.clone()) => {
+                Ok(Receipt::Duplicate)
             }
             other => other,
         };
@@ -288,12 +282,9 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-impl From<apalis_postgres::Error> for StoreError {
-    fn from(error: apalis_postgres::Error) -> Self {
-        match error {
-            apalis_postgres::Error::Database(e) => e.into(),
-            other => StoreError::Unavailable(sqlx::Error::Protocol(other.to_string())),
-        }
+impl From<QueueError> for StoreError {
+    fn from(QueueError(error): QueueError) -> Self {
+        error.into()
     }
 }
 
@@ -323,10 +314,10 @@ async fn store_batch(
     .fetch_all(&mut *tx)
     .await?;
     if !new_ids.is_empty() {
-        let batch = EventBatch {
+        let job = JobPayload {
             events: new_ids.clone(),
         };
-        queue::enqueue(&mut tx, vec![batch], JOB_MAX_ATTEMPTS).await?;
+        tether_queue::push(&mut tx, &[job]).await?;
     }
     tx.commit().await?;
     turn.end();

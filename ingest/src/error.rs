@@ -5,9 +5,9 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use tether_shared::envelope::EnvelopeError;
+use tether_stripe::{envelope::EnvelopeError, signature::SignatureError};
 
-use crate::{committer::CommitError, signature::SignatureError};
+use crate::committer::CommitError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {

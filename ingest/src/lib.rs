@@ -4,7 +4,6 @@
 pub mod committer;
 pub mod error;
 pub mod routes;
-pub mod signature;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -14,7 +13,9 @@ use tether_shared::config::IngestConfig;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{committer::Committer, routes::AppState, signature::SignatureVerifier};
+use tether_stripe::signature::SignatureVerifier;
+
+use crate::{committer::Committer, routes::AppState};
 
 /// Two committers: one gathers the next batch while the other flushes.
 const COMMITTER_TASKS: usize = 2;

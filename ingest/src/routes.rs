@@ -12,12 +12,14 @@ use axum::{
 };
 use serde::Serialize;
 use sqlx::PgPool;
-use tether_shared::envelope::{EnvelopeError, parse_envelope_str};
+use tether_stripe::{
+    envelope::{EnvelopeError, parse_envelope_str},
+    signature::SignatureVerifier,
+};
 
 use crate::{
-    committer::{Committer, IncomingEvent, Stored},
+    committer::{Committer, IncomingEvent, Receipt},
     error::{IngestError, json_error},
-    signature::SignatureVerifier,
 };
 
 pub struct AppState {
@@ -71,7 +73,7 @@ async fn receive_stripe_webhook(
         .committer
         .store(IncomingEvent { envelope, body })
         .await?;
-    let duplicate = stored == Stored::Duplicate;
+    let duplicate = stored == Receipt::Duplicate;
     // Per event, so debug: at thousands a second an info line each would
     // cost more than the request; webhook_logs is the per-event record.
     tracing::debug!(duplicate, "event stored");

@@ -7,6 +7,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
+use tether_stripe::secret::{WebhookSecrets, parse_webhook_secrets};
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/tether";
 
@@ -16,31 +17,6 @@ pub fn parse_secret(raw: &str) -> Result<SecretString, String> {
         return Err("must not be empty".into());
     }
     Ok(SecretString::from(raw.trim().to_owned()))
-}
-
-/// `whsec_a,whsec_b` during a rotation: every listed secret is accepted.
-pub fn parse_webhook_secrets(raw: &str) -> Result<WebhookSecrets, String> {
-    let secrets: Vec<SecretString> = raw
-        .split(',')
-        .map(str::trim)
-        .map(|s| {
-            if s.is_empty() {
-                Err("contains an empty secret (check the commas)".to_string())
-            } else {
-                Ok(SecretString::from(s.to_owned()))
-            }
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(WebhookSecrets(secrets))
-}
-
-#[derive(Clone)]
-pub struct WebhookSecrets(pub Vec<SecretString>);
-
-impl std::fmt::Debug for WebhookSecrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "WebhookSecrets([{} redacted])", self.0.len())
-    }
 }
 
 #[derive(Args, Clone, Debug)]
@@ -57,13 +33,6 @@ pub struct DatabaseConfig {
 }
 
 impl DatabaseConfig {
-    pub fn with_url(url: &str) -> Self {
-        Self {
-            url: SecretString::from(url.to_owned()),
-            pool_size: 10,
-        }
-    }
-
     pub fn url(&self) -> &str {
         self.url.expose_secret()
     }
@@ -123,43 +92,55 @@ impl IngestConfig {
 pub struct WorkerConfig {
     /// Batches applied at the same time by this process.
     #[arg(long = "concurrency", env = "TETHER_CONCURRENCY", value_name = "TETHER_CONCURRENCY",
-          default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+          default_value_t = WorkerConfig::DEFAULT.concurrency, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
 
     /// Attempts before a job is dead-lettered.
     #[arg(long = "max-attempts", env = "TETHER_MAX_ATTEMPTS", value_name = "TETHER_MAX_ATTEMPTS",
-          default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+          default_value_t = WorkerConfig::DEFAULT.max_attempts, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_attempts: u32,
 
     /// First retry delay; doubles each attempt, with jitter, capped at TETHER_RETRY_MAX_MS.
     #[arg(long = "retry-base-ms", env = "TETHER_RETRY_BASE_MS", value_name = "TETHER_RETRY_BASE_MS",
-          default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+          default_value_t = WorkerConfig::DEFAULT.retry_base_ms, value_parser = clap::value_parser!(u64).range(1..))]
     pub retry_base_ms: u64,
 
     /// Longest delay between two attempts.
     #[arg(long = "retry-max-ms", env = "TETHER_RETRY_MAX_MS", value_name = "TETHER_RETRY_MAX_MS",
-          default_value_t = 3_600_000, value_parser = clap::value_parser!(u64).range(1..))]
+          default_value_t = WorkerConfig::DEFAULT.retry_max_ms, value_parser = clap::value_parser!(u64).range(1..))]
     pub retry_max_ms: u64,
 
     /// A worker silent this long is presumed dead and its jobs run elsewhere.
     #[arg(long = "orphan-after-secs", env = "TETHER_ORPHAN_AFTER_SECS",
-          value_name = "TETHER_ORPHAN_AFTER_SECS", default_value_t = 60,
+          value_name = "TETHER_ORPHAN_AFTER_SECS", default_value_t = WorkerConfig::DEFAULT.orphan_after_secs,
           value_parser = clap::value_parser!(u64).range(2..))]
     pub orphan_after_secs: u64,
 
     /// Polling interval for jobs nobody announced (retries whose time has come).
     #[arg(long = "poll-ms", env = "TETHER_POLL_MS", value_name = "TETHER_POLL_MS",
-          default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..))]
+          default_value_t = WorkerConfig::DEFAULT.poll_ms, value_parser = clap::value_parser!(u64).range(10..))]
     pub poll_ms: u64,
 
     /// Jobs claimed at once and applied in one transaction: one under light
     /// load, up to this many under a backlog.
     #[arg(long = "fetch-size", env = "TETHER_FETCH_SIZE", value_name = "TETHER_FETCH_SIZE",
-          default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+          default_value_t = WorkerConfig::DEFAULT.fetch_size, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub fetch_size: u32,
 }
 
 impl WorkerConfig {
+    /// Every default, in one place: the flags show these, and code that
+    /// builds a config without a command line (tests) starts from them.
+    pub const DEFAULT: WorkerConfig = WorkerConfig {
+        concurrency: 4,
+        max_attempts: 10,
+        retry_base_ms: 1000,
+        retry_max_ms: 3_600_000,
+        orphan_after_secs: 60,
+        poll_ms: 500,
+        fetch_size: 16,
+    };
+
     pub fn heartbeat_interval(&self) -> Duration {
         // Several beats fit in one orphan window, so one slow beat is not a death.
         Duration::from_secs(self.orphan_after_secs).div_f64(4.0)
@@ -176,15 +157,7 @@ impl WorkerConfig {
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        Self {
-            concurrency: 4,
-            max_attempts: 10,
-            retry_base_ms: 1000,
-            retry_max_ms: 3_600_000,
-            orphan_after_secs: 60,
-            poll_ms: 500,
-            fetch_size: 16,
-        }
+        Self::DEFAULT
     }
 }
 
@@ -205,6 +178,35 @@ pub struct LogConfig {
 pub enum LogFormat {
     Pretty,
     Json,
+}
+
+/// Where the client commands (`send-test-event`, `bench`) post, and the
+/// secret they sign with.
+#[derive(Args, Clone, Debug)]
+pub struct IngestTarget {
+    /// Where ingest listens.
+    #[arg(
+        id = "ingest_url",
+        long = "url",
+        env = "TETHER_URL",
+        value_name = "TETHER_URL",
+        default_value = "http://127.0.0.1:8080/webhooks/stripe"
+    )]
+    pub url: String,
+
+    /// Signing secret (the first one is used). Defaults to the one `tether up` uses.
+    #[arg(long = "webhook-secret", env = "STRIPE_WEBHOOK_SECRET", value_name = "STRIPE_WEBHOOK_SECRET",
+          value_parser = parse_webhook_secrets, hide_env_values = true)]
+    pub webhook_secrets: Option<WebhookSecrets>,
+}
+
+impl IngestTarget {
+    pub fn signing_secret(&self) -> String {
+        match &self.webhook_secrets {
+            Some(secrets) => secrets.signing().expose_secret().to_owned(),
+            None => DEV_WEBHOOK_SECRET.to_owned(),
+        }
+    }
 }
 
 /// The signing secret `tether up` and `send-test-event` fall back to when

@@ -1,11 +1,9 @@
-//! What ingest, worker and the CLI agree on: configuration, the database,
-//! the Stripe event envelope, the Supabase webhook payload and the queue
-//! contract between ingest and worker.
+//! What every process of tether needs besides the Stripe contract and the
+//! queue: configuration, the database (connecting, creating, migrating),
+//! the Supabase webhook payload, logging, and the one cancellation path.
 
 pub mod config;
 pub mod db;
-pub mod envelope;
-pub mod queue;
-pub mod samples;
+pub mod shutdown;
 pub mod supabase;
 pub mod telemetry;

@@ -12,14 +12,14 @@ use uuid::Uuid;
 pub struct SupabaseWebhook {
     pub schema: String,
     pub table: String,
-    pub change: Change,
+    pub change: RowChange,
 }
 
 /// The row images that come with each kind of change. Supabase also sends the
 /// image that cannot exist (`old_record` of an INSERT, `record` of a DELETE)
 /// as `null`; it is not kept.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Change {
+pub enum RowChange {
     Insert {
         record: Map<String, Value>,
     },
@@ -32,13 +32,13 @@ pub enum Change {
     },
 }
 
-impl Change {
+impl RowChange {
     /// The `type` Supabase sends for this change.
     pub fn kind(&self) -> &'static str {
         match self {
-            Change::Insert { .. } => "INSERT",
-            Change::Update { .. } => "UPDATE",
-            Change::Delete { .. } => "DELETE",
+            RowChange::Insert { .. } => "INSERT",
+            RowChange::Update { .. } => "UPDATE",
+            RowChange::Delete { .. } => "DELETE",
         }
     }
 }
@@ -87,14 +87,14 @@ pub fn parse_supabase_webhook(body: &[u8]) -> Result<SupabaseWebhook, SupabaseEr
     let record = take_object(&mut fields, "record");
     let old_record = take_object(&mut fields, "old_record");
     let change = match kind.as_str() {
-        "INSERT" => Change::Insert {
+        "INSERT" => RowChange::Insert {
             record: record.ok_or(SupabaseError::MissingRecord("INSERT"))?,
         },
-        "UPDATE" => Change::Update {
+        "UPDATE" => RowChange::Update {
             record: record.ok_or(SupabaseError::MissingRecord("UPDATE"))?,
             old_record: old_record.ok_or(SupabaseError::MissingOldRecord("UPDATE"))?,
         },
-        "DELETE" => Change::Delete {
+        "DELETE" => RowChange::Delete {
             old_record: old_record.ok_or(SupabaseError::MissingOldRecord("DELETE"))?,
         },
         _ => return Err(SupabaseError::UnknownType(echo(&kind))),
@@ -117,7 +117,7 @@ impl SupabaseWebhook {
     /// `Ok(None)`: not a users INSERT. `Err`: a users INSERT whose `id` is
     /// not a usable uuid, which means a misconfigured trigger, not a no-op.
     pub fn try_signup(&self) -> Result<Option<UserSignup>, SupabaseError> {
-        let Change::Insert { record } = &self.change else {
+        let RowChange::Insert { record } = &self.change else {
             return Ok(None);
         };
         let is_users = self.table == "users" && matches!(self.schema.as_str(), "auth" | "public");

@@ -1,10 +1,8 @@
 //! The subcommands of the one binary.
 
-mod bench;
 mod migrate;
 mod send_test_event;
 mod serve;
-mod target;
 
 use std::process::ExitCode;
 
@@ -57,7 +55,7 @@ pub enum Command {
     /// Sign a sample event and post it, like `stripe trigger`.
     SendTestEvent(send_test_event::SendTestEvent),
     /// Load generator and end-to-end measurement against a running ingest.
-    Bench(Box<bench::Bench>),
+    Bench(Box<tether_bench::Bench>),
 }
 
 pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -67,7 +65,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Worker { db, worker } => serve::worker(&db, &worker).await,
         Command::Up { db, ingest, worker } => serve::up(&db, ingest, &worker).await,
         Command::SendTestEvent(args) => send_test_event::run(args).await,
-        Command::Bench(args) => bench::run(*args).await,
+        Command::Bench(args) => tether_bench::run(*args).await,
     }
     .map(|()| ExitCode::SUCCESS)
 }

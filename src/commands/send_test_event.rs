@@ -2,9 +2,8 @@
 
 use anyhow::Context;
 use clap::Args;
-use tether_shared::samples;
-
-use super::target::IngestTarget;
+use tether_shared::config::IngestTarget;
+use tether_stripe::{samples, signature};
 
 #[derive(Args)]
 pub struct SendTestEvent {
@@ -27,7 +26,7 @@ pub async fn run(args: SendTestEvent) -> anyhow::Result<()> {
         .context("unknown sample event type")?;
     let body = serde_json::to_vec(&event)?;
     let secret = args.target.signing_secret();
-    let header = tether_ingest::signature::sign(&secret, now, &body);
+    let header = signature::sign(&secret, now, &body);
     let response = reqwest::Client::new()
         .post(&args.target.url)
         .header("content-type", "application/json")

@@ -6,14 +6,13 @@ use std::{
 };
 
 use anyhow::Context;
-use secrecy::SecretString;
 use tether_ingest::IngestServer;
 use tether_shared::{
-    config::{DEV_WEBHOOK_SECRET, DatabaseConfig, IngestConfig, WebhookSecrets, WorkerConfig},
-    db,
+    config::{DEV_WEBHOOK_SECRET, DatabaseConfig, IngestConfig, WorkerConfig},
+    db, shutdown,
 };
+use tether_stripe::secret::WebhookSecrets;
 
-use crate::shutdown;
 
 pub async fn ingest(db_config: &DatabaseConfig, config: &IngestConfig) -> anyhow::Result<()> {
     // Lazy: ingest starts (and answers 503) while the database is down, and
@@ -25,7 +24,8 @@ pub async fn ingest(db_config: &DatabaseConfig, config: &IngestConfig) -> anyhow
 
 pub async fn worker(db_config: &DatabaseConfig, config: &WorkerConfig) -> anyhow::Result<()> {
     let pool = db::connect_lazy(db_config)?;
-    tether_worker::run(pool, config.clone(), shutdown::on_signal()).await
+    tether_worker::run(pool, config.clone(), shutdown::on_signal()).await;
+    Ok(())
 }
 
 pub async fn up(
@@ -40,8 +40,7 @@ pub async fn up(
     db::migrate(&pool).await.context("migration failed")?;
     let dev_secret = ingest_config.webhook_secrets.is_none();
     if dev_secret {
-        ingest_config.webhook_secrets =
-            Some(WebhookSecrets(vec![SecretString::from(DEV_WEBHOOK_SECRET)]));
+        ingest_config.webhook_secrets = Some(WebhookSecrets::one(DEV_WEBHOOK_SECRET));
         ingest_config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, ingest_config.listen.port()));
     }
     let server = IngestServer::build(&ingest_config, pool.clone()).await?;
@@ -54,8 +53,8 @@ pub async fn up(
     ));
     let served = server.run(shutdown.clone()).await;
     shutdown.cancel();
-    let worked = worker.await.context("worker task panicked")?;
-    served.and(worked)
+    worker.await.context("worker task panicked")?;
+    served
 }
 
 fn print_welcome(addr: SocketAddr, dev_secret: bool) {

@@ -16,15 +16,16 @@ use sqlx::{
     Connection, PgConnection, PgPool,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
-use tether_ingest::{IngestServer, signature};
+use tether_ingest::IngestServer;
+use tether_queue::JobPayload;
 use tether_shared::{
-    config::{IngestConfig, LogFormat, parse_webhook_secrets},
+    config::{IngestConfig, LogFormat},
     db,
-    queue::{self, EventBatch},
 };
+use tether_stripe::{secret::parse_webhook_secrets, signature};
 use tokio_util::sync::CancellationToken;
 
-pub use tether_shared::samples::{SAMPLE_EVENTS, fresh_event, new_event_id, sample_event};
+pub use tether_stripe::samples::{SAMPLE_EVENTS, fresh_event, new_event_id, sample_event};
 
 /// The PostgreSQL server the tests use when TEST_DATABASE_URL does not say.
 const DEFAULT_SERVER_URL: &str = "postgres://postgres@127.0.0.1:5432";
@@ -94,7 +95,7 @@ impl TestApp {
         let secret = config
             .webhook_secrets
             .as_ref()
-            .and_then(|secrets| secrets.0.first())
+            .map(|secrets| secrets.signing())
             .map(|s| s.expose_secret().to_owned())
             .unwrap_or_default();
         let server = IngestServer::build(&config, server_pool.unwrap_or_else(|| pool.clone()))
@@ -202,16 +203,15 @@ pub async fn stored_event_ids(pool: &PgPool) -> Vec<String> {
         .expect("stripe_events is readable")
 }
 
-/// Every tether job on the queue, in the order they were pushed.
-pub async fn queued_batches(pool: &PgPool) -> Vec<EventBatch> {
-    let jobs: Vec<Vec<u8>> =
-        sqlx::query_scalar("SELECT job FROM apalis.jobs WHERE job_type = $1 ORDER BY run_at, id")
-            .bind(queue::QUEUE)
-            .fetch_all(pool)
-            .await
-            .expect("apalis.jobs is readable");
-    jobs.iter()
-        .map(|job| EventBatch::from_bytes(job).expect("a job holds an EventBatch"))
+/// What every tether job on the queue names, in the order they were pushed.
+pub async fn queued_batches(pool: &PgPool) -> Vec<JobPayload> {
+    tether_queue::inspect::jobs(pool)
+        .await
+        .expect("the queue is readable")
+        .into_iter()
+        .map(|job| JobPayload {
+            events: job.events.expect("a job names events"),
+        })
         .collect()
 }
 

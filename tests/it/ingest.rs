@@ -8,8 +8,8 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
-use tether_ingest::signature::sign;
-use tether_shared::{config::parse_webhook_secrets, queue::EventBatch};
+use tether_queue::JobPayload;
+use tether_stripe::{secret::parse_webhook_secrets, signature::sign};
 
 use crate::helpers::{
     Reply, SAMPLE_EVENTS, TestApp, assert_nothing_stored, assert_refused, fresh_event,
@@ -137,7 +137,7 @@ async fn fifty_concurrent_deliveries_of_one_event_store_it_once() {
     let batches = queued_batches(&app.pool).await;
     assert_eq!(
         batches,
-        vec![EventBatch {
+        vec![JobPayload {
             events: vec![id_of(&event)]
         }],
         "one job, naming it once"

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use sqlx::PgPool;
-use tether_shared::queue::{self, EventBatch};
+use tether_queue::{JobPayload, JobStatus, inspect::JobRecord, test_support};
 
 use crate::{helpers::TestApp, worker_support::*};
 
@@ -25,29 +25,32 @@ async fn make_payment_writes_fail(pool: &PgPool, payment: &str) {
     .unwrap();
 }
 
+/// The one job that names exactly `event_id` and nothing else.
+async fn job_of(pool: &PgPool, event_id: &str) -> JobRecord {
+    let mut jobs: Vec<JobRecord> = tether_queue::inspect::jobs(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.events.as_deref().ok() == Some(&[event_id.to_owned()][..]))
+        .collect();
+    assert_eq!(jobs.len(), 1, "one job names {event_id}");
+    jobs.remove(0)
+}
+
 /// The retry delay the worker stored for the event's latest failure: its job's
 /// `run_at` minus the time of the failure's log row (same transaction).
 async fn stored_delay_ms(pool: &PgPool, event_id: &str) -> f64 {
-    sqlx::query_scalar(
-        "SELECT extract(epoch FROM j.run_at - l.created_at)::float8 * 1000
-         FROM apalis.jobs j, webhook_logs l
-         WHERE j.status = 'Failed' AND convert_from(j.job, 'UTF8') = $2
-           AND l.event_id = $1 AND l.status = 'error'
-         ORDER BY l.created_at DESC LIMIT 1",
+    let job = job_of(pool, event_id).await;
+    assert_eq!(job.status, JobStatus::Failed);
+    let failed_at: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
+        "SELECT created_at FROM webhook_logs WHERE event_id = $1 AND status = 'error'
+         ORDER BY created_at DESC LIMIT 1",
     )
     .bind(event_id)
-    .bind(
-        String::from_utf8(
-            EventBatch {
-                events: vec![event_id.into()],
-            }
-            .to_bytes(),
-        )
-        .unwrap(),
-    )
     .fetch_one(pool)
     .await
-    .unwrap()
+    .unwrap();
+    (job.run_at - failed_at).num_microseconds().unwrap() as f64 / 1000.0
 }
 
 #[tokio::test]
@@ -62,17 +65,13 @@ async fn a_failing_event_backs_off_dies_and_blocks_nothing() {
     let doomed_id = doomed["id"].as_str().unwrap().to_owned();
     let healthy_id = healthy["id"].as_str().unwrap().to_owned();
     // As a group commit would have queued them: one job for both.
-    sqlx::query("DELETE FROM apalis.jobs")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    test_support::clear(&app.pool).await.unwrap();
     let mut tx = app.pool.begin().await.unwrap();
-    queue::enqueue(
+    tether_queue::push(
         &mut tx,
-        vec![EventBatch {
+        &[JobPayload {
             events: vec![doomed_id.clone(), healthy_id.clone()],
         }],
-        10,
     )
     .await
     .unwrap();
@@ -105,10 +104,7 @@ async fn a_failing_event_backs_off_dies_and_blocks_nothing() {
             "not due yet: nothing runs before run_at"
         );
         // Travel to run_at instead of sleeping.
-        sqlx::query("UPDATE apalis.jobs SET run_at = now() WHERE status = 'Failed'")
-            .execute(&app.pool)
-            .await
-            .unwrap();
+        test_support::make_retries_due(&app.pool).await.unwrap();
         assert_eq!(drain(&app.pool).await, 1, "attempt {} runs", attempt + 1);
     }
     let statuses = log_statuses(&app.pool, &doomed_id).await;
@@ -117,14 +113,9 @@ async fn a_failing_event_backs_off_dies_and_blocks_nothing() {
         ["error", "error", "error", "error", "dead"],
         "batch failure, 3 failed attempts, dead"
     );
-    let (status, attempts, error): (String, i32, String) = sqlx::query_as(
-        "SELECT status, attempts, last_result->>'Err' FROM apalis.jobs WHERE convert_from(job, 'UTF8') = $1",
-    )
-    .bind(String::from_utf8(EventBatch { events: vec![doomed_id.clone()] }.to_bytes()).unwrap())
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!((status.as_str(), attempts), ("Killed", 4));
+    let dead = job_of(&app.pool, &doomed_id).await;
+    assert_eq!((dead.status, dead.attempts), (JobStatus::Killed, 4));
+    let error = dead.last_error.unwrap_or_default();
     assert!(error.contains("injected failure for pi_doomed"), "{error}");
 
     // A dead letter blocks nothing: new events still flow.
@@ -144,20 +135,15 @@ async fn a_job_that_never_finishes_is_dead_after_the_limit() {
     let event = fixture("customer.created");
     post_ok(&app, &event).await;
     // As if four workers in a row had claimed it and died mid-job.
-    sqlx::query("UPDATE apalis.jobs SET attempts = $1")
-        .bind(worker_config().max_attempts as i32)
-        .execute(&app.pool)
+    test_support::set_attempts(&app.pool, worker_config().max_attempts as i32)
         .await
         .unwrap();
     assert_eq!(drain(&app.pool).await, 1);
     let id = event["id"].as_str().unwrap();
     assert_eq!(log_statuses(&app.pool, id).await, ["dead"]);
-    let (status, error): (String, String) =
-        sqlx::query_as("SELECT status, last_result->>'Err' FROM apalis.jobs")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(status, "Killed");
+    let dead = job_of(&app.pool, id).await;
+    assert_eq!(dead.status, JobStatus::Killed);
+    let error = dead.last_error.unwrap_or_default();
     assert!(error.contains("never finished"), "{error}");
     assert_eq!(
         unprocessed(&app.pool).await,
@@ -178,23 +164,22 @@ async fn a_failing_job_claimed_with_others_does_not_hold_them_back() {
     // Two requests, two commits: two jobs, which one claim takes together.
     post_ok(&app, &doomed).await;
     post_ok(&app, &healthy).await;
-    assert_eq!(
-        count(&app.pool, "SELECT count(*) FROM apalis.jobs").await,
-        2
-    );
+    assert_eq!(tether_queue::inspect::jobs(&app.pool).await.unwrap().len(), 2);
 
     drain(&app.pool).await;
 
     // The merged transaction failed; run alone, the healthy job applied once.
     assert_eq!(log_statuses(&app.pool, &healthy_id).await, ["success"]);
     assert_eq!(log_statuses(&app.pool, &doomed_id).await, ["error"]);
-    let left: Vec<(String, i32)> = sqlx::query_as("SELECT status, attempts FROM apalis.jobs")
-        .fetch_all(&app.pool)
+    let left: Vec<(JobStatus, i32)> = tether_queue::inspect::jobs(&app.pool)
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|j| (j.status, j.attempts))
+        .collect();
     assert_eq!(
         left,
-        [("Failed".to_owned(), 1)],
+        [(JobStatus::Failed, 1)],
         "only the doomed job is left, to retry"
     );
 }

@@ -335,15 +335,9 @@ async fn the_same_event_applied_twice_is_logged_duplicate() {
     // A replay: the same event queued again.
     let id = event["id"].as_str().unwrap().to_owned();
     let mut tx = app.pool.begin().await.unwrap();
-    tether_shared::queue::enqueue(
-        &mut tx,
-        vec![tether_shared::queue::EventBatch {
-            events: vec![id.clone()],
-        }],
-        10,
-    )
-    .await
-    .unwrap();
+    tether_queue::push(&mut tx, &[tether_queue::JobPayload::one(&id)])
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(drain(&app.pool).await, 1);
     assert_eq!(snapshot(&app.pool).await, before, "nothing changed");
@@ -423,15 +417,16 @@ async fn a_payload_that_is_not_its_type_is_dead_at_once_and_blocks_nothing() {
         log_statuses(&app.pool, good["id"].as_str().unwrap()).await,
         ["success"]
     );
-    let dead: Vec<(String, i32)> = sqlx::query_as(
-        "SELECT last_result->>'Err', attempts FROM apalis.jobs WHERE status = 'Killed' AND convert_from(job, 'UTF8') LIKE '%' || $1 || '%'",
-    )
-    .bind(bad_id)
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
+    let dead: Vec<String> = tether_queue::inspect::jobs(&app.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.status == tether_queue::JobStatus::Killed)
+        .filter(|j| j.events.as_ref().is_ok_and(|e| e.iter().any(|id| id == bad_id)))
+        .map(|j| j.last_error.unwrap_or_default())
+        .collect();
     assert_eq!(dead.len(), 1, "kept as one dead letter");
-    assert!(dead[0].0.contains("not a customer"), "{}", dead[0].0);
+    assert!(dead[0].contains("not a customer"), "{}", dead[0]);
 }
 
 /// A full tie (same second, same stage) goes to the greater event id, by

@@ -8,6 +8,7 @@ use std::{
 
 use serde_json::Value;
 use sqlx::PgPool;
+pub use tether_queue::JobStatus;
 use tether_shared::config::WorkerConfig;
 
 use crate::helpers::{TestApp, fresh_event, new_event_id, sample_event};
@@ -86,11 +87,12 @@ pub async fn log_statuses(pool: &PgPool, event_id: &str) -> Vec<String> {
 /// Empties every table between two deliveries in one test.
 pub async fn reset(pool: &PgPool) {
     sqlx::query(
-        "TRUNCATE end_customers, payments, subscriptions, webhook_logs, stripe_events, apalis.jobs CASCADE",
+        "TRUNCATE end_customers, payments, subscriptions, webhook_logs, stripe_events CASCADE",
     )
     .execute(pool)
     .await
     .unwrap();
+    tether_queue::test_support::clear(pool).await.unwrap();
 }
 
 /// The URL of the test database, for processes of our own binary.
@@ -159,4 +161,14 @@ pub async fn count(pool: &PgPool, sql: &str) -> i64 {
         .fetch_one(pool)
         .await
         .unwrap()
+}
+
+/// How many tether jobs are in `status`.
+pub async fn jobs_in(pool: &PgPool, status: JobStatus) -> i64 {
+    tether_queue::inspect::counts(pool)
+        .await
+        .expect("the queue is readable")
+        .get(&status)
+        .copied()
+        .unwrap_or(0)
 }

@@ -141,12 +141,7 @@ async fn post_and_wait_until_held(app: &TestApp, events: &[Value]) {
         post_ok(app, e).await;
     }
     eventually(Duration::from_secs(20), "a worker holds a job", || async {
-        count(
-            &app.pool,
-            "SELECT count(*) FROM apalis.jobs WHERE status = 'Running'",
-        )
-        .await
-            > 0
+        jobs_in(&app.pool, JobStatus::Running).await > 0
     })
     .await;
 }
@@ -181,11 +176,7 @@ async fn a_killed_workers_jobs_run_on_another_worker() {
         "each event applied once in effect"
     );
     assert_eq!(
-        count(
-            &app.pool,
-            "SELECT count(*) FROM apalis.jobs WHERE status <> 'Done'"
-        )
-        .await,
+        tether_queue::inspect::jobs(&app.pool).await.unwrap().len(),
         0
     );
 }
@@ -224,20 +215,12 @@ async fn sigterm_finishes_the_job_in_flight_and_exits_cleanly() {
         "the job in flight finished"
     );
     assert_eq!(
-        count(
-            &app.pool,
-            "SELECT count(*) FROM apalis.jobs WHERE status = 'Running'"
-        )
-        .await,
+        jobs_in(&app.pool, JobStatus::Running).await,
         0,
         "nothing left claimed"
     );
     assert_eq!(
-        count(
-            &app.pool,
-            "SELECT count(*) FROM apalis.jobs WHERE status = 'Pending'"
-        )
-        .await,
+        jobs_in(&app.pool, JobStatus::Pending).await,
         2,
         "the rest wait for the next worker"
     );

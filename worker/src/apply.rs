@@ -7,17 +7,17 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
+use tether_queue::ClaimedJob;
 
 use crate::{
     error::ApplyError,
-    jobs::{self, ClaimedJob},
     logs::{LogRow, LogStatus, write_logs},
-    sync::{self, Change, StoredEvent, Version, customer, payment, subscription},
+    sync::{self, Change, Refusal, Version},
 };
 
-/// What one job did, by outcome.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Applied {
+/// How many events of a claim ended each way.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcomes {
     pub success: usize,
     pub stale: usize,
     pub duplicate: usize,
@@ -32,10 +32,13 @@ pub async fn apply_jobs(
     pool: &PgPool,
     group: &[ClaimedJob],
     max_attempts: u32,
-) -> Result<Applied, ApplyError> {
+) -> Result<Outcomes, ApplyError> {
     let mut event_ids = Vec::new();
     for job in group {
-        event_ids.extend_from_slice(crate::job_event_ids(job)?);
+        match &job.events {
+            Ok(events) => event_ids.extend_from_slice(events),
+            Err(error) => return Err(ApplyError::Payload(error.clone())),
+        }
     }
     event_ids.sort_unstable();
     event_ids.dedup();
@@ -47,21 +50,24 @@ pub async fn apply_jobs(
     // Read after the locks: a concurrent job holding the same event has
     // committed by now, and its mark is visible.
     let processed = already_processed(&mut tx, &event_ids).await?;
-    plan.mark_duplicates(&processed);
-    plan.apply(&mut tx, max_attempts).await?;
-    let applied = plan.summary();
+    plan.apply(&mut tx, &processed, max_attempts).await?;
     mark_processed(&mut tx, &plan.processed_ids()).await?;
     write_logs(&mut tx, &plan.logs).await?;
     let job_ids: Vec<&str> = group.iter().map(|j| j.id.as_str()).collect();
-    jobs::complete(&mut tx, &job_ids).await?;
+    tether_queue::complete(&mut tx, &job_ids).await?;
     tx.commit().await?;
-    Ok(applied)
+    Ok(plan.outcomes())
 }
 
-async fn load_events(
-    conn: &mut PgConnection,
-    ids: &[String],
-) -> Result<Vec<StoredEvent>, sqlx::Error> {
+/// One row of `stripe_events`, loaded to be applied.
+struct LoadedEvent {
+    id: String,
+    event_type: String,
+    created: i64,
+    object: Value,
+}
+
+async fn load_events(conn: &mut PgConnection, ids: &[String]) -> Result<Vec<LoadedEvent>, sqlx::Error> {
     let rows: Vec<(String, String, i64, Option<Value>)> = sqlx::query_as(
         "SELECT id, type, extract(epoch FROM created)::int8, payload -> 'data' -> 'object'
          FROM stripe_events WHERE id = ANY($1)",
@@ -77,12 +83,11 @@ async fn load_events(
     }
     Ok(rows
         .into_iter()
-        .map(|(id, event_type, created, object)| StoredEvent {
+        .map(|(id, event_type, created, object)| LoadedEvent {
             id,
             event_type,
             created,
             object: object.unwrap_or(Value::Null),
-            processed: false,
         })
         .collect())
 }
@@ -103,10 +108,7 @@ async fn lock_objects(conn: &mut PgConnection, keys: &[&str]) -> Result<(), sqlx
     Ok(())
 }
 
-async fn already_processed(
-    conn: &mut PgConnection,
-    ids: &[String],
-) -> Result<HashSet<String>, sqlx::Error> {
+async fn already_processed(conn: &mut PgConnection, ids: &[String]) -> Result<HashSet<String>, sqlx::Error> {
     let rows: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM stripe_events WHERE id = ANY($1) AND processed_at IS NOT NULL",
     )
@@ -127,7 +129,7 @@ async fn mark_processed(conn: &mut PgConnection, ids: &[&str]) -> Result<(), sql
     Ok(())
 }
 
-/// The events of one job, what each changes, and what became of each.
+/// The events of one claim, what each changes, and what became of each.
 struct Plan {
     entries: Vec<Entry>,
     logs: Vec<LogRow>,
@@ -135,13 +137,14 @@ struct Plan {
 }
 
 struct Entry {
-    event: StoredEvent,
+    event: LoadedEvent,
     version: Version,
-    change: Result<Change, String>,
+    /// `Ok(None)`: no synced kind handles the type.
+    change: Result<Option<Change>, Refusal>,
 }
 
 impl Plan {
-    fn new(events: Vec<StoredEvent>, attempt: i32) -> Self {
+    fn new(events: Vec<LoadedEvent>, attempt: i32) -> Self {
         let entries = events
             .into_iter()
             .map(|event| Entry {
@@ -150,7 +153,7 @@ impl Plan {
                     rank: sync::order::rank(&event.event_type),
                     event_id: event.id.clone(),
                 },
-                change: sync::classify(&event),
+                change: sync::classify(&event.event_type, &event.object),
                 event,
             })
             .collect();
@@ -161,18 +164,15 @@ impl Plan {
         }
     }
 
-    fn lock_keys(&self) -> Vec<&str> {
-        self.entries
-            .iter()
-            .filter_map(|e| e.change.as_ref().ok())
-            .flat_map(Change::lock_keys)
-            .collect()
+    fn change(&self, index: usize) -> Option<&Change> {
+        self.entries[index].change.as_ref().ok()?.as_ref()
     }
 
-    fn mark_duplicates(&mut self, processed: &HashSet<String>) {
-        for entry in &mut self.entries {
-            entry.event.processed = processed.contains(&entry.event.id);
-        }
+    fn lock_keys(&self) -> Vec<&str> {
+        (0..self.entries.len())
+            .filter_map(|i| self.change(i))
+            .flat_map(Change::lock_keys)
+            .collect()
     }
 
     fn log(&mut self, index: usize, status: LogStatus, message: Option<String>) {
@@ -189,33 +189,30 @@ impl Plan {
     async fn apply(
         &mut self,
         conn: &mut PgConnection,
+        processed: &HashSet<String>,
         max_attempts: u32,
     ) -> Result<(), ApplyError> {
         let mut pending = Vec::new();
         for index in 0..self.entries.len() {
             let entry = &self.entries[index];
-            match (&entry.change, entry.event.processed) {
-                (_, true) => self.log(index, LogStatus::Duplicate, None),
-                (Err(reason), false) => {
-                    let reason = format!("permanent: {reason}");
-                    jobs::insert_single(
-                        conn,
-                        &entry.event.id,
-                        self.attempt,
-                        max_attempts,
-                        Some(&reason),
-                    )
-                    .await?;
+            if processed.contains(&entry.event.id) {
+                self.log(index, LogStatus::Duplicate, None);
+                continue;
+            }
+            match &entry.change {
+                Err(refusal) => {
+                    let reason = ApplyError::from(refusal.clone()).to_string();
+                    tether_queue::push_dead(conn, &entry.event.id, self.attempt, max_attempts, &reason)
+                        .await?;
                     self.log(index, LogStatus::Dead, Some(reason));
                 }
-                (Ok(Change::Ignored), false) => self.log(index, LogStatus::Ignored, None),
-                (Ok(_), false) => pending.push(index),
+                Ok(None) => self.log(index, LogStatus::Ignored, None),
+                Ok(Some(_)) => pending.push(index),
             }
         }
         let written = self.write(conn, &pending).await?;
         for index in pending {
-            let entry = &self.entries[index];
-            let status = if written.contains(&entry.version.event_id) {
+            let status = if written.contains(&self.entries[index].version.event_id) {
                 LogStatus::Success
             } else {
                 LogStatus::Stale
@@ -225,39 +222,15 @@ impl Plan {
         Ok(())
     }
 
-    /// Writes the newest change per object and returns the ids of the events
-    /// that were written. Customers go first, so that the payments and
-    /// subscriptions of the same job link to them rather than to placeholders.
-    async fn write(
-        &self,
-        conn: &mut PgConnection,
-        pending: &[usize],
-    ) -> Result<HashSet<String>, sqlx::Error> {
+    /// Writes the newest change per object and returns the ids of the
+    /// events that were written.
+    async fn write(&self, conn: &mut PgConnection, pending: &[usize]) -> Result<HashSet<String>, sqlx::Error> {
         let newest = self.newest_per_object(pending);
-        let mut customers = Vec::new();
-        let mut payments = Vec::new();
-        let mut subscriptions = Vec::new();
-        for entry in newest.values().map(|&i| &self.entries[i]) {
-            match &entry.change {
-                Ok(Change::Customer(c)) => customers.push((&entry.version, c)),
-                Ok(Change::Payment(p)) => payments.push((&entry.version, p)),
-                Ok(Change::Subscription(s)) => subscriptions.push((&entry.version, s)),
-                _ => {}
-            }
-        }
-        let mut written_objects = customer::upsert(conn, &customers).await?;
-        let referenced: Vec<&str> = payments
-            .iter()
-            .filter_map(|(_, p)| p.stripe_customer_id.as_deref())
-            .chain(
-                subscriptions
-                    .iter()
-                    .filter_map(|(_, s)| s.stripe_customer_id.as_deref()),
-            )
+        let changes: Vec<(&Version, &Change)> = newest
+            .values()
+            .filter_map(|&i| Some((&self.entries[i].version, self.change(i)?)))
             .collect();
-        customer::ensure_placeholders(conn, &referenced).await?;
-        written_objects.extend(payment::upsert(conn, &payments).await?);
-        written_objects.extend(subscription::upsert(conn, &subscriptions).await?);
+        let written_objects = sync::write(conn, &changes).await?;
         Ok(newest
             .into_iter()
             .filter(|(object, _)| written_objects.contains(*object))
@@ -270,12 +243,11 @@ impl Plan {
     fn newest_per_object(&self, pending: &[usize]) -> BTreeMap<&str, usize> {
         let mut newest: BTreeMap<&str, usize> = BTreeMap::new();
         for &index in pending {
-            let entry = &self.entries[index];
-            let Some(object) = entry.change.as_ref().ok().and_then(Change::object_id) else {
+            let Some(change) = self.change(index) else {
                 continue;
             };
-            let current = newest.entry(object).or_insert(index);
-            if self.entries[*current].version < entry.version {
+            let current = newest.entry(change.object_id.as_str()).or_insert(index);
+            if self.entries[*current].version < self.entries[index].version {
                 *current = index;
             }
         }
@@ -285,28 +257,23 @@ impl Plan {
     fn processed_ids(&self) -> Vec<&str> {
         self.logs
             .iter()
-            .filter(|l| {
-                matches!(
-                    l.status,
-                    LogStatus::Success | LogStatus::Stale | LogStatus::Ignored
-                )
-            })
+            .filter(|l| matches!(l.status, LogStatus::Success | LogStatus::Stale | LogStatus::Ignored))
             .map(|l| l.event_id.as_str())
             .collect()
     }
 
-    fn summary(&self) -> Applied {
-        let mut applied = Applied::default();
+    fn outcomes(&self) -> Outcomes {
+        let mut outcomes = Outcomes::default();
         for log in &self.logs {
             match log.status {
-                LogStatus::Success => applied.success += 1,
-                LogStatus::Stale => applied.stale += 1,
-                LogStatus::Duplicate => applied.duplicate += 1,
-                LogStatus::Ignored => applied.ignored += 1,
-                LogStatus::Dead => applied.dead += 1,
+                LogStatus::Success => outcomes.success += 1,
+                LogStatus::Stale => outcomes.stale += 1,
+                LogStatus::Duplicate => outcomes.duplicate += 1,
+                LogStatus::Ignored => outcomes.ignored += 1,
+                LogStatus::Dead => outcomes.dead += 1,
                 LogStatus::Error => {}
             }
         }
-        applied
+        outcomes
     }
 }

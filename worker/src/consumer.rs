@@ -1,23 +1,24 @@
 //! The worker process's loop: claim jobs when woken (LISTEN/NOTIFY) or on a
 //! poll tick (retries whose time has come carry no NOTIFY), run up to
-//! `concurrency` claims at once (each claim's jobs in one transaction), and keep a heartbeat that also brings back
-//! jobs stranded by dead workers. No database error ends the loop: it is
+//! `concurrency` claims at once (each claim's jobs in one transaction), and
+//! keep a heartbeat that also brings back jobs stranded by dead workers. No database error ends the loop: it is
 //! logged, and the loop backs off and resumes.
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use sqlx::{PgPool, postgres::PgListener};
-use tether_shared::{config::WorkerConfig, queue::NOTIFY_CHANNEL};
+use tether_queue::{ClaimedJob, NOTIFY_CHANNEL, QueueError, workers};
+use tether_shared::config::WorkerConfig;
 use tokio::sync::{Mutex, Notify, Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{jobs, run_group};
+use crate::run::run_claim;
 
 /// Jobs this process holds. Claims and heartbeats take the lock, so a job
 /// is never released as "lost" between being claimed and being tracked.
 type InFlight = Arc<Mutex<HashSet<String>>>;
 
-pub struct Consumer {
+pub(crate) struct Consumer {
     pool: PgPool,
     config: WorkerConfig,
     name: String,
@@ -38,7 +39,7 @@ impl Consumer {
         // Claims name this worker in `lock_by`, a foreign key to
         // `apalis.workers`; if the database is down now, the heartbeat
         // registers it later and claims wait until then.
-        if let Err(error) = jobs::register_worker(&self.pool, &self.name).await {
+        if let Err(error) = workers::register(&self.pool, &self.name).await {
             tracing::warn!(error = %error, "cannot register the worker yet; retrying with the heartbeat");
         }
         let this = Arc::new(self);
@@ -55,7 +56,7 @@ impl Consumer {
         stop_background.cancel();
         background.close();
         background.wait().await;
-        match jobs::release_all(&this.pool, &this.name).await {
+        match workers::release_all(&this.pool, &this.name).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(released = n, "claimed jobs put back on the queue"),
             Err(e) => {
@@ -83,7 +84,7 @@ impl Consumer {
                     let this = self.clone();
                     running.spawn(async move {
                         let ids: Vec<String> = claimed.iter().map(|j| j.id.clone()).collect();
-                        run_group(&this.pool, &this.config, claimed).await;
+                        run_claim(&this.pool, &this.config, claimed).await;
                         let mut in_flight = this.in_flight.lock().await;
                         for id in &ids {
                             in_flight.remove(id);
@@ -105,9 +106,9 @@ impl Consumer {
         running.wait().await;
     }
 
-    async fn claim(&self, limit: i64) -> Result<Vec<jobs::ClaimedJob>, sqlx::Error> {
+    async fn claim(&self, limit: i64) -> Result<Vec<ClaimedJob>, QueueError> {
         let mut in_flight = self.in_flight.lock().await;
-        let claimed = jobs::claim(&self.pool, &self.name, limit).await?;
+        let claimed = tether_queue::claim(&self.pool, &self.name, limit).await?;
         in_flight.extend(claimed.iter().map(|j| j.id.clone()));
         Ok(claimed)
     }
@@ -118,7 +119,7 @@ impl Consumer {
             tokio::select! { _ = stop.cancelled() => return, _ = tick.tick() => {} }
             let in_flight = self.in_flight.lock().await;
             let ids: Vec<String> = in_flight.iter().cloned().collect();
-            match jobs::heartbeat(&self.pool, &self.name, &ids, self.config.orphan_after()).await {
+            match workers::heartbeat(&self.pool, &self.name, &ids, self.config.orphan_after()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(released = n, "stranded jobs put back on the queue"),
                 Err(e) => tracing::warn!(error = %e, "heartbeat failed; retrying next beat"),

@@ -1,20 +1,40 @@
-//! Failures of a job, typed by what should happen next.
+//! Failures of a job, typed by what should happen next: a transient one is
+//! retried after a delay, a permanent one is dead-lettered at once.
 
-/// Why applying a job failed.
+use tether_queue::{PayloadError, QueueError};
+
+use crate::sync::Refusal;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// Worth another attempt later: the database was unreachable, a deadlock,
-    /// a timeout, a rate limit.
-    #[error("{0}")]
-    Transient(String),
-    /// Will fail the same way every time: dead-letter it now.
-    #[error("{0}")]
-    Permanent(String),
+    /// The database could not run the job now (unreachable, a deadlock, a
+    /// timeout): worth another attempt later.
+    #[error("database error: {}", detail(.0))]
+    Database(#[source] sqlx::Error),
+    /// The database refuses what the event holds: trying again cannot
+    /// change that.
+    #[error("database refused the event's data: {}", detail(.0))]
+    Refused(#[source] sqlx::Error),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    #[error("permanent: {0}")]
+    Refusal(#[from] Refusal),
+    /// Claimed past the attempt limit: its earlier runs never finished.
+    #[error("gave up after {attempts} attempts that never finished (the worker died or was stopped mid-job)")]
+    NeverFinished { attempts: i32 },
 }
 
 impl ApplyError {
     pub fn is_permanent(&self) -> bool {
-        matches!(self, ApplyError::Permanent(_))
+        match self {
+            ApplyError::Database(_) | ApplyError::Queue(_) => false,
+            ApplyError::Refused(_)
+            | ApplyError::Payload(_)
+            | ApplyError::Refusal(_)
+            | ApplyError::NeverFinished { .. } => true,
+        }
     }
 }
 
@@ -28,12 +48,17 @@ impl From<sqlx::Error> for ApplyError {
                     .code()
                     .is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
             {
-                ApplyError::Permanent(format!("database refused the data: {}", db.message()))
+                ApplyError::Refused(error)
             }
-            sqlx::Error::Database(db) => {
-                ApplyError::Transient(format!("database error: {}", db.message()))
-            }
-            other => ApplyError::Transient(format!("database unavailable: {other}")),
+            _ => ApplyError::Database(error),
         }
+    }
+}
+
+/// What PostgreSQL said, without sqlx's "error returned from database" prefix.
+fn detail(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        other => other.to_string(),
     }
 }

@@ -9,9 +9,10 @@
 use sqlx::PgPool;
 use tether_shared::config::WorkerConfig;
 
+use tether_queue::ClaimedJob;
+
 use crate::{
     error::ApplyError,
-    jobs::{self, ClaimedJob},
     logs::{LogRow, LogStatus, write_logs},
     retry::retry_delay,
 };
@@ -19,7 +20,7 @@ use crate::{
 /// Records the failure. If even that fails (the database is down), the job
 /// stays claimed by this worker, and the next heartbeat that reaches the
 /// database puts it back on the queue.
-pub async fn record_failure(
+pub(crate) async fn record_failure(
     pool: &PgPool,
     config: &WorkerConfig,
     job: &ClaimedJob,
@@ -35,29 +36,27 @@ async fn try_record(
     config: &WorkerConfig,
     job: &ClaimedJob,
     error: &ApplyError,
-) -> Result<(), sqlx::Error> {
-    let event_ids = crate::job_event_ids(job).unwrap_or_default();
+) -> Result<(), ApplyError> {
+    let event_ids: &[String] = job.events.as_deref().unwrap_or_default();
     let mut tx = pool.begin().await?;
     let types: Vec<(String, String)> =
         sqlx::query_as("SELECT id, type FROM stripe_events WHERE id = ANY($1)")
-            .bind(&event_ids)
+            .bind(event_ids)
             .fetch_all(&mut *tx)
             .await?;
     let message = error.to_string();
     let status = if types.len() > 1 {
-        for (event_id, _) in &types {
-            jobs::insert_single(&mut tx, event_id, 0, config.max_attempts, None).await?;
-        }
-        jobs::complete(&mut tx, &[job.id.as_str()]).await?;
+        let ids: Vec<String> = types.iter().map(|(id, _)| id.clone()).collect();
+        tether_queue::split(&mut tx, &job.id, &ids).await?;
         tracing::warn!(job = %job.id, events = types.len(), error = %message, "batch failed; retrying each event alone");
         LogStatus::Error
     } else if error.is_permanent() || job.attempt >= config.max_attempts as i32 {
-        jobs::kill(&mut tx, &job.id, &message).await?;
+        tether_queue::kill(&mut tx, &job.id, &message).await?;
         tracing::error!(job = %job.id, attempt = job.attempt, error = %message, "job is dead");
         LogStatus::Dead
     } else {
         let delay = retry_delay(config, job.attempt as u32);
-        jobs::schedule_retry(&mut tx, &job.id, delay, config.max_attempts, &message).await?;
+        tether_queue::schedule_retry(&mut tx, &job.id, delay, config.max_attempts, &message).await?;
         tracing::warn!(job = %job.id, attempt = job.attempt, retry_in_ms = delay.as_millis() as u64,
                        error = %message, "job failed; retry scheduled");
         LogStatus::Error
@@ -73,5 +72,6 @@ async fn try_record(
         })
         .collect();
     write_logs(&mut tx, &logs).await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(())
 }

@@ -9,7 +9,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use tether_shared::config::WorkerConfig;
 
 /// The delay before attempt `failed_attempts + 1`.
-pub fn retry_delay(config: &WorkerConfig, failed_attempts: u32) -> Duration {
+pub(crate) fn retry_delay(config: &WorkerConfig, failed_attempts: u32) -> Duration {
     let cap = Duration::from_millis(config.retry_max_ms);
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(config.retry_base_ms))
@@ -32,7 +32,7 @@ mod tests {
         let config = WorkerConfig {
             retry_base_ms: 100,
             retry_max_ms: 1_000,
-            ..WorkerConfig::default()
+            ..WorkerConfig::DEFAULT
         };
         for _ in 0..200 {
             let first = retry_delay(&config, 1).as_millis();

@@ -15,7 +15,7 @@ fn reads_an_auth_users_insert_as_a_signup() {
     let hook = parse_supabase_webhook(AUTH_USERS_INSERT.as_bytes()).unwrap();
     assert_eq!(hook.schema, "auth");
     assert_eq!(hook.table, "users");
-    let Change::Insert { record } = &hook.change else {
+    let RowChange::Insert { record } = &hook.change else {
         panic!("expected an insert, got {:?}", hook.change);
     };
     assert_eq!(record.len(), 35);
@@ -40,7 +40,7 @@ fn reads_update_and_delete_with_their_row_images() {
     .unwrap();
     assert_eq!(hook.table, "organizations");
     assert_eq!(hook.change.kind(), "UPDATE");
-    let Change::Update { record, old_record } = &hook.change else {
+    let RowChange::Update { record, old_record } = &hook.change else {
         panic!("expected an update, got {:?}", hook.change);
     };
     assert_eq!(record["name"], "Acme Ltd");
@@ -53,7 +53,7 @@ fn reads_update_and_delete_with_their_row_images() {
         "old_record": {"id": "5c1c0a6e-4b8f-4f0e-9a7d-2f3b9d1e8c42"},
     }))
     .unwrap();
-    let Change::Delete { old_record } = &hook.change else {
+    let RowChange::Delete { old_record } = &hook.change else {
         panic!("expected a delete, got {:?}", hook.change);
     };
     assert_eq!(old_record["id"], "5c1c0a6e-4b8f-4f0e-9a7d-2f3b9d1e8c42");

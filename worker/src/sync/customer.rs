@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{Version, fields, object_id, order::bind_versions};
+use super::{BenchMarker, BenchTokens, Refusal, SyncedKind, Version, fields, object_id, order::bind_versions};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomerChange {
@@ -17,16 +17,59 @@ pub struct CustomerChange {
     pub deleted: bool,
 }
 
-pub fn handles(event_type: &str) -> bool {
-    matches!(
-        event_type,
-        "customer.created" | "customer.updated" | "customer.deleted"
-    )
+/// `end_customers`: the kind every other kind's customer links to.
+pub struct Customers;
+
+impl SyncedKind for Customers {
+    const OBJECT: &'static str = "customer";
+    const ID_PREFIX: &'static str = "cus_";
+    const BENCH: Option<BenchMarker> = Some(BenchMarker {
+        plant: plant_bench_marker,
+        read_rows: "SELECT stripe_customer_id, last_event_id, substring(name FROM 7)::int8, deleted_at IS NOT NULL
+                    FROM end_customers WHERE stripe_customer_id = ANY($1)",
+        tombstones: true,
+    });
+    type Change = CustomerChange;
+
+    fn handles(event_type: &str) -> bool {
+        matches!(
+            event_type,
+            "customer.created" | "customer.updated" | "customer.deleted"
+        )
+    }
+
+    fn read(event_type: &str, object: &Value) -> Result<CustomerChange, Refusal> {
+        read(event_type, object)
+    }
+
+    fn object_id(change: &CustomerChange) -> &str {
+        &change.stripe_customer_id
+    }
+
+    fn upsert<'a>(
+        conn: &'a mut PgConnection,
+        changes: &'a [(&'a Version, &'a CustomerChange)],
+    ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
+        upsert(conn, changes)
+    }
+
+    fn ensure_placeholders<'a>(
+        conn: &'a mut PgConnection,
+        ids: &'a [&'a str],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a {
+        ensure_placeholders(conn, ids)
+    }
 }
 
-pub fn read(event_type: &str, object: &Value) -> Result<CustomerChange, String> {
+/// The bench's marker is the customer's name, `bench <marker>`.
+fn plant_bench_marker(object: &mut Value, tokens: &BenchTokens<'_>) {
+    object["name"] = format!("bench {}", tokens.marker).into();
+    object["email"] = format!("{}@example.com", tokens.object_id).into();
+}
+
+fn read(event_type: &str, object: &Value) -> Result<CustomerChange, Refusal> {
     Ok(CustomerChange {
-        stripe_customer_id: object_id(object, "customer", "cus_")?,
+        stripe_customer_id: object_id(object, Customers::OBJECT, Customers::ID_PREFIX)?,
         email: fields::string(object, "email"),
         name: fields::string(object, "name"),
         phone: fields::string(object, "phone"),
@@ -39,13 +82,10 @@ pub fn read(event_type: &str, object: &Value) -> Result<CustomerChange, String> 
 /// Writes the newest change per customer, where it is newer than the row.
 /// A deletion leaves a tombstone (`deleted_at`) that no later write clears.
 /// Returns the customers written.
-pub async fn upsert(
+async fn upsert(
     conn: &mut PgConnection,
     changes: &[(&Version, &CustomerChange)],
 ) -> Result<HashSet<String>, sqlx::Error> {
-    if changes.is_empty() {
-        return Ok(HashSet::new());
-    }
     let versions: Vec<&Version> = changes.iter().map(|(v, _)| *v).collect();
     let query = sqlx::query_scalar(
         concat!(
@@ -86,13 +126,10 @@ pub async fn upsert(
 /// payment or subscription is never dropped for coming early. The
 /// customer's events fill them in later (a placeholder has no version, so
 /// any real event is newer).
-pub async fn ensure_placeholders(
+async fn ensure_placeholders(
     conn: &mut PgConnection,
     customer_ids: &[&str],
 ) -> Result<(), sqlx::Error> {
-    if customer_ids.is_empty() {
-        return Ok(());
-    }
     sqlx::query(
         "INSERT INTO end_customers (stripe_customer_id, is_placeholder)
          SELECT DISTINCT cid, true FROM unnest($1::text[]) AS cid

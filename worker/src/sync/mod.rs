@@ -1,90 +1,92 @@
 //! From a stored Stripe event to the change it makes to the synced tables.
 //!
-//! Fields are read one by one from the event's `data.object`, each tolerant
-//! of being null, absent or of another shape (any field may be, in some API
+//! Each synced kind is a module here, registered in [`registry`]. Fields
+//! are read one by one from the event's `data.object`, each tolerant of
+//! being null, absent or of another shape (any field may be, in some API
 //! version). Only a payload that cannot be what its type says (no id, or an
 //! object of another kind) is refused, and that refusal is permanent.
 
 pub mod customer;
 pub mod fields;
+pub mod kind;
 pub mod order;
 pub mod payment;
+pub mod registry;
 pub mod subscription;
 
+use std::collections::{BTreeMap, HashSet};
+
 use serde_json::Value;
+use sqlx::PgConnection;
 
+pub use kind::{BenchMarker, BenchTokens, Change, Kind, SyncedKind};
 pub use order::Version;
+pub use registry::KINDS;
 
-/// One row of `stripe_events`, as the worker reads it.
-#[derive(Debug, Clone)]
-pub struct StoredEvent {
-    pub id: String,
-    pub event_type: String,
-    pub created: i64,
-    pub object: Value,
-    pub processed: bool,
+/// Why an event's payload can never apply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("data.object is a {found}, not a {expected}")]
+    WrongObject { found: String, expected: &'static str },
+    #[error("data.object.id {id:?} is not a {expected} id")]
+    WrongId { id: String, expected: &'static str },
+    #[error("data.object has no {expected} id")]
+    NoId { expected: &'static str },
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Change {
-    Customer(customer::CustomerChange),
-    Payment(payment::PaymentChange),
-    Subscription(subscription::SubscriptionChange),
-    /// No handler for this type: logged `ignored`.
-    Ignored,
+/// Reads the change an event makes: `None` when no registered kind handles
+/// its type (logged `ignored`).
+pub fn classify(event_type: &str, object: &Value) -> Result<Option<Change>, Refusal> {
+    let Some(kind) = tether_stripe::kind::object_kind(event_type).and_then(registry::kind) else {
+        return Ok(None);
+    };
+    if !kind.handles(event_type) {
+        return Ok(None);
+    }
+    kind.read(event_type, object).map(Some)
 }
 
-impl Change {
-    /// The Stripe object this change is about (None for an ignored event).
-    pub fn object_id(&self) -> Option<&str> {
-        match self {
-            Change::Customer(c) => Some(&c.stripe_customer_id),
-            Change::Payment(p) => Some(&p.stripe_payment_intent_id),
-            Change::Subscription(s) => Some(&s.stripe_subscription_id),
-            Change::Ignored => None,
+/// Writes each change where it is newer than the stored row, kind by kind
+/// in registry order (parents first, then placeholders for the parents that
+/// children name, then the children). Returns the objects written.
+pub async fn write(
+    conn: &mut PgConnection,
+    changes: &[(&Version, &Change)],
+) -> Result<HashSet<String>, sqlx::Error> {
+    let mut by_kind: BTreeMap<usize, Vec<(&Version, &Change)>> = BTreeMap::new();
+    for &(version, change) in changes {
+        let position = KINDS
+            .iter()
+            .position(|k| k.object() == change.kind.object())
+            .expect("a change's kind is registered");
+        by_kind.entry(position).or_default().push((version, change));
+    }
+    let mut written = HashSet::new();
+    for (position, kind) in KINDS.iter().enumerate() {
+        if let Some(of_kind) = by_kind.get(&position) {
+            written.extend(kind.upsert(conn, of_kind).await?);
         }
+        let referenced: Vec<&str> = changes
+            .iter()
+            .flat_map(|(_, c)| &c.references)
+            .filter(|(parent, _)| *parent == kind.object())
+            .map(|(_, id)| id.as_str())
+            .collect();
+        kind.ensure_placeholders(conn, &referenced).await?;
     }
-
-    /// Stripe objects this change writes; each is locked before it is written.
-    pub fn lock_keys(&self) -> Vec<&str> {
-        match self {
-            Change::Customer(c) => vec![c.stripe_customer_id.as_str()],
-            Change::Payment(p) => std::iter::once(p.stripe_payment_intent_id.as_str())
-                .chain(p.stripe_customer_id.as_deref())
-                .collect(),
-            Change::Subscription(s) => std::iter::once(s.stripe_subscription_id.as_str())
-                .chain(s.stripe_customer_id.as_deref())
-                .collect(),
-            Change::Ignored => vec![],
-        }
-    }
-}
-
-/// Reads the change an event makes. `Err` is a permanent refusal.
-pub fn classify(event: &StoredEvent) -> Result<Change, String> {
-    let t = event.event_type.as_str();
-    if customer::handles(t) {
-        return customer::read(t, &event.object).map(Change::Customer);
-    }
-    if payment::handles(t) {
-        return payment::read(&event.object).map(Change::Payment);
-    }
-    if subscription::handles(t) {
-        return subscription::read(t, &event.object).map(Change::Subscription);
-    }
-    Ok(Change::Ignored)
+    Ok(written)
 }
 
 /// The object's id, if the object is of the expected kind.
-fn object_id(object: &Value, kind: &str, id_prefix: &str) -> Result<String, String> {
+fn object_id(object: &Value, kind: &'static str, id_prefix: &str) -> Result<String, Refusal> {
     if let Some(found) = fields::string(object, "object")
         && found != kind
     {
-        return Err(format!("data.object is a {found}, not a {kind}"));
+        return Err(Refusal::WrongObject { found, expected: kind });
     }
     match fields::string(object, "id") {
         Some(id) if id.starts_with(id_prefix) => Ok(id),
-        Some(id) => Err(format!("data.object.id {id:?} is not a {kind} id")),
-        None => Err(format!("data.object has no {kind} id")),
+        Some(id) => Err(Refusal::WrongId { id, expected: kind }),
+        None => Err(Refusal::NoId { expected: kind }),
     }
 }

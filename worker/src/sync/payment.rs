@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{Version, fields, object_id, order::bind_versions};
+use super::{BenchMarker, BenchTokens, Refusal, SyncedKind, Version, customer::Customers, fields, object_id, order::bind_versions};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PaymentChange {
@@ -18,21 +18,66 @@ pub struct PaymentChange {
     pub metadata: Value,
 }
 
-pub fn handles(event_type: &str) -> bool {
-    matches!(
-        event_type,
-        "payment_intent.created"
-            | "payment_intent.succeeded"
-            | "payment_intent.payment_failed"
-            | "payment_intent.canceled"
-            | "payment_intent.processing"
-            | "payment_intent.requires_action"
-    )
+/// `payments`, one row per PaymentIntent.
+pub struct PaymentIntents;
+
+impl SyncedKind for PaymentIntents {
+    const OBJECT: &'static str = "payment_intent";
+    const ID_PREFIX: &'static str = "pi_";
+    const PARENTS: &'static [&'static str] = &[Customers::OBJECT];
+    const BENCH: Option<BenchMarker> = Some(BenchMarker {
+        plant: plant_bench_marker,
+        read_rows: "SELECT stripe_payment_intent_id, last_event_id, amount, false
+                    FROM payments WHERE stripe_payment_intent_id = ANY($1)",
+        tombstones: false,
+    });
+    type Change = PaymentChange;
+
+    fn handles(event_type: &str) -> bool {
+        matches!(
+            event_type,
+            "payment_intent.created"
+                | "payment_intent.succeeded"
+                | "payment_intent.payment_failed"
+                | "payment_intent.canceled"
+                | "payment_intent.processing"
+                | "payment_intent.requires_action"
+        )
+    }
+
+    fn read(_event_type: &str, object: &Value) -> Result<PaymentChange, Refusal> {
+        read(object)
+    }
+
+    fn object_id(change: &PaymentChange) -> &str {
+        &change.stripe_payment_intent_id
+    }
+
+    fn references(change: &PaymentChange) -> Vec<(&'static str, &str)> {
+        change
+            .stripe_customer_id
+            .iter()
+            .map(|id| (Customers::OBJECT, id.as_str()))
+            .collect()
+    }
+
+    fn upsert<'a>(
+        conn: &'a mut PgConnection,
+        changes: &'a [(&'a Version, &'a PaymentChange)],
+    ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
+        upsert(conn, changes)
+    }
 }
 
-pub fn read(object: &Value) -> Result<PaymentChange, String> {
+/// The bench's marker is the amount.
+fn plant_bench_marker(object: &mut Value, tokens: &BenchTokens<'_>) {
+    object["customer"] = tokens.customer_id.into();
+    object["amount"] = tokens.marker.into();
+}
+
+fn read(object: &Value) -> Result<PaymentChange, Refusal> {
     Ok(PaymentChange {
-        stripe_payment_intent_id: object_id(object, "payment_intent", "pi_")?,
+        stripe_payment_intent_id: object_id(object, PaymentIntents::OBJECT, PaymentIntents::ID_PREFIX)?,
         stripe_customer_id: fields::reference(object, "customer"),
         amount: fields::integer(object, "amount"),
         currency: fields::string(object, "currency"),
@@ -44,13 +89,10 @@ pub fn read(object: &Value) -> Result<PaymentChange, String> {
 
 /// Writes the newest change per payment intent where it is newer than the
 /// row, linked to its customer's row (placeholders must exist already).
-pub async fn upsert(
+async fn upsert(
     conn: &mut PgConnection,
     changes: &[(&Version, &PaymentChange)],
 ) -> Result<HashSet<String>, sqlx::Error> {
-    if changes.is_empty() {
-        return Ok(HashSet::new());
-    }
     let versions: Vec<&Version> = changes.iter().map(|(v, _)| *v).collect();
     let query = sqlx::query_scalar(
         concat!(

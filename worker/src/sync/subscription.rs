@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{Version, fields, object_id, order::bind_versions};
+use super::{BenchMarker, BenchTokens, Refusal, SyncedKind, Version, customer::Customers, fields, object_id, order::bind_versions};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubscriptionChange {
@@ -20,18 +20,63 @@ pub struct SubscriptionChange {
     pub metadata: Value,
 }
 
-pub fn handles(event_type: &str) -> bool {
-    matches!(
-        event_type,
-        "customer.subscription.created"
-            | "customer.subscription.updated"
-            | "customer.subscription.deleted"
-            | "customer.subscription.paused"
-            | "customer.subscription.resumed"
-    )
+/// `subscriptions`.
+pub struct Subscriptions;
+
+impl SyncedKind for Subscriptions {
+    const OBJECT: &'static str = "subscription";
+    const ID_PREFIX: &'static str = "sub_";
+    const PARENTS: &'static [&'static str] = &[Customers::OBJECT];
+    const BENCH: Option<BenchMarker> = Some(BenchMarker {
+        plant: plant_bench_marker,
+        read_rows: "SELECT stripe_subscription_id, last_event_id, quantity::int8, false
+                    FROM subscriptions WHERE stripe_subscription_id = ANY($1)",
+        tombstones: false,
+    });
+    type Change = SubscriptionChange;
+
+    fn handles(event_type: &str) -> bool {
+        matches!(
+            event_type,
+            "customer.subscription.created"
+                | "customer.subscription.updated"
+                | "customer.subscription.deleted"
+                | "customer.subscription.paused"
+                | "customer.subscription.resumed"
+        )
+    }
+
+    fn read(event_type: &str, object: &Value) -> Result<SubscriptionChange, Refusal> {
+        read(event_type, object)
+    }
+
+    fn object_id(change: &SubscriptionChange) -> &str {
+        &change.stripe_subscription_id
+    }
+
+    fn references(change: &SubscriptionChange) -> Vec<(&'static str, &str)> {
+        change
+            .stripe_customer_id
+            .iter()
+            .map(|id| (Customers::OBJECT, id.as_str()))
+            .collect()
+    }
+
+    fn upsert<'a>(
+        conn: &'a mut PgConnection,
+        changes: &'a [(&'a Version, &'a SubscriptionChange)],
+    ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
+        upsert(conn, changes)
+    }
 }
 
-pub fn read(event_type: &str, object: &Value) -> Result<SubscriptionChange, String> {
+/// The bench's marker is the first item's quantity.
+fn plant_bench_marker(object: &mut Value, tokens: &BenchTokens<'_>) {
+    object["customer"] = tokens.customer_id.into();
+    object["items"]["data"][0]["quantity"] = tokens.marker.into();
+}
+
+fn read(event_type: &str, object: &Value) -> Result<SubscriptionChange, Refusal> {
     let item = fields::first_item(object, "items");
     // Up to 2025-02-24.acacia the period is on the subscription; from
     // 2025-03-31.basil it moved to each item. Read whichever is there.
@@ -44,7 +89,7 @@ pub fn read(event_type: &str, object: &Value) -> Result<SubscriptionChange, Stri
         fields::string(object, "status")
     };
     Ok(SubscriptionChange {
-        stripe_subscription_id: object_id(object, "subscription", "sub_")?,
+        stripe_subscription_id: object_id(object, Subscriptions::OBJECT, Subscriptions::ID_PREFIX)?,
         stripe_customer_id: fields::reference(object, "customer"),
         status,
         price_id: item
@@ -61,13 +106,10 @@ pub fn read(event_type: &str, object: &Value) -> Result<SubscriptionChange, Stri
 }
 
 /// Writes the newest change per subscription where it is newer than the row.
-pub async fn upsert(
+async fn upsert(
     conn: &mut PgConnection,
     changes: &[(&Version, &SubscriptionChange)],
 ) -> Result<HashSet<String>, sqlx::Error> {
-    if changes.is_empty() {
-        return Ok(HashSet::new());
-    }
     let versions: Vec<&Version> = changes.iter().map(|(v, _)| *v).collect();
     let query = sqlx::query_scalar(
         concat!(

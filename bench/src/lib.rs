@@ -4,9 +4,9 @@
 //! for the workers and reports, from the database, how fast events were
 //! applied and (with `--verify`) whether every one was applied correctly.
 
-mod drain;
 mod load;
 mod report;
+mod settle;
 mod verify;
 mod workload;
 
@@ -17,7 +17,10 @@ use std::{
 
 use anyhow::Context;
 use clap::Args;
-use tether_shared::{config::DatabaseConfig, db};
+use tether_shared::{
+    config::{DatabaseConfig, IngestTarget},
+    db, shutdown,
+};
 use tokio_util::sync::CancellationToken;
 
 use self::{
@@ -25,8 +28,6 @@ use self::{
     report::Report,
     workload::{DEFAULT_MIX, EVENTS_PER_CREATED_SECOND, Workload, WorkloadOptions, parse_mix},
 };
-use super::target::IngestTarget;
-use crate::shutdown;
 
 #[derive(Args)]
 pub struct Bench {
@@ -126,7 +127,7 @@ pub async fn run(args: Bench) -> anyhow::Result<()> {
     )?);
     let pool = db::connect_lazy(&args.db)?;
     if !args.no_wait {
-        drain::outstanding_jobs(&pool)
+        tether_queue::inspect::outstanding(&pool)
             .await
             .with_context(|| format!("cannot read the queue at {}", db::redacted(&args.db)))?;
     }
@@ -182,7 +183,7 @@ async fn finish(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let waited = Instant::now();
-    let drained = drain::wait_until_drained(
+    let drained = settle::wait_until_drained(
         pool,
         Duration::from_secs_f64(args.wait_timeout),
         stop,
@@ -194,8 +195,8 @@ async fn finish(
     let mut distinct = sent.sent.clone();
     distinct.sort_unstable();
     distinct.dedup();
-    let stored = drain::stored_rows(pool, workload, &distinct).await?;
-    report.applied = Some(drain::applied(&stored, started_at));
+    let stored = settle::stored_rows(pool, workload, &distinct).await?;
+    report.applied = Some(settle::applied(&stored, started_at));
     if args.verify {
         let mut acked = sent.acked.clone();
         acked.sort_unstable();

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
-use tether_shared::samples;
+use tether_stripe::{kind::object_kind, samples};
+use tether_worker::sync::{self, BenchMarker, BenchTokens};
 
 /// The event types a bench knows how to vary, and the default mix (weights):
 /// customers created once and updated often, payments succeeding, and
@@ -22,31 +23,55 @@ const REORDER_WINDOW: u64 = 256;
 /// How far back a duplicate delivery reaches.
 const DUPLICATE_REACH: u64 = 500;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    Customer,
-    Payment,
-    Subscription,
-}
+/// A synced kind the bench can generate events for: every registered kind
+/// that has a bench marker.
+#[derive(Clone, Copy)]
+pub struct Kind(&'static dyn sync::Kind);
 
 impl Kind {
     pub fn of(event_type: &str) -> Option<Self> {
-        match event_type {
-            "customer.created" | "customer.updated" | "customer.deleted" => Some(Self::Customer),
-            "payment_intent.succeeded" | "payment_intent.payment_failed" => Some(Self::Payment),
-            "customer.subscription.created"
-            | "customer.subscription.updated"
-            | "customer.subscription.deleted" => Some(Self::Subscription),
-            _ => None,
-        }
+        let kind = object_kind(event_type).and_then(sync::registry::kind)?;
+        (kind.bench().is_some() && kind.handles(event_type)).then_some(Self(kind))
+    }
+
+    /// Every kind the bench generates, in registry order.
+    pub fn all() -> impl Iterator<Item = Self> {
+        sync::KINDS
+            .iter()
+            .filter(|k| k.bench().is_some())
+            .map(|k| Self(*k))
+    }
+
+    pub fn object(self) -> &'static str {
+        self.0.object()
+    }
+
+    pub fn marker(self) -> &'static BenchMarker {
+        self.0.bench().expect("only kinds with a bench marker are made")
     }
 
     fn prefix(self) -> &'static str {
-        match self {
-            Self::Customer => "cus",
-            Self::Payment => "pi",
-            Self::Subscription => "sub",
-        }
+        self.0.id_prefix().trim_end_matches('_')
+    }
+}
+
+impl PartialEq for Kind {
+    fn eq(&self, other: &Self) -> bool {
+        self.object() == other.object()
+    }
+}
+
+impl Eq for Kind {}
+
+impl std::hash::Hash for Kind {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.object().hash(state);
+    }
+}
+
+impl std::fmt::Debug for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.object())
     }
 }
 
@@ -146,11 +171,11 @@ impl Workload {
 
     /// The customer a payment or subscription belongs to.
     pub fn customer_of(&self, object: u64) -> String {
-        self.object_id(Kind::Customer, object)
+        format!("cus_b{}x{object}", self.options.run_id)
     }
 
-    /// The marker each event writes, so a row shows which event won: the
-    /// customer's name, the payment's amount, the subscription's quantity.
+    /// The marker each event writes, so a row shows which event won (each
+    /// kind's `BenchMarker` says where it goes).
     pub fn marker(index: u64) -> i64 {
         index as i64 + 1
     }
@@ -209,9 +234,11 @@ pub fn parse_mix(raw: &str) -> Result<Vec<(&'static str, u32)>, String> {
             let event_type = samples::sample_types()
                 .find(|t| *t == name.trim() && Kind::of(t).is_some())
                 .ok_or_else(|| {
+                    let known: Vec<&str> = samples::sample_types().filter(|t| Kind::of(t).is_some()).collect();
                     format!(
-                        "`{}` is not a type bench can generate (customer.*, payment_intent.succeeded/payment_failed, customer.subscription.*)",
-                        name.trim()
+                        "`{}` is not a type bench can generate ({})",
+                        name.trim(),
+                        known.join(", ")
                     )
                 })?;
             let weight = weight
@@ -238,6 +265,7 @@ enum Slot {
     ObjectId,
     CustomerId,
     Marker,
+    /// The marker inside a text field.
     MarkerText,
 }
 
@@ -252,8 +280,10 @@ const MARKERS: &[(&str, Slot)] = &[
     ("\"@@CREATED@@\"", Slot::Created),
     ("@@OBJECT_ID@@", Slot::ObjectId),
     ("@@CUSTOMER_ID@@", Slot::CustomerId),
+    // Quoted, the marker is a JSON number; inside other text, digits. The
+    // quoted form starts first, so it wins where both match.
     ("\"@@MARKER@@\"", Slot::Marker),
-    ("@@MARKER_TEXT@@", Slot::MarkerText),
+    ("@@MARKER@@", Slot::MarkerText),
 ];
 
 impl Template {
@@ -265,21 +295,16 @@ impl Template {
         event["created"] = "@@CREATED@@".into();
         let object = &mut event["data"]["object"];
         object["id"] = "@@OBJECT_ID@@".into();
-        match Kind::of(event_type) {
-            Some(Kind::Customer) => {
-                object["name"] = "bench @@MARKER_TEXT@@".into();
-                object["email"] = "@@OBJECT_ID@@@example.com".into();
-            }
-            Some(Kind::Payment) => {
-                object["customer"] = "@@CUSTOMER_ID@@".into();
-                object["amount"] = "@@MARKER@@".into();
-            }
-            Some(Kind::Subscription) => {
-                object["customer"] = "@@CUSTOMER_ID@@".into();
-                object["items"]["data"][0]["quantity"] = "@@MARKER@@".into();
-            }
-            None => anyhow::bail!("bench cannot generate {event_type}"),
-        }
+        let kind = Kind::of(event_type)
+            .ok_or_else(|| anyhow::anyhow!("bench cannot generate {event_type}"))?;
+        (kind.marker().plant)(
+            object,
+            &BenchTokens {
+                marker: "@@MARKER@@",
+                object_id: "@@OBJECT_ID@@",
+                customer_id: "@@CUSTOMER_ID@@",
+            },
+        );
         Ok(Self::split(&serde_json::to_string(&event)?))
     }
 

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Bench,
-    drain::{Applied, Percentiles},
+    settle::{Applied, Percentiles},
     load::{LoadResult, Progress},
     verify::Verdict,
     workload::Workload,

@@ -1,5 +1,5 @@
 use serde::Deserialize;
-use tether_shared::config::parse_webhook_secrets;
+use crate::secret::parse_webhook_secrets;
 
 use super::*;
 

@@ -11,7 +11,7 @@ use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use tether_shared::config::WebhookSecrets;
+use crate::secret::WebhookSecrets;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -66,7 +66,6 @@ pub struct SignatureVerifier {
 impl SignatureVerifier {
     pub fn new(secrets: &WebhookSecrets, tolerance_secs: u64) -> Self {
         let keys = secrets
-            .0
             .iter()
             .map(|s| {
                 HmacSha256::new_from_slice(s.expose_secret().as_bytes())

@@ -4,21 +4,9 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use sqlx::PgPool;
-use tether_shared::queue::QUEUE;
 use tokio_util::sync::CancellationToken;
 
 use super::workload::Workload;
-
-/// Jobs of ours that still have work to do (retries included).
-pub async fn outstanding_jobs(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM apalis.jobs
-         WHERE job_type = $1 AND status IN ('Pending', 'Queued', 'Running', 'Failed')",
-    )
-    .bind(QUEUE)
-    .fetch_one(pool)
-    .await
-}
 
 /// Waits for the queue to empty. Database errors (it may be restarting) are
 /// waited out like an unfinished queue.
@@ -30,7 +18,7 @@ pub async fn wait_until_drained(
 ) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline && !stop.is_cancelled() {
-        let outstanding = outstanding_jobs(pool).await.ok();
+        let outstanding = tether_queue::inspect::outstanding(pool).await.ok();
         if outstanding == Some(0) {
             return true;
         }
@@ -41,7 +29,7 @@ pub async fn wait_until_drained(
 }
 
 /// One sent event as the database has it.
-pub struct StoredRow {
+pub struct SentEventRow {
     pub index: u64,
     pub received_at: f64,
     pub processed_at: Option<f64>,
@@ -52,7 +40,7 @@ pub async fn stored_rows(
     pool: &PgPool,
     workload: &Workload,
     sent: &[u64],
-) -> Result<Vec<StoredRow>, sqlx::Error> {
+) -> Result<Vec<SentEventRow>, sqlx::Error> {
     let mut rows = Vec::with_capacity(sent.len());
     for chunk in sent.chunks(20_000) {
         let ids: Vec<String> = chunk.iter().map(|&i| workload.event_id(i)).collect();
@@ -67,7 +55,7 @@ pub async fn stored_rows(
             found
                 .into_iter()
                 .filter_map(|(id, received_at, processed_at)| {
-                    Some(StoredRow {
+                    Some(SentEventRow {
                         index: workload.index_of(&id)?,
                         received_at,
                         processed_at,
@@ -116,12 +104,12 @@ impl Percentiles {
     }
 }
 
-pub fn applied(rows: &[StoredRow], started: SystemTime) -> Applied {
+pub fn applied(rows: &[SentEventRow], started: SystemTime) -> Applied {
     let start = started
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64();
-    let processed: Vec<&StoredRow> = rows.iter().filter(|r| r.processed_at.is_some()).collect();
+    let processed: Vec<&SentEventRow> = rows.iter().filter(|r| r.processed_at.is_some()).collect();
     let last = processed
         .iter()
         .filter_map(|r| r.processed_at)

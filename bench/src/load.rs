@@ -205,7 +205,7 @@ impl Connection {
         self.body.clear();
         self.workload.render(&spec, &mut self.body);
         let now = chrono::Utc::now().timestamp();
-        let signature = tether_ingest::signature::sign(&self.target.secret, now, &self.body);
+        let signature = tether_stripe::signature::sign(&self.target.secret, now, &self.body);
         self.result.requests += 1;
         self.result.sent.push(index);
         let began = Instant::now();

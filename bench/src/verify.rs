@@ -6,10 +6,11 @@
 use std::collections::{HashMap, HashSet};
 
 use sqlx::PgPool;
+use tether_stripe::kind::action;
 use tether_worker::sync::{Version, order::rank};
 
 use super::{
-    drain::StoredRow,
+    settle::SentEventRow,
     workload::{Kind, Workload},
 };
 
@@ -51,7 +52,7 @@ pub async fn verify(
     pool: &PgPool,
     workload: &Workload,
     acked: &[u64],
-    stored: &[StoredRow],
+    stored: &[SentEventRow],
 ) -> Result<Verdict, sqlx::Error> {
     let mut verdict = Verdict::default();
     let stored_set: HashSet<u64> = stored.iter().map(|r| r.index).collect();
@@ -79,7 +80,7 @@ pub async fn verify(
 async fn check_outcomes(
     pool: &PgPool,
     workload: &Workload,
-    stored: &[StoredRow],
+    stored: &[SentEventRow],
     verdict: &mut Verdict,
 ) -> Result<(), sqlx::Error> {
     for chunk in stored.chunks(20_000) {
@@ -109,19 +110,20 @@ async fn check_outcomes(
 }
 
 /// What the tables must hold: the newest stored event of every object, and
-/// the customers with a stored deletion (a tombstone wins whatever follows).
+/// the objects with a stored deletion where the kind keeps tombstones (a
+/// tombstone wins whatever follows).
 struct Expected {
     winners: HashMap<(Kind, u64), (Version, u64)>,
-    deleted: HashSet<u64>,
+    deleted: HashSet<(Kind, u64)>,
 }
 
-fn expected(workload: &Workload, stored: &[StoredRow]) -> Expected {
+fn expected(workload: &Workload, stored: &[SentEventRow]) -> Expected {
     let mut winners: HashMap<(Kind, u64), (Version, u64)> = HashMap::new();
     let mut deleted = HashSet::new();
     for row in stored {
         let spec = workload.spec(row.index);
-        if spec.event_type == "customer.deleted" {
-            deleted.insert(spec.object);
+        if spec.kind.marker().tombstones && action(spec.event_type) == "deleted" {
+            deleted.insert((spec.kind, spec.object));
         }
         let version = Version {
             created: spec.created,
@@ -141,11 +143,11 @@ fn expected(workload: &Workload, stored: &[StoredRow]) -> Expected {
 async fn check_rows(
     pool: &PgPool,
     workload: &Workload,
-    stored: &[StoredRow],
+    stored: &[SentEventRow],
     verdict: &mut Verdict,
 ) -> Result<(), sqlx::Error> {
     let Expected { winners, deleted } = expected(workload, stored);
-    for kind in [Kind::Customer, Kind::Payment, Kind::Subscription] {
+    for kind in Kind::all() {
         let expected: Vec<(u64, u64)> = winners
             .iter()
             .filter(|((k, _), _)| *k == kind)
@@ -161,7 +163,7 @@ async fn check_rows(
             let want = Row {
                 last_event_id: Some(workload.event_id(*index)),
                 marker: Some(Workload::marker(*index)),
-                deleted: kind == Kind::Customer && deleted.contains(object),
+                deleted: deleted.contains(&(kind, *object)),
             };
             match actual.get(id) {
                 Some(got) if *got == want => {}
@@ -189,20 +191,7 @@ async fn read_rows(
     kind: Kind,
     ids: &[String],
 ) -> Result<HashMap<String, Row>, sqlx::Error> {
-    let sql = match kind {
-        Kind::Customer => {
-            "SELECT stripe_customer_id, last_event_id, substring(name FROM 7)::int8, deleted_at IS NOT NULL
-             FROM end_customers WHERE stripe_customer_id = ANY($1)"
-        }
-        Kind::Payment => {
-            "SELECT stripe_payment_intent_id, last_event_id, amount, false
-             FROM payments WHERE stripe_payment_intent_id = ANY($1)"
-        }
-        Kind::Subscription => {
-            "SELECT stripe_subscription_id, last_event_id, quantity::int8, false
-             FROM subscriptions WHERE stripe_subscription_id = ANY($1)"
-        }
-    };
+    let sql = kind.marker().read_rows;
     let rows: Vec<(String, Option<String>, Option<i64>, bool)> =
         sqlx::query_as(sql).bind(ids).fetch_all(pool).await?;
     Ok(rows

@@ -1,0 +1,77 @@
+//! Reading the queue for reports: how much is waiting, and what each job
+//! holds. Cheap by construction: the table holds only the backlog and the
+//! dead letters, never finished jobs.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::{JobPayload, JobStatus, PayloadError, QUEUE, QueueError};
+
+/// One job as stored.
+#[derive(Debug)]
+pub struct JobRecord {
+    pub id: String,
+    pub status: JobStatus,
+    pub attempts: i32,
+    pub events: Result<Vec<String>, PayloadError>,
+    pub run_at: DateTime<Utc>,
+    /// The error of the last failed attempt.
+    pub last_error: Option<String>,
+}
+
+/// Every tether job, in the order they become due (then by id, which is
+/// creation order).
+pub async fn jobs(pool: &PgPool) -> Result<Vec<JobRecord>, QueueError> {
+    let rows: Vec<(String, String, i32, Vec<u8>, DateTime<Utc>, Option<String>)> = sqlx::query_as(
+        "SELECT id, status, attempts, job, run_at, last_result->>'Err'
+         FROM apalis.jobs WHERE job_type = $1 ORDER BY run_at, id",
+    )
+    .bind(QUEUE)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, status, attempts, job, run_at, last_error)| JobRecord {
+            id,
+            // apalis owns the column; a state it adds later reads as Pending
+            // rather than failing a report.
+            status: JobStatus::parse(&status).unwrap_or(JobStatus::Pending),
+            attempts,
+            events: JobPayload::from_bytes(&job).map(|p| p.events),
+            run_at,
+            last_error,
+        })
+        .collect())
+}
+
+/// How many tether jobs are in each state (states with none are absent).
+pub async fn counts(pool: &PgPool) -> Result<BTreeMap<JobStatus, i64>, QueueError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, count(*) FROM apalis.jobs WHERE job_type = $1 GROUP BY status",
+    )
+    .bind(QUEUE)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(status, n)| Some((JobStatus::parse(&status)?, n)))
+        .collect())
+}
+
+/// Jobs that still have work to do, retries included.
+pub async fn outstanding(pool: &PgPool) -> Result<i64, QueueError> {
+    let outstanding: Vec<&str> = JobStatus::ALL
+        .into_iter()
+        .filter(|s| s.is_outstanding())
+        .map(JobStatus::as_str)
+        .collect();
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND status = ANY($2)",
+    )
+    .bind(QUEUE)
+    .bind(outstanding)
+    .fetch_one(pool)
+    .await?)
+}

@@ -1,0 +1,200 @@
+//! What a synced Stripe object kind is: the one trait a kind's module
+//! implements, and the type-erased form the registry holds.
+//!
+//! A kind's module says how to read its change from an event, which rows
+//! it refers to, and how to write the newest changes with the version
+//! guard. Everything else (locking, ordering, logging, completion) is the
+//! same for every kind and lives in `apply`.
+
+use std::{any::Any, collections::HashSet, fmt, future::Future, marker::PhantomData, pin::Pin};
+
+use serde_json::Value;
+use sqlx::PgConnection;
+
+use super::{Refusal, Version};
+
+pub type WriteResult<'a> = Pin<Box<dyn Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a>>;
+
+/// One synced Stripe object kind (customers, payment intents, ...).
+pub trait SyncedKind: Send + Sync + 'static {
+    /// Stripe's name for the object, as in its `object` field and as
+    /// [`tether_stripe::kind::object_kind`] reads it from an event type.
+    const OBJECT: &'static str;
+    /// Every id of this kind starts with it (`cus_`).
+    const ID_PREFIX: &'static str;
+    /// Kinds this one's rows refer to (a payment's customer). They are
+    /// registered earlier, so their rows are written first.
+    const PARENTS: &'static [&'static str] = &[];
+    /// How `tether bench --verify` tells which event a row holds.
+    const BENCH: Option<BenchMarker> = None;
+
+    type Change: fmt::Debug + Send + Sync + 'static;
+
+    /// The event types that change this kind's row; the kind's other
+    /// events are logged `ignored`.
+    fn handles(event_type: &str) -> bool;
+
+    /// The change an event makes. A refusal is permanent: the payload is
+    /// not what its type says.
+    fn read(event_type: &str, object: &Value) -> Result<Self::Change, Refusal>;
+
+    fn object_id(change: &Self::Change) -> &str;
+
+    /// The parent objects a change refers to, as (parent kind, id).
+    fn references(_change: &Self::Change) -> Vec<(&'static str, &str)> {
+        Vec::new()
+    }
+
+    /// Writes the newest change per object where it is newer than the
+    /// stored row (the version guard, `stored_is_older!`). Returns the ids
+    /// of the objects written.
+    fn upsert<'a>(
+        conn: &'a mut PgConnection,
+        changes: &'a [(&'a Version, &'a Self::Change)],
+    ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a;
+
+    /// Rows for objects of this kind that a child refers to before their
+    /// own events arrived. Only parent kinds need it.
+    fn ensure_placeholders<'a>(
+        _conn: &'a mut PgConnection,
+        _ids: &'a [&'a str],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a {
+        async { Ok(()) }
+    }
+}
+
+/// What the bench plants in a sample event of a kind, and how it reads the
+/// result back.
+pub struct BenchMarker {
+    /// Writes the bench's tokens into a sample object: the marker (a number
+    /// each event carries, so a row shows which event won) and the parent.
+    pub plant: fn(object: &mut Value, tokens: &BenchTokens<'_>),
+    /// Reads `(stripe id, last_event_id, marker::int8, tombstoned)` for the
+    /// ids `= ANY($1)`.
+    pub read_rows: &'static str,
+    /// A `deleted` event leaves a tombstone that wins over later events.
+    pub tombstones: bool,
+}
+
+/// Placeholders the bench replaces per event.
+pub struct BenchTokens<'a> {
+    pub marker: &'a str,
+    pub object_id: &'a str,
+    pub customer_id: &'a str,
+}
+
+/// The change an event makes to one object, whatever its kind.
+pub struct Change {
+    pub kind: &'static dyn Kind,
+    pub object_id: String,
+    /// (parent kind, id) of each row this one refers to.
+    pub references: Vec<(&'static str, String)>,
+    inner: Box<dyn Any + Send + Sync>,
+}
+
+impl fmt::Debug for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Change")
+            .field("kind", &self.kind.object())
+            .field("object_id", &self.object_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Change {
+    /// This change's own type, when it is of kind `K`.
+    pub fn downcast<K: SyncedKind>(&self) -> Option<&K::Change> {
+        self.inner.downcast_ref()
+    }
+
+    /// Stripe objects this change writes or links to; each is locked
+    /// before anything is written.
+    pub fn lock_keys(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.object_id.as_str()).chain(self.references.iter().map(|(_, id)| id.as_str()))
+    }
+}
+
+/// A registered kind, as the registry and `apply` see it.
+pub trait Kind: Send + Sync {
+    fn object(&self) -> &'static str;
+    fn id_prefix(&self) -> &'static str;
+    fn parents(&self) -> &'static [&'static str];
+    fn bench(&self) -> Option<&'static BenchMarker>;
+    fn handles(&self, event_type: &str) -> bool;
+    fn read(&'static self, event_type: &str, object: &Value) -> Result<Change, Refusal>;
+    fn upsert<'a>(&self, conn: &'a mut PgConnection, changes: &'a [(&'a Version, &'a Change)]) -> WriteResult<'a>;
+    fn ensure_placeholders<'a>(
+        &self,
+        conn: &'a mut PgConnection,
+        ids: &'a [&'a str],
+    ) -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'a>>;
+}
+
+/// The registry's handle on a [`SyncedKind`].
+pub struct Registered<K>(PhantomData<fn() -> K>);
+
+impl<K: SyncedKind> Registered<K> {
+    pub const KIND: Self = Self(PhantomData);
+    const BENCH: Option<BenchMarker> = K::BENCH;
+}
+
+impl<K: SyncedKind> Kind for Registered<K> {
+    fn object(&self) -> &'static str {
+        K::OBJECT
+    }
+
+    fn id_prefix(&self) -> &'static str {
+        K::ID_PREFIX
+    }
+
+    fn parents(&self) -> &'static [&'static str] {
+        K::PARENTS
+    }
+
+    fn bench(&self) -> Option<&'static BenchMarker> {
+        Self::BENCH.as_ref()
+    }
+
+    fn handles(&self, event_type: &str) -> bool {
+        K::handles(event_type)
+    }
+
+    fn read(&'static self, event_type: &str, object: &Value) -> Result<Change, Refusal> {
+        let change = K::read(event_type, object)?;
+        Ok(Change {
+            kind: self,
+            object_id: K::object_id(&change).to_owned(),
+            references: K::references(&change)
+                .into_iter()
+                .map(|(kind, id)| (kind, id.to_owned()))
+                .collect(),
+            inner: Box::new(change),
+        })
+    }
+
+    fn upsert<'a>(&self, conn: &'a mut PgConnection, changes: &'a [(&'a Version, &'a Change)]) -> WriteResult<'a> {
+        Box::pin(async move {
+            let typed: Vec<(&Version, &K::Change)> = changes
+                .iter()
+                .filter_map(|(version, change)| Some((*version, change.downcast::<K>()?)))
+                .collect();
+            if typed.is_empty() {
+                return Ok(HashSet::new());
+            }
+            K::upsert(conn, &typed).await
+        })
+    }
+
+    fn ensure_placeholders<'a>(
+        &self,
+        conn: &'a mut PgConnection,
+        ids: &'a [&'a str],
+    ) -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'a>> {
+        Box::pin(async move {
+            if ids.is_empty() {
+                return Ok(());
+            }
+            K::ensure_placeholders(conn, ids).await
+        })
+    }
+}

@@ -1,0 +1,51 @@
+//! The synced kinds. Adding one is a module under `sync/` implementing
+//! [`SyncedKind`](super::SyncedKind) and one line here.
+//!
+//! Order matters: a kind comes after the kinds its rows refer to
+//! (`SyncedKind::PARENTS`), so that within one transaction parents are
+//! written, or given placeholders, before their children link to them.
+
+use super::{
+    Kind,
+    customer::Customers,
+    kind::Registered,
+    payment::PaymentIntents,
+    subscription::Subscriptions,
+};
+
+pub static KINDS: &[&dyn Kind] = &[
+    &Registered::<Customers>::KIND,
+    &Registered::<PaymentIntents>::KIND,
+    &Registered::<Subscriptions>::KIND,
+];
+
+/// The registered kind named `object` (Stripe's object name).
+pub fn kind(object: &str) -> Option<&'static dyn Kind> {
+    KINDS.iter().copied().find(|k| k.object() == object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parents_are_registered_before_their_children() {
+        for (position, kind) in KINDS.iter().enumerate() {
+            for parent in kind.parents() {
+                let parent_position = KINDS.iter().position(|k| k.object() == *parent);
+                assert!(
+                    parent_position.is_some_and(|p| p < position),
+                    "{} refers to {parent}, which must be registered before it",
+                    kind.object()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn each_kind_is_registered_once() {
+        for kind in KINDS {
+            assert_eq!(KINDS.iter().filter(|k| k.object() == kind.object()).count(), 1);
+        }
+    }
+}
