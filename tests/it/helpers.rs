@@ -148,6 +148,18 @@ impl TestApp {
         into_reply(request.send().await.expect("the receiver answers")).await
     }
 
+    /// Any method, no body.
+    pub async fn send(&self, method: reqwest::Method, path: &str) -> Reply {
+        into_reply(
+            self.http
+                .request(method, self.url(path))
+                .send()
+                .await
+                .expect("the receiver answers"),
+        )
+        .await
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         into_reply(
             self.http

@@ -330,3 +330,21 @@ async fn readyz_is_200_while_the_database_is_up() {
         (200, json!({ "status": "ready" }))
     );
 }
+
+#[tokio::test]
+async fn every_error_has_the_json_error_shape_even_the_frameworks_own() {
+    use reqwest::Method;
+    let app = TestApp::spawn().await;
+    let cases = [
+        (Method::GET, "/webhooks/stripe", 405),
+        (Method::PUT, "/webhooks/stripe", 405),
+        (Method::DELETE, "/healthz", 405),
+        (Method::GET, "/no/such/route", 404),
+    ];
+    for (method, path, status) in cases {
+        let (code, body) = app.send(method.clone(), path).await;
+        assert_eq!(code, status, "{method} {path}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(!error.is_empty(), "{method} {path}: {body}");
+    }
+}
