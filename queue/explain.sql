@@ -1,7 +1,7 @@
 -- EXPLAIN of every statement on tether's hot path, with real ids from the
 -- tables. Run against a database with history (scripts/bench.sh flat leaves
 -- 1,000,000 stored events in tether_bench):
---   psql -h 127.0.0.1 -U postgres tether_bench -f scripts/explain.sql
+--   psql -h 127.0.0.1 -U postgres tether_bench -f queue/explain.sql
 -- Writes run inside a transaction that is rolled back.
 \set ON_ERROR_STOP on
 \pset pager off
