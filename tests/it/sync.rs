@@ -465,3 +465,80 @@ async fn a_full_tie_is_decided_by_bytes_even_under_a_linguistic_collation() {
 fn fresh_event_with_id(event_type: &str, id: &str, created: i64) -> Value {
     crate::helpers::fresh_event(event_type, id, created).unwrap()
 }
+
+/// A deletion lands whatever order it arrives in: deleted then updated,
+/// updated then deleted, and both in one claim end in the same row, with
+/// the newer details and the tombstone.
+#[tokio::test]
+async fn a_deletion_sticks_whatever_the_delivery_order() {
+    let app = TestApp::spawn().await;
+    let deleted = fixture_at("customer.deleted", 1_800_000_010);
+    let mut updated = fixture_at("customer.updated", 1_800_000_011);
+    updated["data"]["object"]["name"] = json!("Newer Name");
+    let mut rows = Vec::new();
+    for order in [[&deleted, &updated], [&updated, &deleted]] {
+        reset(&app.pool).await;
+        for event in order {
+            apply(&app, event).await;
+        }
+        rows.push(customer_row(&app.pool, CUSTOMER).await.unwrap());
+    }
+    reset(&app.pool).await;
+    post_ok(&app, &updated).await;
+    post_ok(&app, &deleted).await;
+    drain(&app.pool).await;
+    rows.push(customer_row(&app.pool, CUSTOMER).await.unwrap());
+
+    for row in &rows {
+        assert_eq!((row.1.as_deref(), row.4), (Some("Newer Name"), true), "{rows:?}");
+    }
+    assert_eq!(rows[0], rows[1]);
+    assert_eq!(rows[1], rows[2]);
+    assert_eq!(
+        log_statuses(&app.pool, deleted["id"].as_str().unwrap()).await,
+        ["success"],
+        "the late deletion changed the row"
+    );
+}
+
+/// A deletion may carry only a stub: the tombstone keeps what was known.
+#[tokio::test]
+async fn a_deletion_stub_keeps_the_last_known_details() {
+    let app = TestApp::spawn().await;
+    let created = fixture_at("customer.created", 1_800_000_000);
+    let mut stub = fixture_at("customer.deleted", 1_800_000_001);
+    stub["data"]["object"] = json!({ "id": CUSTOMER, "object": "customer", "deleted": true });
+    apply(&app, &created).await;
+    apply(&app, &stub).await;
+    let row = customer_row(&app.pool, CUSTOMER).await.unwrap();
+    assert_eq!(
+        (row.0.as_deref(), row.1.as_deref(), row.4),
+        (Some("jenny.rosen@example.com"), Some("Jenny Rosen"), true)
+    );
+    assert_eq!(row.3, created["data"]["object"]["metadata"]);
+}
+
+/// Stripe never reactivates a canceled subscription: an older `updated`
+/// that says `active` loses, and a cancellation older than the row's newest
+/// event still cancels.
+#[tokio::test]
+async fn a_canceled_subscription_never_returns_to_active() {
+    let app = TestApp::spawn().await;
+    let canceled = fixture_at("customer.subscription.deleted", 1_800_000_010);
+    let mut newer = fixture_at("customer.subscription.updated", 1_800_000_011);
+    newer["data"]["object"]["status"] = json!("active");
+    newer["data"]["object"]["cancel_at_period_end"] = json!(true);
+    for order in [[&canceled, &newer], [&newer, &canceled]] {
+        reset(&app.pool).await;
+        for event in order {
+            apply(&app, event).await;
+        }
+        let (status,): (Option<String>,) =
+            sqlx::query_as("SELECT status FROM subscriptions WHERE stripe_subscription_id = $1")
+                .bind(SUBSCRIPTION)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        assert_eq!(status.as_deref(), Some("canceled"));
+    }
+}

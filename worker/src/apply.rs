@@ -222,8 +222,9 @@ impl Plan {
         Ok(())
     }
 
-    /// Writes the newest change per object and returns the ids of the
-    /// events that were written.
+    /// Writes the newest change per object, then any older deletion or
+    /// cancellation the row does not show yet, and returns the ids of the
+    /// events that changed a row.
     async fn write(&self, conn: &mut PgConnection, pending: &[usize]) -> Result<HashSet<String>, sqlx::Error> {
         let newest = self.newest_per_object(pending);
         let changes: Vec<(&Version, &Change)> = newest
@@ -231,11 +232,26 @@ impl Plan {
             .filter_map(|&i| Some((&self.entries[i].version, self.change(i)?)))
             .collect();
         let written_objects = sync::write(conn, &changes).await?;
-        Ok(newest
-            .into_iter()
-            .filter(|(object, _)| written_objects.contains(*object))
-            .map(|(_, i)| self.entries[i].version.event_id.clone())
-            .collect())
+        let mut written: HashSet<String> = newest
+            .iter()
+            .filter(|(object, _)| written_objects.contains(**object))
+            .map(|(_, &i)| self.entries[i].version.event_id.clone())
+            .collect();
+        // A deletion or cancellation that lost to a newer event still lands.
+        let late_terminal: Vec<(&Version, &Change)> = pending
+            .iter()
+            .filter(|&&i| !written.contains(&self.entries[i].version.event_id))
+            .filter_map(|&i| Some((&self.entries[i].version, self.change(i)?)))
+            .filter(|(_, change)| change.terminal)
+            .collect();
+        let terminal_objects = sync::write_terminal(conn, &late_terminal).await?;
+        written.extend(
+            late_terminal
+                .iter()
+                .filter(|(_, change)| terminal_objects.contains(&change.object_id))
+                .map(|(version, _)| version.event_id.clone()),
+        );
+        Ok(written)
     }
 
     /// One upsert cannot touch a row twice, and only the newest state

@@ -59,6 +59,17 @@ impl SyncedKind for Customers {
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a {
         ensure_placeholders(conn, ids)
     }
+
+    fn is_terminal(change: &CustomerChange) -> bool {
+        change.deleted
+    }
+
+    fn write_terminal<'a>(
+        conn: &'a mut PgConnection,
+        changes: &'a [(&'a Version, &'a CustomerChange)],
+    ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
+        write_tombstones(conn, changes)
+    }
 }
 
 /// The bench's marker is the customer's name, `bench <marker>`.
@@ -98,8 +109,16 @@ async fn upsert(
                      $7::text[], $8::int8[], $9::int2[])
               AS t(cid, email, name, phone, metadata, deleted, event_id, created, rank)
          ON CONFLICT (stripe_customer_id) DO UPDATE SET
-             email = EXCLUDED.email, name = EXCLUDED.name, phone = EXCLUDED.phone,
-             metadata = EXCLUDED.metadata,
+             -- A deletion may carry only a stub ({id, object, deleted}):
+             -- the tombstone keeps the last known details.
+             email = CASE WHEN EXCLUDED.deleted_at IS NULL THEN EXCLUDED.email
+                          ELSE COALESCE(EXCLUDED.email, c.email) END,
+             name = CASE WHEN EXCLUDED.deleted_at IS NULL THEN EXCLUDED.name
+                         ELSE COALESCE(EXCLUDED.name, c.name) END,
+             phone = CASE WHEN EXCLUDED.deleted_at IS NULL THEN EXCLUDED.phone
+                          ELSE COALESCE(EXCLUDED.phone, c.phone) END,
+             metadata = CASE WHEN EXCLUDED.deleted_at IS NULL OR EXCLUDED.metadata <> '{}'::jsonb
+                             THEN EXCLUDED.metadata ELSE c.metadata END,
              deleted_at = COALESCE(c.deleted_at, EXCLUDED.deleted_at),
              is_placeholder = false,
              last_event_id = EXCLUDED.last_event_id,
@@ -119,6 +138,26 @@ async fn upsert(
     .bind(changes.iter().map(|(_, c)| &c.metadata).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, c)| c.deleted).collect::<Vec<_>>());
     let written: Vec<String> = bind_versions(query, &versions).fetch_all(conn).await?;
+    Ok(written.into_iter().collect())
+}
+
+/// A deletion older than the row's newest event: the row keeps the newer
+/// details and gains the tombstone, exactly as if the deletion had come
+/// first. Returns the customers tombstoned now.
+async fn write_tombstones(
+    conn: &mut PgConnection,
+    changes: &[(&Version, &CustomerChange)],
+) -> Result<HashSet<String>, sqlx::Error> {
+    let written: Vec<String> = sqlx::query_scalar(
+        "UPDATE end_customers c SET deleted_at = to_timestamp(t.created), updated_at = now()
+         FROM unnest($1::text[], $2::int8[]) AS t(cid, created)
+         WHERE c.stripe_customer_id = t.cid AND c.deleted_at IS NULL
+         RETURNING c.stripe_customer_id",
+    )
+    .bind(changes.iter().map(|(_, c)| c.stripe_customer_id.as_str()).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(v, _)| v.created).collect::<Vec<_>>())
+    .fetch_all(conn)
+    .await?;
     Ok(written.into_iter().collect())
 }
 

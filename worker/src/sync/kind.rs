@@ -53,6 +53,23 @@ pub trait SyncedKind: Send + Sync + 'static {
         changes: &'a [(&'a Version, &'a Self::Change)],
     ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a;
 
+    /// A change that must land whatever order it arrives in: a deletion
+    /// or a cancellation. It is written by [`SyncedKind::write_terminal`]
+    /// even when a newer event has already written the row, so every
+    /// delivery order ends in the same row.
+    fn is_terminal(_change: &Self::Change) -> bool {
+        false
+    }
+
+    /// Applies terminal changes to rows that do not show them yet, without
+    /// touching anything else. Returns the ids of the objects changed.
+    fn write_terminal<'a>(
+        _conn: &'a mut PgConnection,
+        _changes: &'a [(&'a Version, &'a Self::Change)],
+    ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
+        async { Ok(HashSet::new()) }
+    }
+
     /// Rows for objects of this kind that a child refers to before their
     /// own events arrived. Only parent kinds need it.
     fn ensure_placeholders<'a>(
@@ -89,6 +106,8 @@ pub struct Change {
     pub object_id: String,
     /// (parent kind, id) of each row this one refers to.
     pub references: Vec<(&'static str, String)>,
+    /// A deletion or cancellation, see [`SyncedKind::is_terminal`].
+    pub terminal: bool,
     inner: Box<dyn Any + Send + Sync>,
 }
 
@@ -123,6 +142,7 @@ pub trait Kind: Send + Sync {
     fn handles(&self, event_type: &str) -> bool;
     fn read(&'static self, event_type: &str, object: &Value) -> Result<Change, Refusal>;
     fn upsert<'a>(&self, conn: &'a mut PgConnection, changes: &'a [(&'a Version, &'a Change)]) -> WriteResult<'a>;
+    fn write_terminal<'a>(&self, conn: &'a mut PgConnection, changes: &'a [(&'a Version, &'a Change)]) -> WriteResult<'a>;
     fn ensure_placeholders<'a>(
         &self,
         conn: &'a mut PgConnection,
@@ -168,6 +188,7 @@ impl<K: SyncedKind> Kind for Registered<K> {
                 .into_iter()
                 .map(|(kind, id)| (kind, id.to_owned()))
                 .collect(),
+            terminal: K::is_terminal(&change),
             inner: Box::new(change),
         })
     }
@@ -182,6 +203,20 @@ impl<K: SyncedKind> Kind for Registered<K> {
                 return Ok(HashSet::new());
             }
             K::upsert(conn, &typed).await
+        })
+    }
+
+    fn write_terminal<'a>(&self, conn: &'a mut PgConnection, changes: &'a [(&'a Version, &'a Change)]) -> WriteResult<'a> {
+        Box::pin(async move {
+            let typed: Vec<(&Version, &K::Change)> = changes
+                .iter()
+                .filter(|(_, change)| change.terminal)
+                .filter_map(|(version, change)| Some((*version, change.downcast::<K>()?)))
+                .collect();
+            if typed.is_empty() {
+                return Ok(HashSet::new());
+            }
+            K::write_terminal(conn, &typed).await
         })
     }
 

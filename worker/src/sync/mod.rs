@@ -77,6 +77,27 @@ pub async fn write(
     Ok(written)
 }
 
+/// Applies the terminal changes (deletions, cancellations) that the newest
+/// writes did not carry: a deletion older than the row's newest event
+/// still deletes. Returns the objects changed.
+pub async fn write_terminal(
+    conn: &mut PgConnection,
+    changes: &[(&Version, &Change)],
+) -> Result<HashSet<String>, sqlx::Error> {
+    let mut written = HashSet::new();
+    for kind in KINDS {
+        let of_kind: Vec<(&Version, &Change)> = changes
+            .iter()
+            .filter(|(_, c)| c.terminal && c.kind.object() == kind.object())
+            .copied()
+            .collect();
+        if !of_kind.is_empty() {
+            written.extend(kind.write_terminal(conn, &of_kind).await?);
+        }
+    }
+    Ok(written)
+}
+
 /// The object's id, if the object is of the expected kind.
 fn object_id(object: &Value, kind: &'static str, id_prefix: &str) -> Result<String, Refusal> {
     if let Some(found) = fields::string(object, "object")

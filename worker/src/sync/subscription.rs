@@ -68,6 +68,18 @@ impl SyncedKind for Subscriptions {
     ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
         upsert(conn, changes)
     }
+
+    /// Stripe never reactivates a canceled subscription.
+    fn is_terminal(change: &SubscriptionChange) -> bool {
+        change.status.as_deref() == Some(CANCELED)
+    }
+
+    fn write_terminal<'a>(
+        conn: &'a mut PgConnection,
+        changes: &'a [(&'a Version, &'a SubscriptionChange)],
+    ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
+        write_cancellations(conn, changes)
+    }
 }
 
 /// The bench's marker is the first item's quantity.
@@ -84,7 +96,7 @@ fn read(event_type: &str, object: &Value) -> Result<SubscriptionChange, Refusal>
         fields::integer(object, key).or_else(|| item.and_then(|i| fields::integer(i, key)))
     };
     let status = if event_type == "customer.subscription.deleted" {
-        Some("canceled".to_owned())
+        Some(CANCELED.to_owned())
     } else {
         fields::string(object, "status")
     };
@@ -103,6 +115,26 @@ fn read(event_type: &str, object: &Value) -> Result<SubscriptionChange, Refusal>
         current_period_end: period("current_period_end"),
         metadata: fields::metadata(object),
     })
+}
+
+/// The status a canceled subscription keeps.
+const CANCELED: &str = "canceled";
+
+/// A cancellation older than the row's newest event still cancels it.
+async fn write_cancellations(
+    conn: &mut PgConnection,
+    changes: &[(&Version, &SubscriptionChange)],
+) -> Result<HashSet<String>, sqlx::Error> {
+    let written: Vec<String> = sqlx::query_scalar(
+        "UPDATE subscriptions SET status = $2, updated_at = now()
+         WHERE stripe_subscription_id = ANY($1) AND status IS DISTINCT FROM $2
+         RETURNING stripe_subscription_id",
+    )
+    .bind(changes.iter().map(|(_, c)| c.stripe_subscription_id.as_str()).collect::<Vec<_>>())
+    .bind(CANCELED)
+    .fetch_all(conn)
+    .await?;
+    Ok(written.into_iter().collect())
 }
 
 /// Writes the newest change per subscription where it is newer than the row.
@@ -125,7 +157,9 @@ async fn upsert(
                    metadata, event_id, created, rank)
          LEFT JOIN end_customers c ON c.stripe_customer_id = t.cid
          ON CONFLICT (stripe_subscription_id) DO UPDATE SET
-             customer_id = EXCLUDED.customer_id, status = EXCLUDED.status, price_id = EXCLUDED.price_id,
+             customer_id = EXCLUDED.customer_id, price_id = EXCLUDED.price_id,
+             -- Canceled is final; later events may change everything else.
+             status = CASE WHEN s.status = 'canceled' THEN s.status ELSE EXCLUDED.status END,
              quantity = EXCLUDED.quantity, cancel_at_period_end = EXCLUDED.cancel_at_period_end,
              current_period_start = EXCLUDED.current_period_start,
              current_period_end = EXCLUDED.current_period_end, metadata = EXCLUDED.metadata,
