@@ -266,7 +266,8 @@ fn answer(batch: Vec<Submission>, verdict: impl Fn(&IncomingEvent) -> Result<Rec
 }
 
 enum StoreError {
-    /// SQLSTATE class 22: this data can never be stored.
+    /// SQLSTATE class 22 (data exception) or 54 (program limit, such as
+    /// nesting too deep): this event's content can never be stored.
     Data(String),
     Unavailable(sqlx::Error),
 }
@@ -274,7 +275,9 @@ enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match &error {
-            sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22")) => {
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("54")) =>
+            {
                 StoreError::Data(db.message().to_owned())
             }
             _ => StoreError::Unavailable(error),

@@ -71,6 +71,15 @@ pub fn parse_envelope(body: &[u8]) -> Result<EventEnvelope, EnvelopeError> {
 /// [`parse_envelope`] for a body already known to be UTF-8 (ingest turns
 /// the request body into the `String` it stores first, checking it once).
 pub fn parse_envelope_str(body: &str) -> Result<EventEnvelope, EnvelopeError> {
+    // serde would read a JSON array into the envelope field by field.
+    if body.trim_start().starts_with('[') {
+        return Err(EnvelopeError::NotAnEvent("expected a JSON object"));
+    }
+    // Skipped fields are not depth-checked by serde_json, and PostgreSQL
+    // refuses deep nesting when it stores the body.
+    if nesting_depth(body) > MAX_NESTING {
+        return Err(EnvelopeError::NotAnEvent("nested deeper than 64 levels"));
+    }
     let raw: RawEnvelope<'_> = serde_json::from_str(body).map_err(|e| {
         if e.is_data() {
             EnvelopeError::NotAnEvent("expected a JSON object with Stripe event fields")
@@ -115,6 +124,38 @@ pub fn parse_envelope_str(body: &str) -> Result<EventEnvelope, EnvelopeError> {
         account: raw.account.map(|s| s.into_owned()),
         object_id: object_id.into_owned(),
     })
+}
+
+/// Deepest nesting of objects and arrays accepted. Stripe's objects nest a
+/// handful of levels (an expanded list inside an object inside an event).
+pub const MAX_NESTING: usize = 64;
+
+/// The deepest nesting of `{` and `[` in a JSON text, ignoring brackets
+/// inside strings. One pass over the bytes, no allocation.
+fn nesting_depth(json: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for byte in json.bytes() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 #[cfg(test)]
@@ -178,6 +219,28 @@ mod tests {
             parse_envelope(b""),
             Err(EnvelopeError::NotJson(_))
         ));
+    }
+
+    #[test]
+    fn an_array_is_not_an_event_even_with_the_fields_in_order() {
+        let body = r#"["evt_x","customer.created",1721960000,null,false,null,{"object":{"id":"cus_x"}}]"#;
+        assert_eq!(
+            parse_envelope(body.as_bytes()),
+            Err(EnvelopeError::NotAnEvent("expected a JSON object"))
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_even_in_fields_it_does_not_read() {
+        let deep = format!("{}1{}", "[".repeat(MAX_NESTING), "]".repeat(MAX_NESTING));
+        let body = |inner: &str| {
+            format!(r#"{{"id":"evt_1","type":"x.y","created":1,"data":{{"object":{{"id":"o","x":{inner}}}}}}}"#)
+        };
+        assert!(matches!(parse_envelope(body(&deep).as_bytes()), Err(EnvelopeError::NotAnEvent(_))));
+        assert!(parse_envelope(body("[[1]]").as_bytes()).is_ok());
+        // Brackets inside strings are text, not nesting.
+        let text = format!("\"{}\\\"\"", "[".repeat(200));
+        assert!(parse_envelope(body(&text).as_bytes()).is_ok(), "{}", body(&text));
     }
 
     /// Found by the `envelope` fuzz target: invalid UTF-8 in a field the

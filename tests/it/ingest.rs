@@ -348,3 +348,34 @@ async fn every_error_has_the_json_error_shape_even_the_frameworks_own() {
         assert!(!error.is_empty(), "{method} {path}: {body}");
     }
 }
+
+/// A signed event as Stripe's fields in order, but a JSON array: refused.
+#[tokio::test]
+async fn an_array_body_is_not_an_event() {
+    let app = TestApp::spawn().await;
+    let body = br#"["evt_x","customer.created",1721960000,null,false,null,{"object":{"id":"cus_x"}}]"#;
+    let reply = app.post_signed(body).await;
+    assert_refused(&reply, 400, "JSON object");
+    assert_nothing_stored(&app.pool).await;
+}
+
+/// A body nested 20,000 levels deep, sent among good events: only it is
+/// refused, and every good event sent alongside is stored.
+#[tokio::test]
+async fn a_deeply_nested_body_fails_only_itself() {
+    let app = TestApp::spawn().await;
+    let mut poison = new_event("customer.created", unix_now());
+    poison["data"]["object"]["nested"] = json!("@@DEEP@@");
+    let deep = format!("{}1{}", "[".repeat(20_000), "]".repeat(20_000));
+    let poison = serde_json::to_string(&poison)
+        .unwrap()
+        .replace("\"@@DEEP@@\"", &deep);
+    let good: Vec<Value> = (0..200)
+        .map(|_| new_event("customer.updated", unix_now()))
+        .collect();
+    let good_replies = join_all(good.iter().map(|e| app.post_event(e)));
+    let (poison_reply, good_replies) = tokio::join!(app.post_signed(poison.as_bytes()), good_replies);
+    assert_refused(&poison_reply, 400, "nested");
+    assert!(good_replies.iter().all(|r| *r == accepted()), "{good_replies:?}");
+    assert_eq!(stored_event_ids(&app.pool).await.len(), 200);
+}

@@ -77,12 +77,10 @@ async fn a_failing_event_backs_off_dies_and_blocks_nothing() {
     .unwrap();
     tx.commit().await.unwrap();
 
-    // The batch fails, splits; the healthy event applies on its own.
+    // The batch fails, splits; the healthy event applies on its own, and
+    // carries no `error` row for the doomed event's failure.
     drain(&app.pool).await;
-    assert_eq!(
-        log_statuses(&app.pool, &healthy_id).await,
-        ["error", "success"]
-    );
+    assert_eq!(log_statuses(&app.pool, &healthy_id).await, ["success"]);
     assert_eq!(
         unprocessed(&app.pool).await,
         1,
@@ -110,8 +108,8 @@ async fn a_failing_event_backs_off_dies_and_blocks_nothing() {
     let statuses = log_statuses(&app.pool, &doomed_id).await;
     assert_eq!(
         statuses,
-        ["error", "error", "error", "error", "dead"],
-        "batch failure, 3 failed attempts, dead"
+        ["error", "error", "error", "dead"],
+        "3 failed attempts, then dead"
     );
     let dead = job_of(&app.pool, &doomed_id).await;
     assert_eq!((dead.status, dead.attempts), (JobStatus::Killed, 4));
@@ -182,4 +180,37 @@ async fn a_failing_job_claimed_with_others_does_not_hold_them_back() {
         [(JobStatus::Failed, 1)],
         "only the doomed job is left, to retry"
     );
+}
+
+/// A number beyond the double range is stored (PostgreSQL's numeric holds
+/// it) but can never be read as an event: it is dead at its first attempt,
+/// and the events in its job carry no `error` row of its making.
+#[tokio::test]
+async fn an_event_that_can_never_be_read_dies_at_once_and_alone() {
+    let app = TestApp::spawn().await;
+    let mut bad = fixture_at("customer.created", 1_800_000_000);
+    bad["data"]["object"]["balance"] = json!("@@HUGE@@");
+    let bad_body = serde_json::to_string(&bad).unwrap().replace("\"@@HUGE@@\"", "1e400");
+    assert_eq!(app.post_signed(bad_body.as_bytes()).await.0, 200);
+    let neighbours = [fixture("payment_intent.succeeded"), fixture("customer.subscription.created")];
+    for event in &neighbours {
+        post_ok(&app, event).await;
+    }
+    // As one group commit would have queued them: one job for all three.
+    let mut ids = vec![bad["id"].as_str().unwrap().to_owned()];
+    ids.extend(neighbours.iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+    test_support::clear(&app.pool).await.unwrap();
+    let mut tx = app.pool.begin().await.unwrap();
+    tether_queue::push(&mut tx, &[JobPayload { events: ids.clone() }]).await.unwrap();
+    tx.commit().await.unwrap();
+
+    drain(&app.pool).await;
+
+    assert_eq!(log_statuses(&app.pool, &ids[0]).await, ["dead"]);
+    for id in &ids[1..] {
+        assert_eq!(log_statuses(&app.pool, id).await, ["success"], "{id}");
+    }
+    let dead = job_of(&app.pool, &ids[0]).await;
+    assert_eq!((dead.status, dead.attempts), (JobStatus::Killed, 1));
+    assert!(dead.last_error.unwrap_or_default().contains("refused"));
 }

@@ -40,17 +40,21 @@ impl ApplyError {
 
 impl From<sqlx::Error> for ApplyError {
     fn from(error: sqlx::Error) -> Self {
-        match &error {
-            // Data exceptions (22) and integrity violations (23) come from the
-            // event's content; trying again cannot change them.
-            sqlx::Error::Database(db)
-                if db
-                    .code()
-                    .is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
-            {
-                ApplyError::Refused(error)
-            }
-            _ => ApplyError::Database(error),
+        // Data exceptions (22), integrity violations (23) and program
+        // limits such as an index row too large (54) come from the event's
+        // content, and so does a stored value our types cannot decode
+        // (a number beyond f64): trying again cannot change them.
+        let from_content = match &error {
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|c| ["22", "23", "54"].iter().any(|class| c.starts_with(class))),
+            sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => true,
+            _ => false,
+        };
+        if from_content {
+            ApplyError::Refused(error)
+        } else {
+            ApplyError::Database(error)
         }
     }
 }

@@ -4,7 +4,8 @@
 //! one bad event cannot hold back the others, and retries, delays and dead
 //! letters are per event. A job of one event is retried after a persisted,
 //! growing delay, or dead-lettered once it has used TETHER_MAX_ATTEMPTS, or
-//! at once when the failure is permanent. Every failed attempt is logged.
+//! at once when the failure is permanent. Every failed attempt of a single
+//! event is logged; a split logs nothing, since no event has failed alone.
 
 use sqlx::PgPool;
 use tether_shared::config::WorkerConfig;
@@ -45,12 +46,16 @@ async fn try_record(
             .fetch_all(&mut *tx)
             .await?;
     let message = error.to_string();
-    let status = if types.len() > 1 {
-        let ids: Vec<String> = types.iter().map(|(id, _)| id.clone()).collect();
+    if types.len() > 1 {
+        // Which event failed is not known yet, so none of them gets an
+        // `error` row for it: each runs alone next and logs its own outcome.
+        let ids: Vec<String> = types.into_iter().map(|(id, _)| id).collect();
         tether_queue::split(&mut tx, &job.id, &ids).await?;
-        tracing::warn!(job = %job.id, events = types.len(), error = %message, "batch failed; retrying each event alone");
-        LogStatus::Error
-    } else if error.is_permanent() || job.attempt >= config.max_attempts as i32 {
+        tracing::warn!(job = %job.id, events = ids.len(), error = %message, "batch failed; retrying each event alone");
+        tx.commit().await?;
+        return Ok(());
+    }
+    let status = if error.is_permanent() || job.attempt >= config.max_attempts as i32 {
         tether_queue::kill(&mut tx, &job.id, &message).await?;
         tracing::error!(job = %job.id, attempt = job.attempt, error = %message, "job is dead");
         LogStatus::Dead
