@@ -64,6 +64,11 @@ pub struct SignatureVerifier {
 }
 
 impl SignatureVerifier {
+    /// Accepted clock skew, in seconds.
+    pub fn tolerance_secs(&self) -> i64 {
+        self.tolerance_secs
+    }
+
     pub fn new(secrets: &WebhookSecrets, tolerance_secs: u64) -> Self {
         let keys = secrets
             .iter()
@@ -85,6 +90,16 @@ impl SignatureVerifier {
         body: &[u8],
         now: i64,
     ) -> Result<(), SignatureError> {
+        self.verify_signed_at(header, body, now).map(|_| ())
+    }
+
+    /// [`verify`](Self::verify), returning the time the body was signed.
+    pub fn verify_signed_at(
+        &self,
+        header: Option<&str>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<i64, SignatureError> {
         let header = parse_header(header.ok_or(SignatureError::Missing)?)?;
         if now.abs_diff(header.timestamp) > self.tolerance_secs.unsigned_abs() {
             return Err(SignatureError::OutsideTolerance);
@@ -103,7 +118,7 @@ impl SignatureVerifier {
                 .iter()
                 .any(|candidate| bool::from(candidate.as_bytes().ct_eq(expected.as_bytes())));
             if matched {
-                return Ok(());
+                return Ok(header.timestamp);
             }
         }
         Err(SignatureError::Mismatch)

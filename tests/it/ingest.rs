@@ -379,3 +379,15 @@ async fn a_deeply_nested_body_fails_only_itself() {
     assert!(good_replies.iter().all(|r| *r == accepted()), "{good_replies:?}");
     assert_eq!(stored_event_ids(&app.pool).await.len(), 200);
 }
+
+/// An event "created" after it was signed cannot be real, and one from the
+/// far future would win every ordering comparison for its object.
+#[tokio::test]
+async fn an_event_created_after_its_signature_is_refused() {
+    let app = TestApp::spawn().await;
+    let future = new_event("customer.updated", unix_now() + 3_600);
+    assert_refused(&app.post_event(&future).await, 400, "later than");
+    assert_nothing_stored(&app.pool).await;
+    let now = new_event("customer.updated", unix_now());
+    assert_eq!(app.post_event(&now).await, accepted());
+}

@@ -542,3 +542,15 @@ async fn a_canceled_subscription_never_returns_to_active() {
         assert_eq!(status.as_deref(), Some("canceled"));
     }
 }
+
+/// A `customer` field holding another kind's id links nothing, and makes
+/// no placeholder customer.
+#[tokio::test]
+async fn a_customer_reference_that_is_not_a_customer_id_is_not_linked() {
+    let app = TestApp::spawn().await;
+    let mut payment = fixture("payment_intent.succeeded");
+    payment["data"]["object"]["customer"] = json!("pi_not_a_customer");
+    apply(&app, &payment).await;
+    assert_eq!(payment_row(&app.pool, PAYMENT).await.unwrap().3, None);
+    assert_eq!(count(&app.pool, "SELECT count(*) FROM end_customers").await, 0);
+}

@@ -141,6 +141,18 @@ async fn upsert(
     Ok(written.into_iter().collect())
 }
 
+/// The customer an object links to, from its `customer` field. A value
+/// that is not a customer id links nothing: linking it would make a
+/// placeholder customer out of, say, a PaymentIntent id.
+pub(super) fn linked_customer(object: &Value) -> Option<String> {
+    let id = fields::reference(object, "customer")?;
+    if id.starts_with(Customers::ID_PREFIX) {
+        return Some(id);
+    }
+    tracing::warn!(customer = %id, "the customer field is not a customer id; not linked");
+    None
+}
+
 /// A deletion older than the row's newest event: the row keeps the newer
 /// details and gains the tombstone, exactly as if the deletion had come
 /// first. Returns the customers tombstoned now.

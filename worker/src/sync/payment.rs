@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{BenchMarker, BenchTokens, Refusal, SyncedKind, Version, customer::Customers, fields, object_id, order::bind_versions};
+use super::{BenchMarker, BenchTokens, Refusal, SyncedKind, Version, customer::{self, Customers}, fields, object_id, order::bind_versions};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PaymentChange {
@@ -78,7 +78,7 @@ fn plant_bench_marker(object: &mut Value, tokens: &BenchTokens<'_>) {
 fn read(object: &Value) -> Result<PaymentChange, Refusal> {
     Ok(PaymentChange {
         stripe_payment_intent_id: object_id(object, PaymentIntents::OBJECT, PaymentIntents::ID_PREFIX)?,
-        stripe_customer_id: fields::reference(object, "customer"),
+        stripe_customer_id: customer::linked_customer(object),
         amount: fields::integer(object, "amount"),
         currency: fields::string(object, "currency"),
         status: fields::string(object, "status"),

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{BenchMarker, BenchTokens, Refusal, SyncedKind, Version, customer::Customers, fields, object_id, order::bind_versions};
+use super::{BenchMarker, BenchTokens, Refusal, SyncedKind, Version, customer::{self, Customers}, fields, object_id, order::bind_versions};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubscriptionChange {
@@ -102,7 +102,7 @@ fn read(event_type: &str, object: &Value) -> Result<SubscriptionChange, Refusal>
     };
     Ok(SubscriptionChange {
         stripe_subscription_id: object_id(object, Subscriptions::OBJECT, Subscriptions::ID_PREFIX)?,
-        stripe_customer_id: fields::reference(object, "customer"),
+        stripe_customer_id: customer::linked_customer(object),
         status,
         price_id: item
             .and_then(|i| i.get("price"))
