@@ -9,7 +9,8 @@ use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use sqlx::PgPool;
-use tether_shared::config::IngestConfig;
+use secrecy::ExposeSecret;
+use tether_shared::config::{DEV_WEBHOOK_SECRET, IngestConfig};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -34,6 +35,15 @@ impl IngestServer {
             "STRIPE_WEBHOOK_SECRET is not set; ingest refuses to start without it \
              (Stripe Dashboard > Developers > Webhooks > Signing secret, or `stripe listen`)",
         )?;
+        if !config.listen.ip().is_loopback()
+            && secrets.iter().any(|s| s.expose_secret() == DEV_WEBHOOK_SECRET)
+        {
+            anyhow::bail!(
+                "STRIPE_WEBHOOK_SECRET holds tether's published development secret; it is \
+                 accepted on a loopback address only (TETHER_LISTEN={})",
+                config.listen
+            );
+        }
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on TETHER_LISTEN={}", config.listen))?;

@@ -19,6 +19,34 @@ pub fn parse_secret(raw: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(raw.trim().to_owned()))
 }
 
+/// Parses a secret list without ever quoting it: clap's own error for a
+/// failed parser repeats the value, and from stderr it would reach a log
+/// collector.
+#[derive(Clone, Copy, Debug)]
+pub struct SecretListParser;
+
+impl clap::builder::TypedValueParser for SecretListParser {
+    type Value = WebhookSecrets;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<WebhookSecrets, clap::Error> {
+        let name = arg
+            .and_then(|a| a.get_value_names())
+            .and_then(|names| names.first())
+            .map_or_else(|| "the secret list".to_owned(), |n| n.to_string());
+        let refuse = |why: &dyn std::fmt::Display| {
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("invalid {name}: {why}\n"))
+                .with_cmd(cmd)
+        };
+        let raw = value.to_str().ok_or_else(|| refuse(&"not UTF-8"))?;
+        parse_webhook_secrets(raw).map_err(|e| refuse(&e))
+    }
+}
+
 #[derive(Args, Clone, Debug)]
 pub struct DatabaseConfig {
     /// The one database: queue, raw events and synced tables.
@@ -42,7 +70,7 @@ impl DatabaseConfig {
 pub struct IngestConfig {
     /// Stripe endpoint signing secret(s), `whsec_...`, comma-separated during rotation.
     #[arg(long = "webhook-secret", env = "STRIPE_WEBHOOK_SECRET", value_name = "STRIPE_WEBHOOK_SECRET",
-          value_parser = parse_webhook_secrets, hide_env_values = true)]
+          value_parser = SecretListParser, hide_env_values = true)]
     pub webhook_secrets: Option<WebhookSecrets>,
 
     /// Accepted clock skew of the signature timestamp, both directions.
@@ -196,7 +224,7 @@ pub struct IngestTarget {
 
     /// Signing secret (the first one is used). Defaults to the one `tether up` uses.
     #[arg(long = "webhook-secret", env = "STRIPE_WEBHOOK_SECRET", value_name = "STRIPE_WEBHOOK_SECRET",
-          value_parser = parse_webhook_secrets, hide_env_values = true)]
+          value_parser = SecretListParser, hide_env_values = true)]
     pub webhook_secrets: Option<WebhookSecrets>,
 }
 

@@ -2,6 +2,7 @@
 //! Each module is a feature; `helpers` is the harness they share.
 
 mod bench;
+mod config;
 mod helpers;
 mod ingest;
 mod retries;
