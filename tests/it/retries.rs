@@ -57,7 +57,7 @@ async fn stored_delay_ms(pool: &PgPool, event_id: &str) -> f64 {
 async fn a_failing_event_backs_off_dies_and_blocks_nothing() {
     let app = TestApp::spawn().await;
     make_payment_writes_fail(&app.pool, "pi_doomed").await;
-    let mut doomed = fixture_at("payment_intent.succeeded", 1_800_000_000);
+    let mut doomed = fixture_at("payment_intent.succeeded", 1_780_000_000);
     doomed["data"]["object"]["id"] = json!("pi_doomed");
     let healthy = fixture("customer.created");
     post_ok(&app, &doomed).await;
@@ -154,7 +154,7 @@ async fn a_job_that_never_finishes_is_dead_after_the_limit() {
 async fn a_failing_job_claimed_with_others_does_not_hold_them_back() {
     let app = TestApp::spawn().await;
     make_payment_writes_fail(&app.pool, "pi_doomed").await;
-    let mut doomed = fixture_at("payment_intent.succeeded", 1_800_000_000);
+    let mut doomed = fixture_at("payment_intent.succeeded", 1_780_000_000);
     doomed["data"]["object"]["id"] = json!("pi_doomed");
     let healthy = fixture("customer.created");
     let doomed_id = doomed["id"].as_str().unwrap().to_owned();
@@ -188,7 +188,7 @@ async fn a_failing_job_claimed_with_others_does_not_hold_them_back() {
 #[tokio::test]
 async fn an_event_that_can_never_be_read_dies_at_once_and_alone() {
     let app = TestApp::spawn().await;
-    let mut bad = fixture_at("customer.created", 1_800_000_000);
+    let mut bad = fixture_at("customer.created", 1_780_000_000);
     bad["data"]["object"]["balance"] = json!("@@HUGE@@");
     let bad_body = serde_json::to_string(&bad).unwrap().replace("\"@@HUGE@@\"", "1e400");
     assert_eq!(app.post_signed(bad_body.as_bytes()).await.0, 200);

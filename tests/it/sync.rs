@@ -347,7 +347,7 @@ async fn the_same_event_applied_twice_is_logged_duplicate() {
 #[tokio::test]
 async fn events_in_the_same_second_follow_the_lifecycle() {
     let app = TestApp::spawn().await;
-    let second = 1_800_000_000;
+    let second = 1_780_000_000;
     let succeeded = fixture_at("payment_intent.succeeded", second);
     let failed = fixture_at("payment_intent.payment_failed", second);
     // Worst order: the terminal status arrives first.
@@ -368,7 +368,7 @@ async fn events_in_the_same_second_follow_the_lifecycle() {
 #[tokio::test]
 async fn subscription_periods_sync_from_both_api_shapes() {
     let app = TestApp::spawn().await;
-    let mut acacia = fixture_at("customer.subscription.created", 1_800_000_000);
+    let mut acacia = fixture_at("customer.subscription.created", 1_780_000_000);
     acacia["api_version"] = json!("2025-02-24.acacia");
     let object = &mut acacia["data"]["object"];
     object["id"] = json!("sub_acacia");
@@ -378,7 +378,7 @@ async fn subscription_periods_sync_from_both_api_shapes() {
         item.as_object_mut().unwrap().remove("current_period_start");
         item.as_object_mut().unwrap().remove("current_period_end");
     }
-    let mut basil = fixture_at("customer.subscription.created", 1_800_000_000);
+    let mut basil = fixture_at("customer.subscription.created", 1_780_000_000);
     basil["api_version"] = json!("2025-03-31.basil");
     basil["data"]["object"]["id"] = json!("sub_basil");
     let basil_item = &mut basil["data"]["object"]["items"]["data"][0];
@@ -405,7 +405,7 @@ async fn subscription_periods_sync_from_both_api_shapes() {
 #[tokio::test]
 async fn a_payload_that_is_not_its_type_is_dead_at_once_and_blocks_nothing() {
     let app = TestApp::spawn().await;
-    let mut bad = fixture_at("customer.updated", 1_800_000_000);
+    let mut bad = fixture_at("customer.updated", 1_780_000_000);
     bad["data"]["object"]["object"] = json!("charge");
     bad["data"]["object"]["id"] = json!("ch_123");
     let good = fixture("customer.created");
@@ -442,7 +442,7 @@ async fn a_full_tie_is_decided_by_bytes_even_under_a_linguistic_collation() {
     .execute(&app.pool)
     .await
     .unwrap();
-    let second = 1_800_000_000;
+    let second = 1_780_000_000;
     let mut upper = fresh_event_with_id("customer.updated", "evt_B", second);
     upper["data"]["object"]["name"] = json!("from evt_B");
     let mut lower = fresh_event_with_id("customer.updated", "evt_a", second);
@@ -472,8 +472,8 @@ fn fresh_event_with_id(event_type: &str, id: &str, created: i64) -> Value {
 #[tokio::test]
 async fn a_deletion_sticks_whatever_the_delivery_order() {
     let app = TestApp::spawn().await;
-    let deleted = fixture_at("customer.deleted", 1_800_000_010);
-    let mut updated = fixture_at("customer.updated", 1_800_000_011);
+    let deleted = fixture_at("customer.deleted", 1_780_000_010);
+    let mut updated = fixture_at("customer.updated", 1_780_000_011);
     updated["data"]["object"]["name"] = json!("Newer Name");
     let mut rows = Vec::new();
     for order in [[&deleted, &updated], [&updated, &deleted]] {
@@ -505,8 +505,8 @@ async fn a_deletion_sticks_whatever_the_delivery_order() {
 #[tokio::test]
 async fn a_deletion_stub_keeps_the_last_known_details() {
     let app = TestApp::spawn().await;
-    let created = fixture_at("customer.created", 1_800_000_000);
-    let mut stub = fixture_at("customer.deleted", 1_800_000_001);
+    let created = fixture_at("customer.created", 1_780_000_000);
+    let mut stub = fixture_at("customer.deleted", 1_780_000_001);
     stub["data"]["object"] = json!({ "id": CUSTOMER, "object": "customer", "deleted": true });
     apply(&app, &created).await;
     apply(&app, &stub).await;
@@ -524,8 +524,8 @@ async fn a_deletion_stub_keeps_the_last_known_details() {
 #[tokio::test]
 async fn a_canceled_subscription_never_returns_to_active() {
     let app = TestApp::spawn().await;
-    let canceled = fixture_at("customer.subscription.deleted", 1_800_000_010);
-    let mut newer = fixture_at("customer.subscription.updated", 1_800_000_011);
+    let canceled = fixture_at("customer.subscription.deleted", 1_780_000_010);
+    let mut newer = fixture_at("customer.subscription.updated", 1_780_000_011);
     newer["data"]["object"]["status"] = json!("active");
     newer["data"]["object"]["cancel_at_period_end"] = json!(true);
     for order in [[&canceled, &newer], [&newer, &canceled]] {

@@ -16,7 +16,7 @@ use crate::{helpers::TestApp, worker_support::*};
 /// subscriptions; version k of an object is created at base + k and carries
 /// k in a field, so the final state is known.
 fn event_history(objects: usize, versions: i64) -> Vec<Value> {
-    let base = 1_800_000_000;
+    let base = 1_780_000_000;
     let mut events = Vec::new();
     for i in 0..objects {
         for k in 1..=versions {
@@ -128,7 +128,7 @@ async fn open_gate(pool: &PgPool) {
 fn customer_events(n: usize) -> Vec<Value> {
     (0..n)
         .map(|i| {
-            let mut e = fixture_at("customer.created", 1_800_000_000);
+            let mut e = fixture_at("customer.created", 1_780_000_000);
             e["data"]["object"]["id"] = json!(format!("cus_k{i}"));
             e
         })
