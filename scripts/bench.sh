@@ -6,6 +6,7 @@
 #
 #   scripts/bench.sh                 all scenarios
 #   scripts/bench.sh ingest drain    some of them: ingest ingest256 drain e2e idle flat
+#   TETHER_BIN=/path/to/tether scripts/bench.sh ingest    another build of tether
 #
 # Results go to target/bench/<scenario>.json; a markdown summary to stdout.
 # Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust), like the tests.
@@ -24,10 +25,11 @@ export STRIPE_WEBHOOK_SECRET=whsec_bench_secret
 export TETHER_LISTEN=127.0.0.1:18090
 export RUST_LOG=warn
 url="http://$TETHER_LISTEN/webhooks/stripe"
-bin=target/release/tether
+# TETHER_BIN runs another build (say, the previous commit's) instead.
+bin=${TETHER_BIN:-target/release/tether}
 
 say() { echo "bench.sh: $*" >&2; }
-cargo build --release --bin tether --quiet
+[ -n "${TETHER_BIN:-}" ] || cargo build --release --bin tether --quiet
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
