@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Bench,
-    settle::{Applied, Percentiles},
     load::{LoadResult, Progress},
+    settle::{Applied, Percentiles},
     verify::Verdict,
     workload::Workload,
 };

@@ -47,7 +47,9 @@ impl Kind {
     }
 
     pub fn marker(self) -> &'static BenchMarker {
-        self.0.bench().expect("only kinds with a bench marker are made")
+        self.0
+            .bench()
+            .expect("only kinds with a bench marker are made")
     }
 
     fn prefix(self) -> &'static str {
@@ -234,7 +236,9 @@ pub fn parse_mix(raw: &str) -> Result<Vec<(&'static str, u32)>, String> {
             let event_type = samples::sample_types()
                 .find(|t| *t == name.trim() && Kind::of(t).is_some())
                 .ok_or_else(|| {
-                    let known: Vec<&str> = samples::sample_types().filter(|t| Kind::of(t).is_some()).collect();
+                    let known: Vec<&str> = samples::sample_types()
+                        .filter(|t| Kind::of(t).is_some())
+                        .collect();
                     format!(
                         "`{}` is not a type bench can generate ({})",
                         name.trim(),

@@ -249,7 +249,10 @@ async fn commit_and_answer(pool: &PgPool, batch: Vec<Submission>, turn: &Turn<'_
     }
 }
 
-fn answer(batch: Vec<Submission>, verdict: impl Fn(&IncomingEvent) -> Result<Receipt, CommitError>) {
+fn answer(
+    batch: Vec<Submission>,
+    verdict: impl Fn(&IncomingEvent) -> Result<Receipt, CommitError>,
+) {
     // Within one batch, the first request for an id stores it; any repeat of
     // it in the same batch is a duplicate, like a repeat in a later batch.
     let mut answered_new = HashSet::new();
@@ -276,7 +279,9 @@ impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::Database(db)
-                if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("54")) =>
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("22") || c.starts_with("54")) =>
             {
                 StoreError::Data(db.message().to_owned())
             }
@@ -316,13 +321,56 @@ async fn store_batch(
     .bind(events.iter().map(|e| e.body.as_str()).collect::<Vec<_>>())
     .fetch_all(&mut *tx)
     .await?;
+    let new: HashSet<String> = new_ids.iter().cloned().collect();
+    let mut first = HashSet::new();
+    let (stored, repeated): (Vec<&IncomingEvent>, Vec<&IncomingEvent>) = events
+        .iter()
+        .partition(|e| new.contains(&e.envelope.id) && first.insert(e.envelope.id.as_str()));
     if !new_ids.is_empty() {
         let job = JobPayload {
-            events: new_ids.clone(),
+            bytes: stored.iter().map(|e| e.body.len() as u64).sum(),
+            events: new_ids,
         };
         tether_queue::push(&mut tx, &[job]).await?;
     }
+    record_mismatches(&mut tx, &repeated).await?;
     tx.commit().await?;
     turn.end();
-    Ok(new_ids.into_iter().collect())
+    Ok(new)
+}
+
+/// A redelivery is answered as a duplicate; one whose body differs from
+/// the stored event (compared as JSON) is also kept in
+/// `rejected_deliveries`, since only one of the two can be true.
+async fn record_mismatches(
+    conn: &mut sqlx::PgConnection,
+    repeated: &[&IncomingEvent],
+) -> Result<(), sqlx::Error> {
+    if repeated.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO rejected_deliveries (event_id, event_type, reason, body_excerpt, body_bytes)
+         SELECT d.id, d.type, 'redelivered with a body that differs from the stored event',
+                left(d.body, 2048), octet_length(d.body)
+         FROM unnest($1::text[], $2::text[], $3::text[]) AS d(id, type, body)
+         JOIN stripe_events e ON e.id = d.id
+         WHERE e.payload <> d.body::jsonb",
+    )
+    .bind(
+        repeated
+            .iter()
+            .map(|e| e.envelope.id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        repeated
+            .iter()
+            .map(|e| e.envelope.event_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(repeated.iter().map(|e| e.body.as_str()).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -7,7 +7,7 @@ use axum::{
 };
 use tether_stripe::{envelope::EnvelopeError, signature::SignatureError};
 
-use crate::committer::CommitError;
+use crate::{committer::CommitError, refusals::REFUSALS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -19,6 +19,12 @@ pub enum IngestError {
     TooLarge,
     #[error("could not read the request body")]
     UnreadableBody,
+    #[error("the request body did not arrive within TETHER_BODY_TIMEOUT_MS")]
+    BodyTimeout,
+    #[error("the receiver is busy; try again")]
+    Busy,
+    #[error("this development receiver only answers requests addressed to localhost")]
+    HostNotAllowed,
     #[error(transparent)]
     Commit(#[from] CommitError),
 }
@@ -30,6 +36,9 @@ impl IngestError {
                 StatusCode::BAD_REQUEST
             }
             IngestError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            IngestError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::HostNotAllowed => StatusCode::FORBIDDEN,
             IngestError::Commit(CommitError::Rejected(_)) => StatusCode::BAD_REQUEST,
             IngestError::Commit(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -39,10 +48,14 @@ impl IngestError {
 impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            tracing::warn!(error = %self, "webhook not stored; Stripe will retry");
-        } else {
-            tracing::info!(error = %self, "webhook refused");
+        // Anyone can cause these, so they are logged at a bounded rate.
+        if let Some(unlogged) = REFUSALS.record() {
+            let total = REFUSALS.total();
+            if status.is_server_error() {
+                tracing::warn!(error = %self, unlogged, total, "webhook not stored; Stripe will retry");
+            } else {
+                tracing::info!(error = %self, unlogged, total, "webhook refused");
+            }
         }
         json_error(status, &self.to_string())
     }

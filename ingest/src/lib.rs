@@ -1,22 +1,25 @@
 //! The webhook receiver: verify, store raw with its job in one transaction,
 //! then answer. Nothing is answered 2xx before its commit.
 
+mod body;
 pub mod committer;
 pub mod error;
+mod listener;
+mod refusals;
 pub mod routes;
 
 use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use sqlx::PgPool;
 use secrecy::ExposeSecret;
-use tether_shared::config::{DEV_WEBHOOK_SECRET, IngestConfig};
+use sqlx::PgPool;
+use tether_shared::{config::IngestConfig, dev_secret::RETIRED_DEV_SECRET};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use tether_stripe::signature::SignatureVerifier;
 
-use crate::{committer::Committer, routes::AppState};
+use crate::{body::BodyLimits, committer::Committer, routes::AppState};
 
 /// Two committers: one gathers the next batch while the other flushes.
 const COMMITTER_TASKS: usize = 2;
@@ -26,6 +29,7 @@ const COMMITTER_TASKS: usize = 2;
 pub struct IngestServer {
     listener: TcpListener,
     router: axum::Router,
+    limits: listener::Limits,
     committers: TaskTracker,
 }
 
@@ -35,19 +39,21 @@ impl IngestServer {
             "STRIPE_WEBHOOK_SECRET is not set; ingest refuses to start without it \
              (Stripe Dashboard > Developers > Webhooks > Signing secret, or `stripe listen`)",
         )?;
-        if !config.listen.ip().is_loopback()
-            && secrets.iter().any(|s| s.expose_secret() == DEV_WEBHOOK_SECRET)
+        if secrets
+            .iter()
+            .any(|s| s.expose_secret() == RETIRED_DEV_SECRET)
         {
             anyhow::bail!(
-                "STRIPE_WEBHOOK_SECRET holds tether's published development secret; it is \
-                 accepted on a loopback address only (TETHER_LISTEN={})",
-                config.listen
+                "STRIPE_WEBHOOK_SECRET holds the development secret that earlier versions of \
+                 tether published; use your endpoint's own secret (`tether up` makes a private \
+                 one when STRIPE_WEBHOOK_SECRET is unset)"
             );
         }
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on TETHER_LISTEN={}", config.listen))?;
         let committers = TaskTracker::new();
+        let max_body = usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX);
         let state = Arc::new(AppState {
             verifier: SignatureVerifier::new(secrets, config.tolerance_secs),
             committer: Committer::start(
@@ -57,11 +63,20 @@ impl IngestServer {
                 &committers,
             ),
             pool,
+            body_limits: BodyLimits::new(
+                max_body,
+                config.limits.body_timeout(),
+                usize::try_from(config.limits.max_buffered_bytes).unwrap_or(usize::MAX),
+            ),
+            allowed_hosts: config.allowed_hosts.clone(),
         });
-        let max_body = usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX);
         Ok(Self {
             listener,
             router: routes::router(state, max_body),
+            limits: listener::Limits {
+                max_connections: config.limits.max_connections as usize,
+                header_timeout: config.limits.header_timeout(),
+            },
             committers,
         })
     }
@@ -76,10 +91,7 @@ impl IngestServer {
     /// flight finish, and waits until every submitted event is answered.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "ingest listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-            .context("HTTP server failed")?;
+        listener::serve(self.listener, self.router, self.limits, shutdown).await;
         // The router (and with it every committer handle) is gone now, so
         // the committers drain what is left and stop.
         self.committers.close();

@@ -5,9 +5,9 @@ use std::{sync::Arc, time::Duration};
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, State, rejection::BytesRejection},
-    http::{HeaderMap, StatusCode, header},
-    middleware,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{StatusCode, header},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -19,14 +19,19 @@ use tether_stripe::{
 };
 
 use crate::{
-    committer::{Committer, IncomingEvent, Receipt},
+    body::{BodyLimits, BufferedBody},
+    committer::{CommitError, Committer, IncomingEvent, Receipt},
     error::{IngestError, json_error},
+    refusals::{self, Rejected},
 };
 
 pub struct AppState {
     pub verifier: SignatureVerifier,
     pub committer: Committer,
     pub pool: PgPool,
+    pub body_limits: BodyLimits,
+    /// See `IngestConfig::allowed_hosts`.
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
@@ -36,9 +41,13 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/readyz", get(readyz))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
-            json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
+            json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route",
+            )
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), check_host))
         .layer(middleware::map_response(errors_as_json))
         .with_state(state)
 }
@@ -54,7 +63,10 @@ async fn errors_as_json(response: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
-    let reason = status.canonical_reason().unwrap_or("request failed").to_lowercase();
+    let reason = status
+        .canonical_reason()
+        .unwrap_or("request failed")
+        .to_lowercase();
     json_error(status, &reason)
 }
 
@@ -64,25 +76,54 @@ pub struct Ack {
     pub duplicate: bool,
 }
 
-/// Verify, check the envelope, store with its job, and only then answer.
+/// Check what is cheap, read the body within bounds, verify, check the
+/// envelope, store with its job, and only then answer.
 #[tracing::instrument(name = "stripe_webhook", skip_all,
     fields(event_id = tracing::field::Empty, event_type = tracing::field::Empty))]
 async fn receive_stripe_webhook(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Json<Ack>, IngestError> {
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => IngestError::TooLarge,
-        _ => IngestError::UnreadableBody,
-    })?;
-    let signature = headers
+    let (parts, body) = request.into_parts();
+    let now = chrono::Utc::now().timestamp();
+    let signature = parts
+        .headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    let signed_at =
-        state
-            .verifier
-            .verify_signed_at(signature, &body, chrono::Utc::now().timestamp())?;
+    // Before a byte of the body is read: a request with no plausible
+    // signature header, or announcing too much, costs no memory.
+    state.verifier.check_header(signature, now)?;
+    state.body_limits.check_announced(&parts.headers)?;
+    let BufferedBody { bytes, held } = state.body_limits.read(&parts.headers, body).await?;
+    let signed_at = state.verifier.verify_signed_at(signature, &bytes, now)?;
+    let stored = store_verified(&state, bytes.clone(), signed_at).await;
+    drop(held);
+    if let Err(error @ (IngestError::Envelope(_) | IngestError::Commit(CommitError::Rejected(_)))) =
+        &stored
+    {
+        // Signed, so from Stripe (or a holder of the secret), yet not
+        // stored: an operator must be able to find it.
+        let reason = error.to_string();
+        let event = tether_stripe::envelope::parse_envelope(&bytes).ok();
+        refusals::keep(
+            &state.pool,
+            Rejected {
+                event_id: event.as_ref().map(|e| e.id.as_str()),
+                event_type: event.as_ref().map(|e| e.event_type.as_str()),
+                reason: &reason,
+                body: &bytes,
+            },
+        )
+        .await;
+    }
+    stored
+}
+
+async fn store_verified(
+    state: &AppState,
+    body: Bytes,
+    signed_at: i64,
+) -> Result<Json<Ack>, IngestError> {
     // The stored body must be text; checking it here is the one UTF-8 pass.
     let body =
         String::from_utf8(Vec::from(body)).map_err(|e| EnvelopeError::not_utf8(e.utf8_error()))?;
@@ -90,7 +131,9 @@ async fn receive_stripe_webhook(
     // Stripe signs an event after it happens. One "created" in the future
     // would win every ordering comparison and freeze its object.
     if envelope.created > signed_at.saturating_add(state.verifier.tolerance_secs()) {
-        return Err(EnvelopeError::NotAnEvent("created is later than the time it was signed").into());
+        return Err(
+            EnvelopeError::NotAnEvent("created is later than the time it was signed").into(),
+        );
     }
     let span = tracing::Span::current();
     span.record("event_id", envelope.id.as_str());
@@ -109,6 +152,35 @@ async fn receive_stripe_webhook(
     }))
 }
 
+/// A development receiver answers only requests addressed to a loopback
+/// name, so a web page cannot reach it through DNS rebinding.
+async fn check_host(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if let Some(allowed) = &state.allowed_hosts {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(host_name)
+            .unwrap_or_default();
+        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(host)) {
+            return IngestError::HostNotAllowed.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// `localhost:8080` -> `localhost`, `[::1]:8080` -> `[::1]`.
+fn host_name(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port))
+            if !name.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !port.is_empty() =>
+        {
+            name
+        }
+        _ => host,
+    }
+}
+
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
@@ -118,5 +190,19 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match tokio::time::timeout(Duration::from_secs(2), ping).await {
         Ok(Ok(_)) => Json(serde_json::json!({ "status": "ready" })).into_response(),
         _ => json_error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_name;
+
+    #[test]
+    fn the_host_name_is_the_host_header_without_its_port() {
+        assert_eq!(host_name("localhost:8080"), "localhost");
+        assert_eq!(host_name("127.0.0.1"), "127.0.0.1");
+        assert_eq!(host_name("[::1]:80"), "[::1]");
+        assert_eq!(host_name("[::1]"), "[::1]");
+        assert_eq!(host_name("evil.example:8080"), "evil.example");
     }
 }

@@ -18,6 +18,8 @@ pub struct ClaimedJob {
     pub id: String,
     /// The event ids the job names, read once at claim.
     pub events: Result<Vec<String>, PayloadError>,
+    /// Their body bytes (0 when unknown).
+    pub bytes: u64,
     /// Counting this one.
     pub attempt: i32,
 }
@@ -57,10 +59,14 @@ pub async fn claim(pool: &PgPool, worker: &str, limit: i64) -> Result<Vec<Claime
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, payload, attempt)| ClaimedJob {
-            id,
-            events: JobPayload::from_bytes(&payload).map(|p| p.events),
-            attempt,
+        .map(|(id, payload, attempt)| {
+            let payload = JobPayload::from_bytes(&payload);
+            ClaimedJob {
+                id,
+                bytes: payload.as_ref().map_or(0, |p| p.bytes),
+                events: payload.map(|p| p.events),
+                attempt,
+            }
         })
         .collect())
 }

@@ -24,7 +24,8 @@ pub struct JobRecord {
 /// Every tether job, in the order they become due (then by id, which is
 /// creation order).
 pub async fn jobs(pool: &PgPool) -> Result<Vec<JobRecord>, QueueError> {
-    let rows: Vec<(String, String, i32, Vec<u8>, DateTime<Utc>, Option<String>)> = sqlx::query_as(
+    type Row = (String, String, i32, Vec<u8>, DateTime<Utc>, Option<String>);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, status, attempts, job, run_at, last_result->>'Err'
          FROM apalis.jobs WHERE job_type = $1 ORDER BY run_at, id",
     )
@@ -33,16 +34,18 @@ pub async fn jobs(pool: &PgPool) -> Result<Vec<JobRecord>, QueueError> {
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, status, attempts, job, run_at, last_error)| JobRecord {
-            id,
-            // apalis owns the column; a state it adds later reads as Pending
-            // rather than failing a report.
-            status: JobStatus::parse(&status).unwrap_or(JobStatus::Pending),
-            attempts,
-            events: JobPayload::from_bytes(&job).map(|p| p.events),
-            run_at,
-            last_error,
-        })
+        .map(
+            |(id, status, attempts, job, run_at, last_error)| JobRecord {
+                id,
+                // apalis owns the column; a state it adds later reads as Pending
+                // rather than failing a report.
+                status: JobStatus::parse(&status).unwrap_or(JobStatus::Pending),
+                attempts,
+                events: JobPayload::from_bytes(&job).map(|p| p.events),
+                run_at,
+                last_error,
+            },
+        )
         .collect())
 }
 

@@ -5,10 +5,18 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobPayload {
     /// `stripe_events.id` values.
     pub events: Vec<String>,
+    /// The body bytes of those events, so a worker can bound what it loads
+    /// into memory at once; 0 when unknown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bytes: u64,
+}
+
+fn is_zero(bytes: &u64) -> bool {
+    *bytes == 0
 }
 
 /// A job whose bytes are not a [`JobPayload`]: it can only be dead-lettered.
@@ -21,6 +29,7 @@ impl JobPayload {
     pub fn one(event_id: &str) -> Self {
         Self {
             events: vec![event_id.to_owned()],
+            bytes: 0,
         }
     }
 

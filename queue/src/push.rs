@@ -34,15 +34,15 @@ pub async fn push(conn: &mut PgConnection, payloads: &[JobPayload]) -> Result<()
     Ok(())
 }
 
-/// Replaces a failed job of several events by one job per event, so each
-/// retries, or dies, on its own and a bad event holds back no neighbour.
+/// Replaces a job by the smaller jobs `parts`: one per event after a
+/// failure, so each retries, or dies, on its own and a bad event holds back
+/// no neighbour; or parts small enough for a worker to load at once.
 pub async fn split(
     conn: &mut PgConnection,
     job_id: &str,
-    event_ids: &[String],
+    parts: &[JobPayload],
 ) -> Result<(), QueueError> {
-    let payloads: Vec<JobPayload> = event_ids.iter().map(|id| JobPayload::one(id)).collect();
-    push(conn, &payloads).await?;
+    push(conn, parts).await?;
     crate::complete(conn, &[job_id]).await
 }
 

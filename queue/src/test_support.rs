@@ -8,11 +8,12 @@ use crate::{JobStatus, QUEUE, QueueError};
 
 /// Makes every scheduled retry due now, instead of sleeping until `run_at`.
 pub async fn make_retries_due(pool: &PgPool) -> Result<u64, QueueError> {
-    let done = sqlx::query("UPDATE apalis.jobs SET run_at = now() WHERE job_type = $1 AND status = $2")
-        .bind(QUEUE)
-        .bind(JobStatus::Failed.as_str())
-        .execute(pool)
-        .await?;
+    let done =
+        sqlx::query("UPDATE apalis.jobs SET run_at = now() WHERE job_type = $1 AND status = $2")
+            .bind(QUEUE)
+            .bind(JobStatus::Failed.as_str())
+            .execute(pool)
+            .await?;
     Ok(done.rows_affected())
 }
 

@@ -5,6 +5,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use anyhow::Context;
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 use tether_stripe::secret::{WebhookSecrets, parse_webhook_secrets};
@@ -39,8 +40,11 @@ impl clap::builder::TypedValueParser for SecretListParser {
             .and_then(|names| names.first())
             .map_or_else(|| "the secret list".to_owned(), |n| n.to_string());
         let refuse = |why: &dyn std::fmt::Display| {
-            clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("invalid {name}: {why}\n"))
-                .with_cmd(cmd)
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid {name}: {why}\n"),
+            )
+            .with_cmd(cmd)
         };
         let raw = value.to_str().ok_or_else(|| refuse(&"not UTF-8"))?;
         parse_webhook_secrets(raw).map_err(|e| refuse(&e))
@@ -104,9 +108,63 @@ pub struct IngestConfig {
         default_value_t = 10_000
     )]
     pub commit_timeout_ms: u64,
+
+    #[command(flatten)]
+    pub limits: IngestLimits,
+
+    /// Host names a development receiver answers to (`tether up` with its
+    /// own secret): a web page on another origin cannot reach it through
+    /// DNS rebinding. `None` accepts any Host.
+    #[arg(skip)]
+    pub allowed_hosts: Option<Vec<String>>,
+}
+
+/// What one client can hold of the receiver: time, connections, memory.
+#[derive(Args, Clone, Debug)]
+pub struct IngestLimits {
+    /// A connection that has not sent a complete request header for this
+    /// long (an idle keep-alive connection, or a slow sender) is closed.
+    #[arg(long = "header-timeout-ms", env = "TETHER_HEADER_TIMEOUT_MS", value_name = "TETHER_HEADER_TIMEOUT_MS",
+          default_value_t = IngestConfig::DEFAULT_LIMITS.header_timeout_ms, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_ms: u64,
+
+    /// A request body not received in full within this time is answered 408.
+    #[arg(long = "body-timeout-ms", env = "TETHER_BODY_TIMEOUT_MS", value_name = "TETHER_BODY_TIMEOUT_MS",
+          default_value_t = IngestConfig::DEFAULT_LIMITS.body_timeout_ms, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_ms: u64,
+
+    /// Open connections at most; one more is answered 503 and closed.
+    #[arg(long = "max-connections", env = "TETHER_MAX_CONNECTIONS", value_name = "TETHER_MAX_CONNECTIONS",
+          default_value_t = IngestConfig::DEFAULT_LIMITS.max_connections, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Request body bytes held in memory at once, over all requests; a
+    /// request that would pass it is answered 503.
+    #[arg(long = "max-buffered-bytes", env = "TETHER_MAX_BUFFERED_BYTES", value_name = "TETHER_MAX_BUFFERED_BYTES",
+          default_value_t = IngestConfig::DEFAULT_LIMITS.max_buffered_bytes, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_buffered_bytes: u64,
+}
+
+impl IngestLimits {
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms)
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
+    }
 }
 
 impl IngestConfig {
+    /// The defaults of the limits that keep ingest alive on the open
+    /// internet, in one place for the flags and for tests.
+    pub const DEFAULT_LIMITS: IngestLimits = IngestLimits {
+        header_timeout_ms: 10_000,
+        body_timeout_ms: 10_000,
+        max_connections: 1024,
+        max_buffered_bytes: 8 * 1024 * 1024,
+    };
+
     pub fn tolerance(&self) -> Duration {
         Duration::from_secs(self.tolerance_secs)
     }
@@ -222,22 +280,30 @@ pub struct IngestTarget {
     )]
     pub url: String,
 
-    /// Signing secret (the first one is used). Defaults to the one `tether up` uses.
+    /// Signing secret (the first one is used). Defaults to the development
+    /// secret `tether up` keeps in the database.
     #[arg(long = "webhook-secret", env = "STRIPE_WEBHOOK_SECRET", value_name = "STRIPE_WEBHOOK_SECRET",
           value_parser = SecretListParser, hide_env_values = true)]
     pub webhook_secrets: Option<WebhookSecrets>,
 }
 
 impl IngestTarget {
-    pub fn signing_secret(&self) -> String {
-        match &self.webhook_secrets {
-            Some(secrets) => secrets.signing().expose_secret().to_owned(),
-            None => DEV_WEBHOOK_SECRET.to_owned(),
+    /// The secret to sign with: STRIPE_WEBHOOK_SECRET's first, or else the
+    /// development secret `tether up` made in the database.
+    pub async fn signing_secret(&self, db: &DatabaseConfig) -> anyhow::Result<String> {
+        if let Some(secrets) = &self.webhook_secrets {
+            return Ok(secrets.signing().expose_secret().to_owned());
         }
+        let unset = || {
+            format!(
+                "STRIPE_WEBHOOK_SECRET is not set, and {} holds no development secret \
+                 (start `tether up` there first, or set STRIPE_WEBHOOK_SECRET)",
+                crate::db::redacted(db)
+            )
+        };
+        let pool = crate::db::connect(db).await.with_context(unset)?;
+        let secret = crate::dev_secret::read(&pool).await;
+        pool.close().await;
+        secret.with_context(unset)?.with_context(unset)
     }
 }
-
-/// The signing secret `tether up` and `send-test-event` fall back to when
-/// STRIPE_WEBHOOK_SECRET is unset, so a first run needs no setup. `up` then
-/// listens on loopback only: a published secret must not guard a public port.
-pub const DEV_WEBHOOK_SECRET: &str = "whsec_tether_local_development_only";

@@ -6,7 +6,7 @@ use anyhow::Context;
 use sqlx::{
     ConnectOptions, Connection, PgConnection, PgPool,
     migrate::Migrator,
-    postgres::{PgConnectOptions, PgPoolOptions},
+    postgres::{PgConnectOptions, PgPoolOptions, PgSslMode},
 };
 
 use crate::config::DatabaseConfig;
@@ -19,9 +19,34 @@ pub fn connect_options(config: &DatabaseConfig) -> anyhow::Result<PgConnectOptio
     // The URL may hold a password, so the error must not echo it.
     let options = PgConnectOptions::from_str(config.url())
         .map_err(|_| anyhow::anyhow!("DATABASE_URL is not a valid postgres:// URL"))?;
+    if !verifies_the_server(&options) {
+        tracing::warn!(
+            database = %redacted(config),
+            "DATABASE_URL reaches a remote database without verifying its certificate; \
+             add ?sslmode=verify-full (and sslrootcert=...) so the connection cannot be intercepted"
+        );
+    }
     Ok(options
         .application_name("tether")
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2)))
+}
+
+/// A database on this host, or a connection that checks the server's
+/// certificate. Anything else (`sslmode=prefer` to a remote host) can be
+/// downgraded or intercepted on the way.
+fn verifies_the_server(options: &PgConnectOptions) -> bool {
+    let host = options.get_host();
+    let local = host.starts_with('/')
+        || host == "localhost"
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    local
+        || matches!(
+            options.get_ssl_mode(),
+            PgSslMode::VerifyCa | PgSslMode::VerifyFull
+        )
 }
 
 /// A pool that fails fast: a request waiting longer than `acquire_timeout`

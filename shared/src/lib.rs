@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod db;
+pub mod dev_secret;
 pub mod shutdown;
 pub mod supabase;
 pub mod telemetry;

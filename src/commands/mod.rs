@@ -1,6 +1,7 @@
 //! The subcommands of the one binary.
 
 mod migrate;
+mod rejected;
 mod send_test_event;
 mod serve;
 
@@ -54,6 +55,8 @@ pub enum Command {
     },
     /// Sign a sample event and post it, like `stripe trigger`.
     SendTestEvent(send_test_event::SendTestEvent),
+    /// Verified deliveries that could not be stored, newest first.
+    Rejected(rejected::Rejected),
     /// Load generator and end-to-end measurement against a running ingest.
     Bench(Box<tether_bench::Bench>),
 }
@@ -65,6 +68,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Worker { db, worker } => serve::worker(&db, &worker).await,
         Command::Up { db, ingest, worker } => serve::up(&db, ingest, &worker).await,
         Command::SendTestEvent(args) => send_test_event::run(args).await,
+        Command::Rejected(args) => rejected::run(args).await,
         Command::Bench(args) => tether_bench::run(*args).await,
     }
     .map(|()| ExitCode::SUCCESS)

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Args;
-use tether_shared::config::IngestTarget;
+use tether_shared::config::{DatabaseConfig, IngestTarget};
 use tether_stripe::{samples, signature};
 
 #[derive(Args)]
@@ -13,6 +13,11 @@ pub struct SendTestEvent {
 
     #[command(flatten)]
     pub target: IngestTarget,
+
+    /// Where `tether up` keeps its development secret, used when
+    /// STRIPE_WEBHOOK_SECRET is not set.
+    #[command(flatten)]
+    pub db: DatabaseConfig,
 
     /// Print the result as JSON.
     #[arg(long)]
@@ -25,7 +30,7 @@ pub async fn run(args: SendTestEvent) -> anyhow::Result<()> {
     let event = samples::fresh_event(&args.event_type, &event_id, now)
         .context("unknown sample event type")?;
     let body = serde_json::to_vec(&event)?;
-    let secret = args.target.signing_secret();
+    let secret = args.target.signing_secret(&args.db).await?;
     let header = signature::sign(&secret, now, &body);
     let response = reqwest::Client::new()
         .post(&args.target.url)

@@ -8,11 +8,10 @@ use std::{
 use anyhow::Context;
 use tether_ingest::IngestServer;
 use tether_shared::{
-    config::{DEV_WEBHOOK_SECRET, DatabaseConfig, IngestConfig, WorkerConfig},
-    db, shutdown,
+    config::{DatabaseConfig, IngestConfig, WorkerConfig},
+    db, dev_secret, shutdown,
 };
 use tether_stripe::secret::WebhookSecrets;
-
 
 pub async fn ingest(db_config: &DatabaseConfig, config: &IngestConfig) -> anyhow::Result<()> {
     // Lazy: ingest starts (and answers 503) while the database is down, and
@@ -28,6 +27,9 @@ pub async fn worker(db_config: &DatabaseConfig, config: &WorkerConfig) -> anyhow
     Ok(())
 }
 
+/// The Host names a development receiver answers to.
+const LOOPBACK_HOSTS: [&str; 3] = ["127.0.0.1", "localhost", "[::1]"];
+
 pub async fn up(
     db_config: &DatabaseConfig,
     mut ingest_config: IngestConfig,
@@ -40,8 +42,12 @@ pub async fn up(
     db::migrate(&pool).await.context("migration failed")?;
     let dev_secret = ingest_config.webhook_secrets.is_none();
     if dev_secret {
-        ingest_config.webhook_secrets = Some(WebhookSecrets::one(DEV_WEBHOOK_SECRET));
+        let secret = dev_secret::get_or_create(&pool).await?;
+        ingest_config.webhook_secrets = Some(WebhookSecrets::one(&secret));
         ingest_config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, ingest_config.listen.port()));
+        // Loopback alone does not stop a page in the developer's browser
+        // from posting here through DNS rebinding; its Host header does.
+        ingest_config.allowed_hosts = Some(LOOPBACK_HOSTS.iter().map(|h| h.to_string()).collect());
     }
     let server = IngestServer::build(&ingest_config, pool.clone()).await?;
     print_welcome(server.local_addr(), dev_secret);
@@ -66,8 +72,9 @@ fn print_welcome(addr: SocketAddr, dev_secret: bool) {
     );
     if dev_secret {
         text.push_str(
-            "  STRIPE_WEBHOOK_SECRET is not set: using the local development secret and listening on \
-             loopback only. Set it to the whsec_... that Stripe (or `stripe listen`) gives you.\n",
+            "  STRIPE_WEBHOOK_SECRET is not set: using this database's development secret \
+             (send-test-event finds it there) and answering loopback only. Set it to the \
+             whsec_... that Stripe (or `stripe listen`) gives you.\n",
         );
     }
     text.push_str("  stop with Ctrl-C.\n");

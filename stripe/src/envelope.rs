@@ -43,13 +43,35 @@ struct RawEnvelope<'a> {
     livemode: Option<bool>,
     #[serde(borrow)]
     account: Option<std::borrow::Cow<'a, str>>,
-    data: Option<RawData<'a>>,
+    data: Option<ObjectOnly<RawData<'a>>>,
 }
 
 #[derive(Deserialize)]
 struct RawData<'a> {
     #[serde(borrow)]
-    object: Option<RawObject<'a>>,
+    object: Option<ObjectOnly<RawObject<'a>>>,
+}
+
+/// `T`, read only from a JSON object: serde's derive would also fill a
+/// struct from an array, field by field.
+struct ObjectOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Only<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Only<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer
+            .deserialize_map(Only(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
 }
 
 #[derive(Deserialize)]
@@ -105,9 +127,9 @@ pub fn parse_envelope_str(body: &str) -> Result<EventEnvelope, EnvelopeError> {
             "created is not a positive unix time",
         ));
     }
-    let object = raw
+    let ObjectOnly(object) = raw
         .data
-        .and_then(|d| d.object)
+        .and_then(|ObjectOnly(d)| d.object)
         .ok_or(EnvelopeError::NotAnEvent("missing data.object"))?;
     let object_id = object
         .id
@@ -223,7 +245,8 @@ mod tests {
 
     #[test]
     fn an_array_is_not_an_event_even_with_the_fields_in_order() {
-        let body = r#"["evt_x","customer.created",1721960000,null,false,null,{"object":{"id":"cus_x"}}]"#;
+        let body =
+            r#"["evt_x","customer.created",1721960000,null,false,null,{"object":{"id":"cus_x"}}]"#;
         assert_eq!(
             parse_envelope(body.as_bytes()),
             Err(EnvelopeError::NotAnEvent("expected a JSON object"))
@@ -231,16 +254,41 @@ mod tests {
     }
 
     #[test]
+    fn data_and_its_object_must_be_objects_too() {
+        for body in [
+            r#"{"id":"evt_1","type":"x.y","created":1,"data":{"object":["cus_x"]}}"#,
+            r#"{"id":"evt_1","type":"x.y","created":1,"data":[{"id":"cus_x"}]}"#,
+        ] {
+            assert!(
+                matches!(
+                    parse_envelope(body.as_bytes()),
+                    Err(EnvelopeError::NotAnEvent(_))
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
     fn deep_nesting_is_refused_even_in_fields_it_does_not_read() {
         let deep = format!("{}1{}", "[".repeat(MAX_NESTING), "]".repeat(MAX_NESTING));
         let body = |inner: &str| {
-            format!(r#"{{"id":"evt_1","type":"x.y","created":1,"data":{{"object":{{"id":"o","x":{inner}}}}}}}"#)
+            format!(
+                r#"{{"id":"evt_1","type":"x.y","created":1,"data":{{"object":{{"id":"o","x":{inner}}}}}}}"#
+            )
         };
-        assert!(matches!(parse_envelope(body(&deep).as_bytes()), Err(EnvelopeError::NotAnEvent(_))));
+        assert!(matches!(
+            parse_envelope(body(&deep).as_bytes()),
+            Err(EnvelopeError::NotAnEvent(_))
+        ));
         assert!(parse_envelope(body("[[1]]").as_bytes()).is_ok());
         // Brackets inside strings are text, not nesting.
         let text = format!("\"{}\\\"\"", "[".repeat(200));
-        assert!(parse_envelope(body(&text).as_bytes()).is_ok(), "{}", body(&text));
+        assert!(
+            parse_envelope(body(&text).as_bytes()).is_ok(),
+            "{}",
+            body(&text)
+        );
     }
 
     /// Found by the `envelope` fuzz target: invalid UTF-8 in a field the

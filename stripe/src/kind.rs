@@ -16,7 +16,10 @@ const NESTED: &[(&str, &str)] = &[
     ("charge.refund.", "refund"),
     ("checkout.session.", "checkout.session"),
     ("billing_portal.session.", "billing_portal.session"),
-    ("billing_portal.configuration.", "billing_portal.configuration"),
+    (
+        "billing_portal.configuration.",
+        "billing_portal.configuration",
+    ),
     ("invoice.payment.", "invoice_payment"),
     ("issuing_authorization.", "issuing.authorization"),
     ("radar.early_fraud_warning.", "radar.early_fraud_warning"),
@@ -26,7 +29,10 @@ const NESTED: &[(&str, &str)] = &[
 /// The object kind of an event type (`customer.subscription.updated` →
 /// `subscription`), or `None` for a type without a `.`.
 pub fn object_kind(event_type: &str) -> Option<&str> {
-    if let Some((_, kind)) = NESTED.iter().find(|(prefix, _)| event_type.starts_with(prefix)) {
+    if let Some((_, kind)) = NESTED
+        .iter()
+        .find(|(prefix, _)| event_type.starts_with(prefix))
+    {
         return Some(kind);
     }
     let (object, _) = event_type.split_once('.')?;

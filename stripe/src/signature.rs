@@ -7,11 +7,11 @@
 //! in the *future* is rejected too, so a captured header cannot be replayed
 //! later by pre-dating the clock.
 
+use crate::secret::WebhookSecrets;
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use crate::secret::WebhookSecrets;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -93,6 +93,21 @@ impl SignatureVerifier {
         self.verify_signed_at(header, body, now).map(|_| ())
     }
 
+    /// What can be checked without the body: the header is there, parses,
+    /// and its time is within the tolerance. Returns the signed time.
+    pub fn check_header(&self, header: Option<&str>, now: i64) -> Result<i64, SignatureError> {
+        let header = parse_header(header.ok_or(SignatureError::Missing)?)?;
+        self.check_time(header.timestamp, now)?;
+        Ok(header.timestamp)
+    }
+
+    fn check_time(&self, timestamp: i64, now: i64) -> Result<(), SignatureError> {
+        if now.abs_diff(timestamp) > self.tolerance_secs.unsigned_abs() {
+            return Err(SignatureError::OutsideTolerance);
+        }
+        Ok(())
+    }
+
     /// [`verify`](Self::verify), returning the time the body was signed.
     pub fn verify_signed_at(
         &self,
@@ -101,9 +116,7 @@ impl SignatureVerifier {
         now: i64,
     ) -> Result<i64, SignatureError> {
         let header = parse_header(header.ok_or(SignatureError::Missing)?)?;
-        if now.abs_diff(header.timestamp) > self.tolerance_secs.unsigned_abs() {
-            return Err(SignatureError::OutsideTolerance);
-        }
+        self.check_time(header.timestamp, now)?;
         let signed_prefix = format!("{}.", header.timestamp);
         for key in &self.keys {
             let mut mac = key.clone();

@@ -16,13 +16,19 @@ fn tether(args: &[&str], env: &[(&str, &str)]) -> Output {
 fn a_malformed_secret_list_is_refused_without_echoing_it() {
     let out = tether(
         &["ingest"],
-        &[("STRIPE_WEBHOOK_SECRET", "whsec_FIRSTsecret,,whsec_SECONDsecret")],
+        &[(
+            "STRIPE_WEBHOOK_SECRET",
+            "whsec_FIRSTsecret,,whsec_SECONDsecret",
+        )],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("STRIPE_WEBHOOK_SECRET"), "{stderr}");
     assert!(stderr.contains("empty secret"), "{stderr}");
-    assert!(!stderr.contains("FIRSTsecret") && !stderr.contains("SECONDsecret"), "{stderr}");
+    assert!(
+        !stderr.contains("FIRSTsecret") && !stderr.contains("SECONDsecret"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -30,7 +36,10 @@ fn the_published_development_secret_is_refused_on_a_public_address() {
     let dev = "whsec_tether_local_development_only";
     let out = tether(
         &["ingest"],
-        &[("STRIPE_WEBHOOK_SECRET", dev), ("TETHER_LISTEN", "0.0.0.0:0")],
+        &[
+            ("STRIPE_WEBHOOK_SECRET", dev),
+            ("TETHER_LISTEN", "0.0.0.0:0"),
+        ],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");

@@ -197,6 +197,8 @@ pub fn test_config() -> IngestConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         max_body_bytes: 1024 * 1024,
         commit_timeout_ms: 10_000,
+        limits: IngestConfig::DEFAULT_LIMITS,
+        allowed_hosts: None,
     }
 }
 
@@ -215,7 +217,8 @@ pub async fn stored_event_ids(pool: &PgPool) -> Vec<String> {
         .expect("stripe_events is readable")
 }
 
-/// What every tether job on the queue names, in the order they were pushed.
+/// The events every tether job on the queue names, in the order they were
+/// pushed (sizes left out).
 pub async fn queued_batches(pool: &PgPool) -> Vec<JobPayload> {
     tether_queue::inspect::jobs(pool)
         .await
@@ -223,6 +226,7 @@ pub async fn queued_batches(pool: &PgPool) -> Vec<JobPayload> {
         .into_iter()
         .map(|job| JobPayload {
             events: job.events.expect("a job names events"),
+            ..JobPayload::default()
         })
         .collect()
 }

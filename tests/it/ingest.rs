@@ -138,7 +138,8 @@ async fn fifty_concurrent_deliveries_of_one_event_store_it_once() {
     assert_eq!(
         batches,
         vec![JobPayload {
-            events: vec![id_of(&event)]
+            events: vec![id_of(&event)],
+            ..JobPayload::default()
         }],
         "one job, naming it once"
     );
@@ -353,7 +354,8 @@ async fn every_error_has_the_json_error_shape_even_the_frameworks_own() {
 #[tokio::test]
 async fn an_array_body_is_not_an_event() {
     let app = TestApp::spawn().await;
-    let body = br#"["evt_x","customer.created",1721960000,null,false,null,{"object":{"id":"cus_x"}}]"#;
+    let body =
+        br#"["evt_x","customer.created",1721960000,null,false,null,{"object":{"id":"cus_x"}}]"#;
     let reply = app.post_signed(body).await;
     assert_refused(&reply, 400, "JSON object");
     assert_nothing_stored(&app.pool).await;
@@ -374,9 +376,13 @@ async fn a_deeply_nested_body_fails_only_itself() {
         .map(|_| new_event("customer.updated", unix_now()))
         .collect();
     let good_replies = join_all(good.iter().map(|e| app.post_event(e)));
-    let (poison_reply, good_replies) = tokio::join!(app.post_signed(poison.as_bytes()), good_replies);
+    let (poison_reply, good_replies) =
+        tokio::join!(app.post_signed(poison.as_bytes()), good_replies);
     assert_refused(&poison_reply, 400, "nested");
-    assert!(good_replies.iter().all(|r| *r == accepted()), "{good_replies:?}");
+    assert!(
+        good_replies.iter().all(|r| *r == accepted()),
+        "{good_replies:?}"
+    );
     assert_eq!(stored_event_ids(&app.pool).await.len(), 200);
 }
 
@@ -390,4 +396,90 @@ async fn an_event_created_after_its_signature_is_refused() {
     assert_nothing_stored(&app.pool).await;
     let now = new_event("customer.updated", unix_now());
     assert_eq!(app.post_event(&now).await, accepted());
+}
+
+/// `tether rejected --json`, against the test database.
+fn rejected(app: &TestApp) -> Vec<Value> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["rejected", "--json"])
+        .env("DATABASE_URL", crate::worker_support::database_url(app))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Signed, so from Stripe, but the database refuses its content (a lone
+/// surrogate escape): answered 400 and listed with its reason.
+#[tokio::test]
+async fn a_verified_delivery_that_cannot_be_stored_is_listed_with_its_reason() {
+    let app = TestApp::spawn().await;
+    let mut event = new_event("customer.created", unix_now());
+    event["data"]["object"]["note"] = json!("@@SURROGATE@@");
+    let body = serde_json::to_string(&event)
+        .unwrap()
+        .replace("\"@@SURROGATE@@\"", r#""\ud800""#);
+    assert_refused(&app.post_signed(body.as_bytes()).await, 400, "rejects");
+    assert_nothing_stored(&app.pool).await;
+    let listed = rejected(&app);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["event_id"], json!(id_of(&event)));
+    assert_eq!(listed[0]["type"], json!("customer.created"));
+    assert!(
+        listed[0]["reason"].as_str().unwrap().contains("rejects"),
+        "{listed:?}"
+    );
+    assert_eq!(listed[0]["body_bytes"], json!(body.len()));
+}
+
+/// The same event id with another body: still a duplicate to Stripe, and
+/// kept as a mismatch. The same body again is just a duplicate.
+#[tokio::test]
+async fn a_redelivery_with_a_different_body_is_recorded_as_a_mismatch() {
+    let app = TestApp::spawn().await;
+    let event = new_event("customer.updated", unix_now());
+    let mut altered = event.clone();
+    altered["data"]["object"]["email"] = json!("someone.else@example.com");
+    assert_eq!(app.post_event(&event).await, accepted());
+    assert_eq!(app.post_event(&event).await, duplicate());
+    assert!(
+        rejected(&app).is_empty(),
+        "an identical redelivery is no mismatch"
+    );
+    assert_eq!(app.post_event(&altered).await, duplicate());
+    let listed = rejected(&app);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["event_id"], json!(id_of(&event)));
+    assert!(listed[0]["reason"].as_str().unwrap().contains("differs"));
+}
+
+/// A development receiver (`tether up` with its own secret) answers only
+/// requests addressed to a loopback name: DNS rebinding cannot reach it.
+#[tokio::test]
+async fn a_development_receiver_refuses_other_host_names() {
+    let app = TestApp::spawn_with(|c| {
+        c.allowed_hosts = Some(vec!["127.0.0.1".into(), "localhost".into()]);
+    })
+    .await;
+    let event = new_event("customer.created", unix_now());
+    assert_eq!(
+        app.post_event(&event).await,
+        accepted(),
+        "addressed to 127.0.0.1"
+    );
+    let rebinding = reqwest::Client::new()
+        .get(format!("http://{}/healthz", app.addr))
+        .header("host", "attacker.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebinding.status().as_u16(), 403);
 }

@@ -5,6 +5,7 @@ mod bench;
 mod config;
 mod helpers;
 mod ingest;
+mod limits;
 mod retries;
 mod sync;
 mod worker_support;

@@ -422,7 +422,11 @@ async fn a_payload_that_is_not_its_type_is_dead_at_once_and_blocks_nothing() {
         .unwrap()
         .into_iter()
         .filter(|j| j.status == tether_queue::JobStatus::Killed)
-        .filter(|j| j.events.as_ref().is_ok_and(|e| e.iter().any(|id| id == bad_id)))
+        .filter(|j| {
+            j.events
+                .as_ref()
+                .is_ok_and(|e| e.iter().any(|id| id == bad_id))
+        })
         .map(|j| j.last_error.unwrap_or_default())
         .collect();
     assert_eq!(dead.len(), 1, "kept as one dead letter");
@@ -490,7 +494,11 @@ async fn a_deletion_sticks_whatever_the_delivery_order() {
     rows.push(customer_row(&app.pool, CUSTOMER).await.unwrap());
 
     for row in &rows {
-        assert_eq!((row.1.as_deref(), row.4), (Some("Newer Name"), true), "{rows:?}");
+        assert_eq!(
+            (row.1.as_deref(), row.4),
+            (Some("Newer Name"), true),
+            "{rows:?}"
+        );
     }
     assert_eq!(rows[0], rows[1]);
     assert_eq!(rows[1], rows[2]);
@@ -552,5 +560,8 @@ async fn a_customer_reference_that_is_not_a_customer_id_is_not_linked() {
     payment["data"]["object"]["customer"] = json!("pi_not_a_customer");
     apply(&app, &payment).await;
     assert_eq!(payment_row(&app.pool, PAYMENT).await.unwrap().3, None);
-    assert_eq!(count(&app.pool, "SELECT count(*) FROM end_customers").await, 0);
+    assert_eq!(
+        count(&app.pool, "SELECT count(*) FROM end_customers").await,
+        0
+    );
 }

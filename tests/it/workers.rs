@@ -266,6 +266,8 @@ async fn up_creates_the_database_and_syncs_a_test_event() {
             &webhook_url,
         ])
         .env_remove("STRIPE_WEBHOOK_SECRET")
+        // It finds the development secret in the database `up` made.
+        .env("DATABASE_URL", &url)
         .output()
         .unwrap();
     assert!(

@@ -5,14 +5,13 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use serde_json::Value;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, types::Json};
 use tether_queue::ClaimedJob;
 
 use crate::{
     error::ApplyError,
     logs::{LogRow, LogStatus, write_logs},
-    sync::{self, Change, Refusal, Version},
+    sync::{self, Change, Refusal, StripeObject, Version},
 };
 
 /// How many events of a claim ended each way.
@@ -64,13 +63,20 @@ struct LoadedEvent {
     id: String,
     event_type: String,
     created: i64,
-    object: Value,
+    object: StripeObject,
 }
 
-async fn load_events(conn: &mut PgConnection, ids: &[String]) -> Result<Vec<LoadedEvent>, sqlx::Error> {
-    let rows: Vec<(String, String, i64, Option<Value>)> = sqlx::query_as(
-        "SELECT id, type, extract(epoch FROM created)::int8, payload -> 'data' -> 'object'
-         FROM stripe_events WHERE id = ANY($1)",
+async fn load_events(
+    conn: &mut PgConnection,
+    ids: &[String],
+) -> Result<Vec<LoadedEvent>, sqlx::Error> {
+    let rows: Vec<(String, String, i64, Option<Json<StripeObject>>)> = sqlx::query_as(
+        // Anything but an object reads as an empty one, which every kind
+        // refuses (no id): a permanent, per-event failure.
+        "SELECT id, type, extract(epoch FROM created)::int8,
+                CASE WHEN jsonb_typeof(o) = 'object' THEN o END
+         FROM stripe_events, LATERAL (SELECT payload -> 'data' -> 'object' AS o) AS data
+         WHERE id = ANY($1)",
     )
     .bind(ids)
     .fetch_all(conn)
@@ -87,7 +93,7 @@ async fn load_events(conn: &mut PgConnection, ids: &[String]) -> Result<Vec<Load
             id,
             event_type,
             created,
-            object: object.unwrap_or(Value::Null),
+            object: object.map(|Json(o)| o).unwrap_or_default(),
         })
         .collect())
 }
@@ -108,7 +114,10 @@ async fn lock_objects(conn: &mut PgConnection, keys: &[&str]) -> Result<(), sqlx
     Ok(())
 }
 
-async fn already_processed(conn: &mut PgConnection, ids: &[String]) -> Result<HashSet<String>, sqlx::Error> {
+async fn already_processed(
+    conn: &mut PgConnection,
+    ids: &[String],
+) -> Result<HashSet<String>, sqlx::Error> {
     let rows: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM stripe_events WHERE id = ANY($1) AND processed_at IS NOT NULL",
     )
@@ -202,8 +211,14 @@ impl Plan {
             match &entry.change {
                 Err(refusal) => {
                     let reason = ApplyError::from(refusal.clone()).to_string();
-                    tether_queue::push_dead(conn, &entry.event.id, self.attempt, max_attempts, &reason)
-                        .await?;
+                    tether_queue::push_dead(
+                        conn,
+                        &entry.event.id,
+                        self.attempt,
+                        max_attempts,
+                        &reason,
+                    )
+                    .await?;
                     self.log(index, LogStatus::Dead, Some(reason));
                 }
                 Ok(None) => self.log(index, LogStatus::Ignored, None),
@@ -225,7 +240,11 @@ impl Plan {
     /// Writes the newest change per object, then any older deletion or
     /// cancellation the row does not show yet, and returns the ids of the
     /// events that changed a row.
-    async fn write(&self, conn: &mut PgConnection, pending: &[usize]) -> Result<HashSet<String>, sqlx::Error> {
+    async fn write(
+        &self,
+        conn: &mut PgConnection,
+        pending: &[usize],
+    ) -> Result<HashSet<String>, sqlx::Error> {
         let newest = self.newest_per_object(pending);
         let changes: Vec<(&Version, &Change)> = newest
             .values()
@@ -273,7 +292,12 @@ impl Plan {
     fn processed_ids(&self) -> Vec<&str> {
         self.logs
             .iter()
-            .filter(|l| matches!(l.status, LogStatus::Success | LogStatus::Stale | LogStatus::Ignored))
+            .filter(|l| {
+                matches!(
+                    l.status,
+                    LogStatus::Success | LogStatus::Stale | LogStatus::Ignored
+                )
+            })
             .map(|l| l.event_id.as_str())
             .collect()
     }

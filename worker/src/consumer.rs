@@ -119,7 +119,8 @@ impl Consumer {
             tokio::select! { _ = stop.cancelled() => return, _ = tick.tick() => {} }
             let in_flight = self.in_flight.lock().await;
             let ids: Vec<String> = in_flight.iter().cloned().collect();
-            match workers::heartbeat(&self.pool, &self.name, &ids, self.config.orphan_after()).await {
+            match workers::heartbeat(&self.pool, &self.name, &ids, self.config.orphan_after()).await
+            {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(released = n, "stranded jobs put back on the queue"),
                 Err(e) => tracing::warn!(error = %e, "heartbeat failed; retrying next beat"),

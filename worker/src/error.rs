@@ -22,7 +22,9 @@ pub enum ApplyError {
     #[error("permanent: {0}")]
     Refusal(#[from] Refusal),
     /// Claimed past the attempt limit: its earlier runs never finished.
-    #[error("gave up after {attempts} attempts that never finished (the worker died or was stopped mid-job)")]
+    #[error(
+        "gave up after {attempts} attempts that never finished (the worker died or was stopped mid-job)"
+    )]
     NeverFinished { attempts: i32 },
 }
 

@@ -49,9 +49,9 @@ async fn try_record(
     if types.len() > 1 {
         // Which event failed is not known yet, so none of them gets an
         // `error` row for it: each runs alone next and logs its own outcome.
-        let ids: Vec<String> = types.into_iter().map(|(id, _)| id).collect();
-        tether_queue::split(&mut tx, &job.id, &ids).await?;
-        tracing::warn!(job = %job.id, events = ids.len(), error = %message, "batch failed; retrying each event alone");
+        let singles = crate::run::one_job_per_event(&mut tx, event_ids).await?;
+        tether_queue::split(&mut tx, &job.id, &singles).await?;
+        tracing::warn!(job = %job.id, events = singles.len(), error = %message, "batch failed; retrying each event alone");
         tx.commit().await?;
         return Ok(());
     }
@@ -61,7 +61,8 @@ async fn try_record(
         LogStatus::Dead
     } else {
         let delay = retry_delay(config, job.attempt as u32);
-        tether_queue::schedule_retry(&mut tx, &job.id, delay, config.max_attempts, &message).await?;
+        tether_queue::schedule_retry(&mut tx, &job.id, delay, config.max_attempts, &message)
+            .await?;
         tracing::warn!(job = %job.id, attempt = job.attempt, retry_in_ms = delay.as_millis() as u64,
                        error = %message, "job failed; retry scheduled");
         LogStatus::Error

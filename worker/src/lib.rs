@@ -27,7 +27,9 @@ use tokio_util::sync::CancellationToken;
 pub async fn run(pool: PgPool, config: WorkerConfig, shutdown: CancellationToken) {
     let name = worker_name();
     tracing::info!(worker = %name, concurrency = config.concurrency, "worker starting");
-    consumer::Consumer::new(pool, config, name).run(shutdown).await;
+    consumer::Consumer::new(pool, config, name)
+        .run(shutdown)
+        .await;
     tracing::info!("worker stopped");
 }
 

@@ -36,7 +36,10 @@ pub struct LogRow {
     pub attempt: i32,
 }
 
-pub(crate) async fn write_logs(conn: &mut PgConnection, rows: &[LogRow]) -> Result<(), sqlx::Error> {
+pub(crate) async fn write_logs(
+    conn: &mut PgConnection,
+    rows: &[LogRow],
+) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }

@@ -1,27 +1,46 @@
 //! Running the jobs of one claim, and what to do when they fail.
 
-use sqlx::PgPool;
-use tether_queue::ClaimedJob;
+use std::sync::LazyLock;
+
+use sqlx::{PgConnection, PgPool};
+use tether_queue::{ClaimedJob, JobPayload};
 use tether_shared::config::WorkerConfig;
+use tokio::sync::Semaphore;
 
 use crate::{apply, error::ApplyError, failure};
 
-/// Most events one transaction applies when it merges jobs: bounds the
-/// payloads a worker holds in memory (BENCHMARKS.md has the measurement).
+/// Most events one transaction applies when it merges jobs.
 const MAX_EVENTS_PER_TRANSACTION: usize = 256;
+
+/// Most event body bytes one transaction loads when it merges jobs. A
+/// parsed payload takes several times its text in memory, so this, not the
+/// event count, is what bounds a worker's memory when events are large.
+const MAX_BYTES_PER_TRANSACTION: u64 = 2 * 1024 * 1024;
+
+/// Body bytes (in KiB) being applied at once in this process, over all
+/// concurrent claims. A claim waits for its share before it loads.
+static APPLY_BUDGET: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(BUDGET_KIB as usize));
+const BUDGET_KIB: u32 = 4 * 1024;
 
 /// Runs the jobs of one claim. First attempts are applied together in one
 /// transaction; if that fails, each runs alone, so a bad event gets its own
 /// retries and dead letter without holding back the others. Retries (and
 /// a lone job) run alone from the start.
 pub(crate) async fn run_claim(pool: &PgPool, config: &WorkerConfig, claimed: Vec<ClaimedJob>) {
+    let (oversized, claimed): (Vec<_>, Vec<_>) = claimed
+        .into_iter()
+        .partition(|j| j.bytes > MAX_BYTES_PER_TRANSACTION && j.event_count() > 1);
+    for job in oversized {
+        split_oversized(pool, &job).await;
+    }
     let (fresh, retried): (Vec<_>, Vec<_>) = claimed.into_iter().partition(|j| j.attempt == 1);
     let mut alone = Vec::new();
-    for group in by_event_count(fresh, MAX_EVENTS_PER_TRANSACTION) {
+    for group in by_size(fresh, MAX_EVENTS_PER_TRANSACTION, MAX_BYTES_PER_TRANSACTION) {
         if group.len() < 2 {
             alone.extend(group);
             continue;
         }
+        let _share = budget_share(&group).await;
         match apply::apply_jobs(pool, &group, config.max_attempts).await {
             Ok(outcomes) => tracing::debug!(jobs = group.len(), ?outcomes, "jobs applied"),
             Err(error) => {
@@ -35,25 +54,82 @@ pub(crate) async fn run_claim(pool: &PgPool, config: &WorkerConfig, claimed: Vec
     }
 }
 
-/// Consecutive jobs grouped so each group names at most `limit` events
-/// (a single larger job stays a group of its own).
-fn by_event_count(jobs: Vec<ClaimedJob>, limit: usize) -> Vec<Vec<ClaimedJob>> {
+/// Consecutive jobs grouped so each group names at most `max_events`
+/// events and `max_bytes` bytes (a single larger job stays a group of its
+/// own).
+fn by_size(jobs: Vec<ClaimedJob>, max_events: usize, max_bytes: u64) -> Vec<Vec<ClaimedJob>> {
     let mut groups: Vec<Vec<ClaimedJob>> = Vec::new();
-    let mut events_in_last = 0;
+    let (mut events_in_last, mut bytes_in_last) = (0, 0);
     for job in jobs {
-        let events = job.event_count();
+        let (events, bytes) = (job.event_count(), job.bytes);
         match groups.last_mut() {
-            Some(last) if events_in_last + events <= limit => {
+            Some(last)
+                if events_in_last + events <= max_events && bytes_in_last + bytes <= max_bytes =>
+            {
                 last.push(job);
                 events_in_last += events;
+                bytes_in_last += bytes;
             }
             _ => {
                 groups.push(vec![job]);
-                events_in_last = events;
+                (events_in_last, bytes_in_last) = (events, bytes);
             }
         }
     }
     groups
+}
+
+/// Waits until the process's apply budget has room for `group`'s bytes (a
+/// group larger than the whole budget waits for all of it).
+async fn budget_share(group: &[ClaimedJob]) -> tokio::sync::SemaphorePermit<'static> {
+    let bytes: u64 = group.iter().map(|j| j.bytes).sum();
+    let kib = u32::try_from(bytes.div_ceil(1024))
+        .unwrap_or(u32::MAX)
+        .clamp(1, BUDGET_KIB);
+    APPLY_BUDGET
+        .acquire_many(kib)
+        .await
+        .expect("the apply budget is never closed")
+}
+
+/// A job too large to load at once becomes one job per event; the next
+/// claims pick them up in groups that fit.
+async fn split_oversized(pool: &PgPool, job: &ClaimedJob) {
+    let split = async {
+        let mut tx = pool.begin().await?;
+        let events = job.events.as_deref().unwrap_or_default();
+        let singles = one_job_per_event(&mut tx, events).await?;
+        tether_queue::split(&mut tx, &job.id, &singles).await?;
+        tx.commit().await?;
+        Ok::<_, ApplyError>(singles.len())
+    };
+    match split.await {
+        Ok(events) => {
+            tracing::debug!(job = %job.id, events, bytes = job.bytes, "large job split before applying")
+        }
+        // The job stays claimed; the heartbeat puts it back.
+        Err(error) => tracing::warn!(job = %job.id, error = %error, "could not split a large job"),
+    }
+}
+
+/// One job payload per stored event, each with its body size.
+pub(crate) async fn one_job_per_event(
+    conn: &mut PgConnection,
+    event_ids: &[String],
+) -> Result<Vec<JobPayload>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT id, octet_length(payload::text)::int8 FROM stripe_events WHERE id = ANY($1)",
+    )
+    .bind(event_ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, bytes)| JobPayload {
+            events: vec![id],
+            bytes: u64::try_from(bytes).unwrap_or(0),
+        })
+        .collect())
 }
 
 async fn run_one(pool: &PgPool, config: &WorkerConfig, job: ClaimedJob) {
@@ -66,6 +142,7 @@ async fn run_one(pool: &PgPool, config: &WorkerConfig, job: ClaimedJob) {
         };
         return failure::record_failure(pool, config, &job, &error).await;
     }
+    let _share = budget_share(std::slice::from_ref(&job)).await;
     match apply::apply_jobs(pool, std::slice::from_ref(&job), config.max_attempts).await {
         Ok(outcomes) => tracing::debug!(job = %job.id, ?outcomes, "job applied"),
         Err(error) => failure::record_failure(pool, config, &job, &error).await,
@@ -77,9 +154,14 @@ mod tests {
     use super::*;
 
     fn job(events: usize) -> ClaimedJob {
+        sized(events, 0)
+    }
+
+    fn sized(events: usize, bytes: u64) -> ClaimedJob {
         ClaimedJob {
             id: format!("job_{events}"),
             events: Ok((0..events).map(|i| format!("evt_{i}")).collect()),
+            bytes,
             attempt: 1,
         }
     }
@@ -92,10 +174,21 @@ mod tests {
     }
 
     #[test]
+    fn jobs_are_grouped_up_to_the_byte_limit_too() {
+        let groups = by_size(
+            vec![sized(1, 600), sized(1, 600), sized(1, 600), sized(2, 100)],
+            256,
+            1000,
+        );
+        assert_eq!(sizes(&groups), vec![vec![1], vec![1], vec![1, 2]]);
+    }
+
+    #[test]
     fn jobs_are_grouped_up_to_the_event_limit() {
-        let groups = by_event_count(
+        let groups = by_size(
             vec![job(100), job(100), job(60), job(1), job(300), job(5)],
             256,
+            u64::MAX,
         );
         assert_eq!(
             sizes(&groups),

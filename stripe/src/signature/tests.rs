@@ -1,5 +1,5 @@
-use serde::Deserialize;
 use crate::secret::parse_webhook_secrets;
+use serde::Deserialize;
 
 use super::*;
 

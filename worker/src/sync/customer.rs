@@ -5,7 +5,10 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{BenchMarker, BenchTokens, Refusal, SyncedKind, Version, fields, object_id, order::bind_versions};
+use super::{
+    BenchMarker, BenchTokens, Refusal, StripeObject, SyncedKind, Version, fields, object_id,
+    order::bind_versions,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomerChange {
@@ -38,7 +41,7 @@ impl SyncedKind for Customers {
         )
     }
 
-    fn read(event_type: &str, object: &Value) -> Result<CustomerChange, Refusal> {
+    fn read(event_type: &str, object: &StripeObject) -> Result<CustomerChange, Refusal> {
         read(event_type, object)
     }
 
@@ -78,7 +81,7 @@ fn plant_bench_marker(object: &mut Value, tokens: &BenchTokens<'_>) {
     object["email"] = format!("{}@example.com", tokens.object_id).into();
 }
 
-fn read(event_type: &str, object: &Value) -> Result<CustomerChange, Refusal> {
+fn read(event_type: &str, object: &StripeObject) -> Result<CustomerChange, Refusal> {
     Ok(CustomerChange {
         stripe_customer_id: object_id(object, Customers::OBJECT, Customers::ID_PREFIX)?,
         email: fields::string(object, "email"),
@@ -144,7 +147,7 @@ async fn upsert(
 /// The customer an object links to, from its `customer` field. A value
 /// that is not a customer id links nothing: linking it would make a
 /// placeholder customer out of, say, a PaymentIntent id.
-pub(super) fn linked_customer(object: &Value) -> Option<String> {
+pub(super) fn linked_customer(object: &StripeObject) -> Option<String> {
     let id = fields::reference(object, "customer")?;
     if id.starts_with(Customers::ID_PREFIX) {
         return Some(id);
@@ -166,7 +169,12 @@ async fn write_tombstones(
          WHERE c.stripe_customer_id = t.cid AND c.deleted_at IS NULL
          RETURNING c.stripe_customer_id",
     )
-    .bind(changes.iter().map(|(_, c)| c.stripe_customer_id.as_str()).collect::<Vec<_>>())
+    .bind(
+        changes
+            .iter()
+            .map(|(_, c)| c.stripe_customer_id.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(changes.iter().map(|(v, _)| v.created).collect::<Vec<_>>())
     .fetch_all(conn)
     .await?;

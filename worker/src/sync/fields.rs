@@ -1,30 +1,64 @@
 //! Tolerant reads from a Stripe object: a wrong shape reads as absent.
+//!
+//! The object an event carries is held as [`StripeObject`]: its top-level
+//! fields as raw JSON text, each parsed only when a kind reads it. A large
+//! event (a long list of items, a big metadata) then costs about its own
+//! size in memory, not the several times that a full tree of values takes.
 
-use serde_json::Value;
+use std::{borrow::Cow, collections::HashMap};
 
-pub fn string(object: &Value, key: &str) -> Option<String> {
-    object.get(key)?.as_str().map(str::to_owned)
+use serde::Deserialize;
+use serde_json::{Value, value::RawValue};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(transparent)]
+pub struct StripeObject(HashMap<String, Box<RawValue>>);
+
+/// Something with named fields: a [`StripeObject`], or a parsed value
+/// inside one (a subscription item).
+pub trait Fields {
+    fn field(&self, key: &str) -> Option<Cow<'_, Value>>;
 }
 
-pub fn integer(object: &Value, key: &str) -> Option<i64> {
-    object.get(key)?.as_i64()
+impl Fields for StripeObject {
+    /// A field that is not valid to parse (a number beyond f64, say) reads
+    /// as absent, like any other wrong shape.
+    fn field(&self, key: &str) -> Option<Cow<'_, Value>> {
+        serde_json::from_str(self.0.get(key)?.get())
+            .ok()
+            .map(Cow::Owned)
+    }
 }
 
-pub fn boolean(object: &Value, key: &str) -> Option<bool> {
-    object.get(key)?.as_bool()
+impl Fields for Value {
+    fn field(&self, key: &str) -> Option<Cow<'_, Value>> {
+        self.get(key).map(Cow::Borrowed)
+    }
+}
+
+pub fn string(object: &impl Fields, key: &str) -> Option<String> {
+    object.field(key)?.as_str().map(str::to_owned)
+}
+
+pub fn integer(object: &impl Fields, key: &str) -> Option<i64> {
+    object.field(key)?.as_i64()
+}
+
+pub fn boolean(object: &impl Fields, key: &str) -> Option<bool> {
+    object.field(key)?.as_bool()
 }
 
 /// `metadata`, or `{}` when it is absent or not an object.
-pub fn metadata(object: &Value) -> Value {
-    match object.get("metadata") {
-        Some(m @ Value::Object(_)) => m.clone(),
+pub fn metadata(object: &impl Fields) -> Value {
+    match object.field("metadata") {
+        Some(m) if m.is_object() => m.into_owned(),
         _ => Value::Object(Default::default()),
     }
 }
 
 /// An expandable reference: `"cus_123"` or an expanded `{"id": "cus_123", ...}`.
-pub fn reference(object: &Value, key: &str) -> Option<String> {
-    match object.get(key)? {
+pub fn reference(object: &impl Fields, key: &str) -> Option<String> {
+    match object.field(key)?.as_ref() {
         Value::String(id) if !id.is_empty() => Some(id.clone()),
         Value::Object(expanded) => expanded.get("id")?.as_str().map(str::to_owned),
         _ => None,
@@ -32,6 +66,34 @@ pub fn reference(object: &Value, key: &str) -> Option<String> {
 }
 
 /// The first element of a Stripe list (`{"data": [...]}`) under `key`.
-pub fn first_item<'a>(object: &'a Value, key: &str) -> Option<&'a Value> {
-    object.get(key)?.get("data")?.as_array()?.first()
+pub fn first_item(object: &impl Fields, key: &str) -> Option<Value> {
+    let list = object.field(key)?;
+    list.get("data")?.as_array()?.first().cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(json: &str) -> StripeObject {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn fields_read_tolerantly() {
+        let o = object(
+            r#"{"email":"a@b","amount":12,"customer":{"id":"cus_1"},"metadata":[1],
+                           "huge":1e400,"items":{"data":[{"quantity":3}]}}"#,
+        );
+        assert_eq!(string(&o, "email").as_deref(), Some("a@b"));
+        assert_eq!(string(&o, "amount"), None, "wrong shape");
+        assert_eq!(integer(&o, "amount"), Some(12));
+        assert_eq!(reference(&o, "customer").as_deref(), Some("cus_1"));
+        assert_eq!(metadata(&o), serde_json::json!({}), "not an object");
+        assert_eq!(integer(&o, "huge"), None, "beyond f64 reads as absent");
+        assert_eq!(
+            first_item(&o, "items").and_then(|i| integer(&i, "quantity")),
+            Some(3)
+        );
+    }
 }

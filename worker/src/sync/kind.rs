@@ -11,9 +11,10 @@ use std::{any::Any, collections::HashSet, fmt, future::Future, marker::PhantomDa
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{Refusal, Version};
+use super::{Refusal, StripeObject, Version};
 
-pub type WriteResult<'a> = Pin<Box<dyn Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a>>;
+pub type WriteResult<'a> =
+    Pin<Box<dyn Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a>>;
 
 /// One synced Stripe object kind (customers, payment intents, ...).
 pub trait SyncedKind: Send + Sync + 'static {
@@ -36,7 +37,7 @@ pub trait SyncedKind: Send + Sync + 'static {
 
     /// The change an event makes. A refusal is permanent: the payload is
     /// not what its type says.
-    fn read(event_type: &str, object: &Value) -> Result<Self::Change, Refusal>;
+    fn read(event_type: &str, object: &StripeObject) -> Result<Self::Change, Refusal>;
 
     fn object_id(change: &Self::Change) -> &str;
 
@@ -129,7 +130,8 @@ impl Change {
     /// Stripe objects this change writes or links to; each is locked
     /// before anything is written.
     pub fn lock_keys(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.object_id.as_str()).chain(self.references.iter().map(|(_, id)| id.as_str()))
+        std::iter::once(self.object_id.as_str())
+            .chain(self.references.iter().map(|(_, id)| id.as_str()))
     }
 }
 
@@ -140,9 +142,17 @@ pub trait Kind: Send + Sync {
     fn parents(&self) -> &'static [&'static str];
     fn bench(&self) -> Option<&'static BenchMarker>;
     fn handles(&self, event_type: &str) -> bool;
-    fn read(&'static self, event_type: &str, object: &Value) -> Result<Change, Refusal>;
-    fn upsert<'a>(&self, conn: &'a mut PgConnection, changes: &'a [(&'a Version, &'a Change)]) -> WriteResult<'a>;
-    fn write_terminal<'a>(&self, conn: &'a mut PgConnection, changes: &'a [(&'a Version, &'a Change)]) -> WriteResult<'a>;
+    fn read(&'static self, event_type: &str, object: &StripeObject) -> Result<Change, Refusal>;
+    fn upsert<'a>(
+        &self,
+        conn: &'a mut PgConnection,
+        changes: &'a [(&'a Version, &'a Change)],
+    ) -> WriteResult<'a>;
+    fn write_terminal<'a>(
+        &self,
+        conn: &'a mut PgConnection,
+        changes: &'a [(&'a Version, &'a Change)],
+    ) -> WriteResult<'a>;
     fn ensure_placeholders<'a>(
         &self,
         conn: &'a mut PgConnection,
@@ -179,7 +189,7 @@ impl<K: SyncedKind> Kind for Registered<K> {
         K::handles(event_type)
     }
 
-    fn read(&'static self, event_type: &str, object: &Value) -> Result<Change, Refusal> {
+    fn read(&'static self, event_type: &str, object: &StripeObject) -> Result<Change, Refusal> {
         let change = K::read(event_type, object)?;
         Ok(Change {
             kind: self,
@@ -193,7 +203,11 @@ impl<K: SyncedKind> Kind for Registered<K> {
         })
     }
 
-    fn upsert<'a>(&self, conn: &'a mut PgConnection, changes: &'a [(&'a Version, &'a Change)]) -> WriteResult<'a> {
+    fn upsert<'a>(
+        &self,
+        conn: &'a mut PgConnection,
+        changes: &'a [(&'a Version, &'a Change)],
+    ) -> WriteResult<'a> {
         Box::pin(async move {
             let typed: Vec<(&Version, &K::Change)> = changes
                 .iter()
@@ -206,7 +220,11 @@ impl<K: SyncedKind> Kind for Registered<K> {
         })
     }
 
-    fn write_terminal<'a>(&self, conn: &'a mut PgConnection, changes: &'a [(&'a Version, &'a Change)]) -> WriteResult<'a> {
+    fn write_terminal<'a>(
+        &self,
+        conn: &'a mut PgConnection,
+        changes: &'a [(&'a Version, &'a Change)],
+    ) -> WriteResult<'a> {
         Box::pin(async move {
             let typed: Vec<(&Version, &K::Change)> = changes
                 .iter()

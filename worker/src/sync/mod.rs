@@ -16,9 +16,9 @@ pub mod subscription;
 
 use std::collections::{BTreeMap, HashSet};
 
-use serde_json::Value;
 use sqlx::PgConnection;
 
+pub use fields::StripeObject;
 pub use kind::{BenchMarker, BenchTokens, Change, Kind, SyncedKind};
 pub use order::Version;
 pub use registry::KINDS;
@@ -27,7 +27,10 @@ pub use registry::KINDS;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("data.object is a {found}, not a {expected}")]
-    WrongObject { found: String, expected: &'static str },
+    WrongObject {
+        found: String,
+        expected: &'static str,
+    },
     #[error("data.object.id {id:?} is not a {expected} id")]
     WrongId { id: String, expected: &'static str },
     #[error("data.object has no {expected} id")]
@@ -36,7 +39,7 @@ pub enum Refusal {
 
 /// Reads the change an event makes: `None` when no registered kind handles
 /// its type (logged `ignored`).
-pub fn classify(event_type: &str, object: &Value) -> Result<Option<Change>, Refusal> {
+pub fn classify(event_type: &str, object: &StripeObject) -> Result<Option<Change>, Refusal> {
     let Some(kind) = tether_stripe::kind::object_kind(event_type).and_then(registry::kind) else {
         return Ok(None);
     };
@@ -99,11 +102,18 @@ pub async fn write_terminal(
 }
 
 /// The object's id, if the object is of the expected kind.
-fn object_id(object: &Value, kind: &'static str, id_prefix: &str) -> Result<String, Refusal> {
+fn object_id(
+    object: &StripeObject,
+    kind: &'static str,
+    id_prefix: &str,
+) -> Result<String, Refusal> {
     if let Some(found) = fields::string(object, "object")
         && found != kind
     {
-        return Err(Refusal::WrongObject { found, expected: kind });
+        return Err(Refusal::WrongObject {
+            found,
+            expected: kind,
+        });
     }
     match fields::string(object, "id") {
         Some(id) if id.starts_with(id_prefix) => Ok(id),

@@ -5,7 +5,12 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{BenchMarker, BenchTokens, Refusal, SyncedKind, Version, customer::{self, Customers}, fields, object_id, order::bind_versions};
+use super::{
+    BenchMarker, BenchTokens, Refusal, StripeObject, SyncedKind, Version,
+    customer::{self, Customers},
+    fields, object_id,
+    order::bind_versions,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PaymentChange {
@@ -45,7 +50,7 @@ impl SyncedKind for PaymentIntents {
         )
     }
 
-    fn read(_event_type: &str, object: &Value) -> Result<PaymentChange, Refusal> {
+    fn read(_event_type: &str, object: &StripeObject) -> Result<PaymentChange, Refusal> {
         read(object)
     }
 
@@ -75,9 +80,13 @@ fn plant_bench_marker(object: &mut Value, tokens: &BenchTokens<'_>) {
     object["amount"] = tokens.marker.into();
 }
 
-fn read(object: &Value) -> Result<PaymentChange, Refusal> {
+fn read(object: &StripeObject) -> Result<PaymentChange, Refusal> {
     Ok(PaymentChange {
-        stripe_payment_intent_id: object_id(object, PaymentIntents::OBJECT, PaymentIntents::ID_PREFIX)?,
+        stripe_payment_intent_id: object_id(
+            object,
+            PaymentIntents::OBJECT,
+            PaymentIntents::ID_PREFIX,
+        )?,
         stripe_customer_id: customer::linked_customer(object),
         amount: fields::integer(object, "amount"),
         currency: fields::string(object, "currency"),

@@ -6,10 +6,7 @@
 //! written, or given placeholders, before their children link to them.
 
 use super::{
-    Kind,
-    customer::Customers,
-    kind::Registered,
-    payment::PaymentIntents,
+    Kind, customer::Customers, kind::Registered, payment::PaymentIntents,
     subscription::Subscriptions,
 };
 
@@ -45,7 +42,10 @@ mod tests {
     #[test]
     fn each_kind_is_registered_once() {
         for kind in KINDS {
-            assert_eq!(KINDS.iter().filter(|k| k.object() == kind.object()).count(), 1);
+            assert_eq!(
+                KINDS.iter().filter(|k| k.object() == kind.object()).count(),
+                1
+            );
         }
     }
 }

@@ -5,7 +5,12 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{BenchMarker, BenchTokens, Refusal, SyncedKind, Version, customer::{self, Customers}, fields, object_id, order::bind_versions};
+use super::{
+    BenchMarker, BenchTokens, Refusal, StripeObject, SyncedKind, Version,
+    customer::{self, Customers},
+    fields, object_id,
+    order::bind_versions,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubscriptionChange {
@@ -46,7 +51,7 @@ impl SyncedKind for Subscriptions {
         )
     }
 
-    fn read(event_type: &str, object: &Value) -> Result<SubscriptionChange, Refusal> {
+    fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, Refusal> {
         read(event_type, object)
     }
 
@@ -88,12 +93,12 @@ fn plant_bench_marker(object: &mut Value, tokens: &BenchTokens<'_>) {
     object["items"]["data"][0]["quantity"] = tokens.marker.into();
 }
 
-fn read(event_type: &str, object: &Value) -> Result<SubscriptionChange, Refusal> {
+fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, Refusal> {
     let item = fields::first_item(object, "items");
     // Up to 2025-02-24.acacia the period is on the subscription; from
     // 2025-03-31.basil it moved to each item. Read whichever is there.
     let period = |key: &str| {
-        fields::integer(object, key).or_else(|| item.and_then(|i| fields::integer(i, key)))
+        fields::integer(object, key).or_else(|| item.as_ref().and_then(|i| fields::integer(i, key)))
     };
     let status = if event_type == "customer.subscription.deleted" {
         Some(CANCELED.to_owned())
@@ -105,9 +110,11 @@ fn read(event_type: &str, object: &Value) -> Result<SubscriptionChange, Refusal>
         stripe_customer_id: customer::linked_customer(object),
         status,
         price_id: item
+            .as_ref()
             .and_then(|i| i.get("price"))
             .and_then(|p| fields::string(p, "id")),
         quantity: item
+            .as_ref()
             .and_then(|i| fields::integer(i, "quantity"))
             .or_else(|| fields::integer(object, "quantity")),
         cancel_at_period_end: fields::boolean(object, "cancel_at_period_end"),
@@ -130,7 +137,12 @@ async fn write_cancellations(
          WHERE stripe_subscription_id = ANY($1) AND status IS DISTINCT FROM $2
          RETURNING stripe_subscription_id",
     )
-    .bind(changes.iter().map(|(_, c)| c.stripe_subscription_id.as_str()).collect::<Vec<_>>())
+    .bind(
+        changes
+            .iter()
+            .map(|(_, c)| c.stripe_subscription_id.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(CANCELED)
     .fetch_all(conn)
     .await?;
