@@ -1,6 +1,7 @@
 //! The webhook receiver: verify, store raw with its job in one transaction,
 //! then answer. Nothing is answered 2xx before its commit.
 
+mod admin;
 mod body;
 pub mod committer;
 pub mod error;
@@ -69,6 +70,7 @@ impl IngestServer {
                 usize::try_from(config.limits.max_buffered_bytes).unwrap_or(usize::MAX),
             ),
             allowed_hosts: config.allowed_hosts.clone(),
+            admin_token: admin::token(config.admin_token.as_ref()),
         });
         Ok(Self {
             listener,

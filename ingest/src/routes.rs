@@ -32,6 +32,8 @@ pub struct AppState {
     pub body_limits: BodyLimits,
     /// See `IngestConfig::allowed_hosts`.
     pub allowed_hosts: Option<Vec<String>>,
+    /// TETHER_ADMIN_TOKEN; `None` turns the admin API off.
+    pub admin_token: Option<secrecy::SecretString>,
 }
 
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
@@ -39,6 +41,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/webhooks/stripe", post(receive_stripe_webhook))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(crate::admin::routes(state.clone()))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
             json_error(

@@ -78,3 +78,32 @@ pub async fn outstanding(pool: &PgPool) -> Result<i64, QueueError> {
     .fetch_one(pool)
     .await?)
 }
+
+/// How long the oldest runnable job has waited (jobs due now, not future
+/// retries), or `None` when nothing waits. Uses apalis's fetch index.
+pub async fn oldest_pending_age(pool: &PgPool) -> Result<Option<std::time::Duration>, QueueError> {
+    let secs: Option<f64> = sqlx::query_scalar(
+        // A literal status, so the planner can use the partial fetch index.
+        "SELECT extract(epoch FROM now() - min(run_at))::float8 FROM apalis.jobs
+         WHERE job_type = $1 AND status = 'Pending' AND run_at <= now()",
+    )
+    .bind(QUEUE)
+    .fetch_one(pool)
+    .await?;
+    Ok(secs.map(|s| std::time::Duration::from_secs_f64(s.max(0.0))))
+}
+
+/// Workers whose heartbeat is more recent than `within`.
+pub async fn live_workers(
+    pool: &PgPool,
+    within: std::time::Duration,
+) -> Result<Vec<String>, QueueError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM apalis.workers
+         WHERE worker_type = $1 AND last_seen > now() - make_interval(secs => $2) ORDER BY id",
+    )
+    .bind(QUEUE)
+    .bind(within.as_secs_f64())
+    .fetch_all(pool)
+    .await?)
+}

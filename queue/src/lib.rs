@@ -11,12 +11,14 @@
 //! - worker: [`claim`], then [`complete`] inside the transaction that applies
 //!   the events, or on failure [`schedule_retry`], [`kill`] or [`split`];
 //!   [`workers::heartbeat`] and [`workers::release_all`] for liveness;
-//! - reports (bench, status): [`inspect`].
+//! - reports (bench, status): [`inspect`];
+//! - operators: [`dead`] (list, replay, discard dead letters).
 //!
 //! Retry and dead-letter *policy* (how many attempts, how long to wait) is
 //! the worker's; this crate only records what the worker decided.
 
 mod claim;
+pub mod dead;
 mod error;
 pub mod inspect;
 mod payload;

@@ -112,6 +112,11 @@ pub struct IngestConfig {
     #[command(flatten)]
     pub limits: IngestLimits,
 
+    /// Bearer token for the operator API under /admin/ (off when unset).
+    #[arg(long = "admin-token", env = "TETHER_ADMIN_TOKEN", value_name = "TETHER_ADMIN_TOKEN",
+          value_parser = parse_secret, hide_env_values = true)]
+    pub admin_token: Option<SecretString>,
+
     /// Host names a development receiver answers to (`tether up` with its
     /// own secret): a web page on another origin cannot reach it through
     /// DNS rebinding. `None` accepts any Host.
@@ -207,6 +212,12 @@ pub struct WorkerConfig {
           default_value_t = WorkerConfig::DEFAULT.poll_ms, value_parser = clap::value_parser!(u64).range(10..))]
     pub poll_ms: u64,
 
+    /// Prune processed events and logs older than this in the background
+    /// (hourly), as `tether prune` does. Unset: keep everything.
+    #[arg(long = "retention", env = "TETHER_RETENTION", value_name = "TETHER_RETENTION",
+          value_parser = crate::duration::parse_duration)]
+    pub retention: Option<Duration>,
+
     /// Jobs claimed at once and applied in one transaction: one under light
     /// load, up to this many under a backlog.
     #[arg(long = "fetch-size", env = "TETHER_FETCH_SIZE", value_name = "TETHER_FETCH_SIZE",
@@ -225,6 +236,7 @@ impl WorkerConfig {
         orphan_after_secs: 60,
         poll_ms: 500,
         fetch_size: 16,
+        retention: None,
     };
 
     pub fn heartbeat_interval(&self) -> Duration {

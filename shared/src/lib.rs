@@ -5,6 +5,7 @@
 pub mod config;
 pub mod db;
 pub mod dev_secret;
+pub mod duration;
 pub mod shutdown;
 pub mod supabase;
 pub mod telemetry;

@@ -1,9 +1,13 @@
 //! The subcommands of the one binary.
 
+mod dlq;
 mod migrate;
+mod prune;
 mod rejected;
+mod replay;
 mod send_test_event;
 mod serve;
+mod status;
 
 use std::process::ExitCode;
 
@@ -55,6 +59,14 @@ pub enum Command {
     },
     /// Sign a sample event and post it, like `stripe trigger`.
     SendTestEvent(send_test_event::SendTestEvent),
+    /// Queue depth, retries, dead letters, live workers and throughput.
+    Status(status::StatusArgs),
+    /// Dead letters: list, show, replay, discard.
+    Dlq(dlq::Dlq),
+    /// Re-apply already processed events of a type (after an upgrade or a fix).
+    Replay(replay::Replay),
+    /// Remove processed events and logs older than the retention window.
+    Prune(prune::Prune),
     /// Verified deliveries that could not be stored, newest first.
     Rejected(rejected::Rejected),
     /// Load generator and end-to-end measurement against a running ingest.
@@ -63,6 +75,11 @@ pub enum Command {
 
 pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        // The one command whose exit status is its answer (`--check`).
+        Command::Status(args) => return status::run(args).await,
+        Command::Dlq(args) => dlq::run(args).await,
+        Command::Replay(args) => replay::run(args).await,
+        Command::Prune(args) => prune::run(args).await,
         Command::Migrate { db } => migrate::run(&db).await,
         Command::Ingest { db, ingest } => serve::ingest(&db, &ingest).await,
         Command::Worker { db, worker } => serve::worker(&db, &worker).await,

@@ -5,13 +5,17 @@ use std::{
     net::{Ipv4Addr, SocketAddr},
 };
 
+use std::time::Duration;
+
 use anyhow::Context;
+use sqlx::PgPool;
 use tether_ingest::IngestServer;
 use tether_shared::{
     config::{DatabaseConfig, IngestConfig, WorkerConfig},
     db, dev_secret, shutdown,
 };
 use tether_stripe::secret::WebhookSecrets;
+use tokio_util::sync::CancellationToken;
 
 pub async fn ingest(db_config: &DatabaseConfig, config: &IngestConfig) -> anyhow::Result<()> {
     // Lazy: ingest starts (and answers 503) while the database is down, and
@@ -23,8 +27,34 @@ pub async fn ingest(db_config: &DatabaseConfig, config: &IngestConfig) -> anyhow
 
 pub async fn worker(db_config: &DatabaseConfig, config: &WorkerConfig) -> anyhow::Result<()> {
     let pool = db::connect_lazy(db_config)?;
-    tether_worker::run(pool, config.clone(), shutdown::on_signal()).await;
+    let shutdown = shutdown::on_signal();
+    let retention = config
+        .retention
+        .map(|window| tokio::spawn(prune_every_hour(pool.clone(), window, shutdown.clone())));
+    tether_worker::run(pool, config.clone(), shutdown).await;
+    if let Some(retention) = retention {
+        retention.await.context("retention task panicked")?;
+    }
     Ok(())
+}
+
+/// TETHER_RETENTION: what `tether prune` does, in the background, hourly.
+/// Several workers may run it at once; each batch skips rows another holds.
+async fn prune_every_hour(pool: PgPool, window: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! { _ = shutdown.cancelled() => return, _ = tick.tick() => {} }
+        match tether_ops::prune::prune(&pool, window, false).await {
+            Ok(pruned) => tracing::info!(
+                events = pruned.events,
+                logs = pruned.logs,
+                "retention: pruned"
+            ),
+            Err(error) => {
+                tracing::warn!(error = %error, "retention: prune failed; trying again in an hour")
+            }
+        }
+    }
 }
 
 /// The Host names a development receiver answers to.
@@ -52,6 +82,9 @@ pub async fn up(
     let server = IngestServer::build(&ingest_config, pool.clone()).await?;
     print_welcome(server.local_addr(), dev_secret);
     let shutdown = shutdown::on_signal();
+    let retention = worker_config
+        .retention
+        .map(|window| tokio::spawn(prune_every_hour(pool.clone(), window, shutdown.clone())));
     let worker = tokio::spawn(tether_worker::run(
         pool,
         worker_config.clone(),
@@ -60,6 +93,9 @@ pub async fn up(
     let served = server.run(shutdown.clone()).await;
     shutdown.cancel();
     worker.await.context("worker task panicked")?;
+    if let Some(retention) = retention {
+        retention.await.context("retention task panicked")?;
+    }
     served
 }
 

@@ -199,6 +199,7 @@ pub fn test_config() -> IngestConfig {
         commit_timeout_ms: 10_000,
         limits: IngestConfig::DEFAULT_LIMITS,
         allowed_hosts: None,
+        admin_token: None,
     }
 }
 

@@ -199,7 +199,10 @@ async fn half_sent_bodies_keep_ingest_under_64_mib() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(statuses.last(), Some(&200), "answered again: {statuses:?}");
-    assert!(statuses.iter().all(|s| [200, 503].contains(s)), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [200, 503].contains(s)),
+        "{statuses:?}"
+    );
 }
 
 /// 40 signed events of about 900 kB each (a customer with a long list in a

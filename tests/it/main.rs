@@ -6,6 +6,7 @@ mod config;
 mod helpers;
 mod ingest;
 mod limits;
+mod operators;
 mod retries;
 mod sync;
 mod worker_support;

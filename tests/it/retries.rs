@@ -7,24 +7,6 @@ use tether_queue::{JobPayload, JobStatus, inspect::JobRecord, test_support};
 
 use crate::{helpers::TestApp, worker_support::*};
 
-/// A real failure from the real database: any write of this payment raises.
-async fn make_payment_writes_fail(pool: &PgPool, payment: &str) {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "CREATE FUNCTION fail_payment() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-           IF NEW.stripe_payment_intent_id = '{payment}' THEN
-             RAISE EXCEPTION 'injected failure for %', NEW.stripe_payment_intent_id;
-           END IF;
-           RETURN NEW;
-         END $$;
-         CREATE TRIGGER fail_payment BEFORE INSERT OR UPDATE ON payments
-           FOR EACH ROW EXECUTE FUNCTION fail_payment();"
-    )))
-    .execute(pool)
-    .await
-    .unwrap();
-}
-
 /// The one job that names exactly `event_id` and nothing else.
 async fn job_of(pool: &PgPool, event_id: &str) -> JobRecord {
     let mut jobs: Vec<JobRecord> = tether_queue::inspect::jobs(pool)

@@ -172,3 +172,52 @@ pub async fn jobs_in(pool: &PgPool, status: JobStatus) -> i64 {
         .copied()
         .unwrap_or(0)
 }
+
+/// A real failure from the real database: any write of this payment raises.
+pub async fn make_payment_writes_fail(pool: &PgPool, payment: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE FUNCTION fail_payment() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.stripe_payment_intent_id = '{payment}' THEN
+             RAISE EXCEPTION 'injected failure for %', NEW.stripe_payment_intent_id;
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER fail_payment BEFORE INSERT OR UPDATE ON payments
+           FOR EACH ROW EXECUTE FUNCTION fail_payment();"
+    )))
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// The cause of `make_payment_writes_fail`, fixed.
+pub async fn let_payment_writes_succeed(pool: &PgPool) {
+    sqlx::query("DROP TRIGGER fail_payment ON payments")
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// Runs `tether ARGS` against the test database and returns its output.
+pub fn tether(app: &TestApp, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(args)
+        .env("DATABASE_URL", database_url(app))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("tether runs")
+}
+
+/// `tether ARGS --json`, which must succeed, as JSON.
+pub fn tether_json(app: &TestApp, args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.push("--json");
+    let out = tether(app, &args);
+    assert!(
+        out.status.success(),
+        "tether {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}

@@ -26,6 +26,7 @@ pub struct Customers;
 impl SyncedKind for Customers {
     const OBJECT: &'static str = "customer";
     const ID_PREFIX: &'static str = "cus_";
+    const TABLE: &'static str = "end_customers";
     const BENCH: Option<BenchMarker> = Some(BenchMarker {
         plant: plant_bench_marker,
         read_rows: "SELECT stripe_customer_id, last_event_id, substring(name FROM 7)::int8, deleted_at IS NOT NULL

@@ -23,6 +23,9 @@ pub trait SyncedKind: Send + Sync + 'static {
     const OBJECT: &'static str;
     /// Every id of this kind starts with it (`cus_`).
     const ID_PREFIX: &'static str;
+    /// The table its rows live in; it has `last_event_id`, the version
+    /// guard's event.
+    const TABLE: &'static str;
     /// Kinds this one's rows refer to (a payment's customer). They are
     /// registered earlier, so their rows are written first.
     const PARENTS: &'static [&'static str] = &[];
@@ -139,6 +142,7 @@ impl Change {
 pub trait Kind: Send + Sync {
     fn object(&self) -> &'static str;
     fn id_prefix(&self) -> &'static str;
+    fn table(&self) -> &'static str;
     fn parents(&self) -> &'static [&'static str];
     fn bench(&self) -> Option<&'static BenchMarker>;
     fn handles(&self, event_type: &str) -> bool;
@@ -175,6 +179,10 @@ impl<K: SyncedKind> Kind for Registered<K> {
 
     fn id_prefix(&self) -> &'static str {
         K::ID_PREFIX
+    }
+
+    fn table(&self) -> &'static str {
+        K::TABLE
     }
 
     fn parents(&self) -> &'static [&'static str] {

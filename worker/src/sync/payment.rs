@@ -29,6 +29,7 @@ pub struct PaymentIntents;
 impl SyncedKind for PaymentIntents {
     const OBJECT: &'static str = "payment_intent";
     const ID_PREFIX: &'static str = "pi_";
+    const TABLE: &'static str = "payments";
     const PARENTS: &'static [&'static str] = &[Customers::OBJECT];
     const BENCH: Option<BenchMarker> = Some(BenchMarker {
         plant: plant_bench_marker,

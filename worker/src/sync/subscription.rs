@@ -31,6 +31,7 @@ pub struct Subscriptions;
 impl SyncedKind for Subscriptions {
     const OBJECT: &'static str = "subscription";
     const ID_PREFIX: &'static str = "sub_";
+    const TABLE: &'static str = "subscriptions";
     const PARENTS: &'static [&'static str] = &[Customers::OBJECT];
     const BENCH: Option<BenchMarker> = Some(BenchMarker {
         plant: plant_bench_marker,

@@ -1,0 +1,211 @@
+//! The operator API: `tether status`, `dlq`, `replay` and `prune` as JSON
+//! under `/admin/`, behind `Authorization: Bearer <TETHER_ADMIN_TOKEN>`.
+//! Without a configured token the API does not exist (404); a missing or
+//! wrong token gets 401. The token is compared in constant time.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, Request, State},
+    http::{StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use tether_ops::{OpsError, dlq, prune, replay, status};
+use tether_shared::duration::parse_duration;
+
+use crate::{error::json_error, routes::AppState};
+
+pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/admin/status", get(get_status))
+        .route("/admin/dlq", get(list_dead))
+        .route("/admin/dlq/{id}", get(show_dead))
+        .route("/admin/dlq/replay", post(replay_dead))
+        .route("/admin/dlq/discard", post(discard_dead))
+        .route("/admin/replay", post(replay_history))
+        .route("/admin/prune", post(prune_old))
+        .layer(middleware::from_fn_with_state(state, authorize))
+}
+
+async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let Some(token) = &state.admin_token else {
+        return json_error(StatusCode::NOT_FOUND, "no such route");
+    };
+    let offered = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !bool::from(offered.as_bytes().ct_eq(token.expose_secret().as_bytes())) {
+        return json_error(StatusCode::UNAUTHORIZED, "missing or wrong admin token");
+    }
+    next.run(request).await
+}
+
+/// An admin request that failed, and its status.
+enum AdminError {
+    BadRequest(String),
+    Ops(OpsError),
+}
+
+impl From<OpsError> for AdminError {
+    fn from(error: OpsError) -> Self {
+        AdminError::Ops(error)
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        match self {
+            AdminError::BadRequest(why) => json_error(StatusCode::BAD_REQUEST, &why),
+            AdminError::Ops(error @ OpsError::NotFound(_)) => {
+                json_error(StatusCode::NOT_FOUND, &error.to_string())
+            }
+            AdminError::Ops(error) => {
+                tracing::warn!(error = %error, "admin operation failed");
+                json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database could not answer",
+                )
+            }
+        }
+    }
+}
+
+type Answer = Result<Response, AdminError>;
+
+fn json(value: impl serde::Serialize) -> Answer {
+    Ok(Json(value).into_response())
+}
+
+fn duration(raw: Option<&str>) -> Result<Option<Duration>, AdminError> {
+    raw.map(parse_duration)
+        .transpose()
+        .map_err(|e| AdminError::BadRequest(e.to_string()))
+}
+
+async fn get_status(State(state): State<Arc<AppState>>) -> Answer {
+    let status = status::status(&state.pool).await?;
+    let attention = status::needs_attention(&status, Duration::from_secs(300));
+    let mut out = serde_json::to_value(&status).unwrap_or_default();
+    out["needs_attention"] = serde_json::json!(attention);
+    json(out)
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    since: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_dead(State(state): State<Arc<AppState>>, Query(query): Query<ListQuery>) -> Answer {
+    let filter = dlq::Filter {
+        event_type: query.event_type,
+        since: duration(query.since.as_deref())?,
+        limit: Some(query.limit.unwrap_or(50)),
+        ..dlq::Filter::default()
+    };
+    json(dlq::list(&state.pool, &filter).await?)
+}
+
+async fn show_dead(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Answer {
+    json(dlq::show(&state.pool, &id).await?)
+}
+
+/// Which dead letters: `ids`, or `all` narrowed by `type` and `since`.
+#[derive(Deserialize, Default)]
+struct Selection {
+    #[serde(default)]
+    ids: Vec<String>,
+    #[serde(default)]
+    all: bool,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    since: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+impl Selection {
+    fn filter(&self) -> Result<dlq::Filter, AdminError> {
+        // Exactly one of the two: ids, or all.
+        if self.ids.is_empty() != self.all {
+            return Err(AdminError::BadRequest(
+                "give either \"ids\" or \"all\": true".into(),
+            ));
+        }
+        Ok(dlq::Filter {
+            ids: self.ids.clone(),
+            event_type: self.event_type.clone(),
+            since: duration(self.since.as_deref())?,
+            limit: None,
+        })
+    }
+}
+
+async fn replay_dead(
+    State(state): State<Arc<AppState>>,
+    Json(selection): Json<Selection>,
+) -> Answer {
+    let n = dlq::replay(&state.pool, &selection.filter()?, selection.dry_run).await?;
+    json(serde_json::json!({ "replayed": n, "dry_run": selection.dry_run }))
+}
+
+async fn discard_dead(
+    State(state): State<Arc<AppState>>,
+    Json(selection): Json<Selection>,
+) -> Answer {
+    let n = dlq::discard(&state.pool, &selection.filter()?, selection.dry_run).await?;
+    json(serde_json::json!({ "discarded": n, "dry_run": selection.dry_run }))
+}
+
+#[derive(Deserialize)]
+struct ReplayRequest {
+    #[serde(rename = "type")]
+    event_type: String,
+    since: Option<String>,
+    object: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn replay_history(
+    State(state): State<Arc<AppState>>,
+    Json(request): Json<ReplayRequest>,
+) -> Answer {
+    let selection = replay::Selection {
+        event_type: request.event_type,
+        since: duration(request.since.as_deref())?,
+        object_id: request.object,
+    };
+    json(replay::replay(&state.pool, &selection, request.dry_run).await?)
+}
+
+#[derive(Deserialize)]
+struct PruneRequest {
+    older_than: String,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn prune_old(
+    State(state): State<Arc<AppState>>,
+    Json(request): Json<PruneRequest>,
+) -> Answer {
+    let older_than = duration(Some(&request.older_than))?.unwrap_or_default();
+    json(prune::prune(&state.pool, older_than, request.dry_run).await?)
+}
+
+/// The configured token, if any (an empty one is no token).
+pub fn token(raw: Option<&SecretString>) -> Option<SecretString> {
+    raw.filter(|t| !t.expose_secret().is_empty()).cloned()
+}

@@ -1,0 +1,196 @@
+//! Dead letters, as operators see them: one per event, with its type, its
+//! object and every attempt's error, and the two ways out (replay,
+//! discard). Replaying goes through the normal idempotent path, so
+//! replaying twice, or replaying an event that has since been applied, does
+//! no harm.
+
+use std::{collections::HashMap, time::Duration};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::OpsError;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DeadLetter {
+    /// The event's id (the job's id when its payload is unreadable).
+    pub id: String,
+    pub job_id: String,
+    pub event_type: Option<String>,
+    pub object_id: Option<String>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub died_at: Option<DateTime<Utc>>,
+}
+
+/// Which dead letters an operation takes.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Event ids (or job ids); empty means every dead letter.
+    pub ids: Vec<String>,
+    pub event_type: Option<String>,
+    /// Died within this long.
+    pub since: Option<Duration>,
+    pub limit: Option<usize>,
+}
+
+pub async fn list(pool: &PgPool, filter: &Filter) -> Result<Vec<DeadLetter>, OpsError> {
+    let jobs = tether_queue::dead::list(pool, filter.since).await?;
+    let event_ids: Vec<&str> = jobs
+        .iter()
+        .flat_map(|j| j.events.iter().map(String::as_str))
+        .collect();
+    let described: HashMap<String, (String, Option<String>)> = sqlx::query_as::<_, (String, String, Option<String>)>(
+        "SELECT id, type, payload -> 'data' -> 'object' ->> 'id' FROM stripe_events WHERE id = ANY($1)",
+    )
+    .bind(&event_ids)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|(id, event_type, object)| (id, (event_type, object)))
+    .collect();
+    let mut letters = Vec::new();
+    for job in jobs {
+        let ids = if job.events.is_empty() {
+            vec![job.job_id.clone()]
+        } else {
+            job.events.clone()
+        };
+        for id in ids {
+            let (event_type, object_id) = described.get(&id).cloned().unzip();
+            letters.push(DeadLetter {
+                id,
+                job_id: job.job_id.clone(),
+                event_type,
+                object_id: object_id.flatten(),
+                attempts: job.attempts,
+                last_error: job.last_error.clone(),
+                died_at: job.died_at,
+            });
+        }
+    }
+    letters.retain(|l| {
+        (filter.ids.is_empty() || filter.ids.iter().any(|id| *id == l.id || *id == l.job_id))
+            && filter
+                .event_type
+                .as_ref()
+                .is_none_or(|t| l.event_type.as_ref() == Some(t))
+    });
+    if let Some(limit) = filter.limit {
+        letters.truncate(limit);
+    }
+    Ok(letters)
+}
+
+/// One attempt at an event, from `webhook_logs`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    pub attempt: Option<i32>,
+    pub status: String,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Detail {
+    #[serde(flatten)]
+    pub letter: DeadLetter,
+    pub history: Vec<Attempt>,
+    /// The event as stored.
+    pub payload: Option<serde_json::Value>,
+}
+
+pub async fn show(pool: &PgPool, id: &str) -> Result<Detail, OpsError> {
+    let filter = Filter {
+        ids: vec![id.to_owned()],
+        ..Filter::default()
+    };
+    let letter = list(pool, &filter)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| OpsError::NotFound(id.to_owned()))?;
+    let history = sqlx::query_as::<_, (DateTime<Utc>, Option<i32>, String, Option<String>)>(
+        "SELECT created_at, attempt, status, error_message FROM webhook_logs
+         WHERE event_id = $1 ORDER BY created_at, id",
+    )
+    .bind(&letter.id)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|(at, attempt, status, error)| Attempt {
+        at,
+        attempt,
+        status,
+        error,
+    })
+    .collect();
+    let payload = sqlx::query_scalar("SELECT payload FROM stripe_events WHERE id = $1")
+        .bind(&letter.id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(Detail {
+        letter,
+        history,
+        payload,
+    })
+}
+
+/// Puts the selected dead letters back on the queue with their attempts
+/// reset. Returns how many (with `dry_run`, how many it would).
+pub async fn replay(pool: &PgPool, filter: &Filter, dry_run: bool) -> Result<usize, OpsError> {
+    let letters = list(pool, filter).await?;
+    if dry_run {
+        return Ok(letters.len());
+    }
+    let job_ids = job_ids(&letters);
+    let mut tx = pool.begin().await?;
+    tether_queue::dead::revive(&mut tx, &job_ids).await?;
+    tx.commit().await?;
+    tracing::info!(
+        replayed = letters.len(),
+        "dead letters put back on the queue"
+    );
+    Ok(letters.len())
+}
+
+/// Removes the selected dead letters for good: each event is logged
+/// `discarded` and counts as processed, so it is neither retried nor kept
+/// past the retention window. Returns how many.
+pub async fn discard(pool: &PgPool, filter: &Filter, dry_run: bool) -> Result<usize, OpsError> {
+    let letters = list(pool, filter).await?;
+    if dry_run {
+        return Ok(letters.len());
+    }
+    let mut tx = pool.begin().await?;
+    let removed = tether_queue::dead::remove(&mut tx, &job_ids(&letters)).await?;
+    let discarded: Vec<&DeadLetter> = letters
+        .iter()
+        .filter(|l| removed.contains(&l.job_id))
+        .collect();
+    let event_ids: Vec<&str> = discarded.iter().map(|l| l.id.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO webhook_logs (event_type, event_id, status, error_message)
+         SELECT type, id, 'discarded', 'discarded by an operator' FROM stripe_events WHERE id = ANY($1)",
+    )
+    .bind(&event_ids)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE stripe_events SET processed_at = now() WHERE id = ANY($1) AND processed_at IS NULL",
+    )
+    .bind(&event_ids)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(discarded = discarded.len(), "dead letters discarded");
+    Ok(discarded.len())
+}
+
+fn job_ids(letters: &[DeadLetter]) -> Vec<String> {
+    let mut ids: Vec<String> = letters.iter().map(|l| l.job_id.clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}

@@ -1,0 +1,21 @@
+//! What operators do to a running tether, shared by the command line
+//! (`tether dlq`, `status`, `replay`, `prune`) and the admin API: each
+//! operation is a function over the database returning plain data, which
+//! the two front ends print or serialize.
+
+pub mod dlq;
+pub mod prune;
+pub mod replay;
+pub mod status;
+
+/// An operation failed. Every cause is the database's: the operations hold
+/// no state of their own.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Queue(#[from] tether_queue::QueueError),
+    #[error("no dead letter with id {0}")]
+    NotFound(String),
+}

@@ -1,0 +1,87 @@
+//! Dead letters: jobs in `Killed`, kept with their attempts and last error
+//! until an operator replays or discards them.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use crate::{JobPayload, JobStatus, NOTIFY_CHANNEL, QUEUE, QueueError};
+
+#[derive(Debug, Clone)]
+pub struct DeadJob {
+    pub job_id: String,
+    /// The events it names; empty when its payload is unreadable.
+    pub events: Vec<String>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub died_at: Option<DateTime<Utc>>,
+}
+
+/// Every dead letter, newest first; with `since`, only those that died
+/// within it.
+pub async fn list(pool: &PgPool, since: Option<Duration>) -> Result<Vec<DeadJob>, QueueError> {
+    type Row = (String, Vec<u8>, i32, Option<String>, Option<DateTime<Utc>>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, job, attempts, last_result->>'Err', done_at FROM apalis.jobs
+         WHERE job_type = $1 AND status = $2
+           AND ($3::float8 IS NULL OR done_at >= now() - make_interval(secs => $3))
+         ORDER BY done_at DESC NULLS LAST, id DESC",
+    )
+    .bind(QUEUE)
+    .bind(JobStatus::Killed.as_str())
+    .bind(since.map(|s| s.as_secs_f64()))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(job_id, job, attempts, last_error, died_at)| DeadJob {
+            job_id,
+            events: JobPayload::from_bytes(&job)
+                .map(|p| p.events)
+                .unwrap_or_default(),
+            attempts,
+            last_error,
+            died_at,
+        })
+        .collect())
+}
+
+/// Puts dead letters back on the queue with their attempts reset, and
+/// wakes the workers. Returns how many were dead (a job replayed twice, or
+/// no longer dead, is left alone).
+pub async fn revive(conn: &mut PgConnection, job_ids: &[String]) -> Result<u64, QueueError> {
+    let revived = sqlx::query(
+        "UPDATE apalis.jobs SET status = $3, attempts = 0, run_at = now(), lock_by = NULL,
+                lock_at = NULL, done_at = NULL, last_result = NULL
+         WHERE job_type = $1 AND status = $4 AND id = ANY($2)",
+    )
+    .bind(QUEUE)
+    .bind(job_ids)
+    .bind(JobStatus::Pending.as_str())
+    .bind(JobStatus::Killed.as_str())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    // apalis's trigger announces inserts only.
+    sqlx::query("SELECT pg_notify($1, 'revived')")
+        .bind(NOTIFY_CHANNEL)
+        .execute(conn)
+        .await?;
+    Ok(revived)
+}
+
+/// Deletes dead letters; returns the ids that were dead.
+pub async fn remove(
+    conn: &mut PgConnection,
+    job_ids: &[String],
+) -> Result<Vec<String>, QueueError> {
+    Ok(sqlx::query_scalar(
+        "DELETE FROM apalis.jobs WHERE job_type = $1 AND status = $3 AND id = ANY($2) RETURNING id",
+    )
+    .bind(QUEUE)
+    .bind(job_ids)
+    .bind(JobStatus::Killed.as_str())
+    .fetch_all(conn)
+    .await?)
+}
