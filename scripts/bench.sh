@@ -5,7 +5,7 @@
 # and N `tether worker` processes, all on this machine.
 #
 #   scripts/bench.sh                 all scenarios
-#   scripts/bench.sh ingest drain    some of them: ingest ingest256 drain e2e idle flat
+#   scripts/bench.sh ingest drain    some of them: ingest ingest256 drain e2e idle flat ops
 #   TETHER_BIN=/path/to/tether scripts/bench.sh ingest    another build of tether
 #
 # Results go to target/bench/<scenario>.json; a markdown summary to stdout.
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scenarios=("${@:-ingest ingest256 drain e2e idle flat}")
+scenarios=("${@:-ingest ingest256 drain e2e idle flat ops}")
 read -r -a scenarios <<<"${scenarios[*]}"
 events=${BENCH_EVENTS:-200000}
 out=target/bench
@@ -121,6 +121,28 @@ run_idle() {
   echo "| idle latency, 20 events/s | stored -> applied | p50 $(field idle 'round(r["applied"]["lag_ms"]["p50"],1)') / p99 $(field idle 'round(r["applied"]["lag_ms"]["p99"],1)') / max $(field idle 'round(r["applied"]["lag_ms"]["max"],1)') ms; ack p50 $(field idle 'round(r["latency_ms"]["p50"],1)') ms | |"
 }
 
+# Operators at scale: `tether status` on 1,000,000 stored events and 10,000
+# dead letters, then `tether prune` of those 1,000,000 events while ingest
+# is under load (it must answer no 503).
+run_ops() {
+  fresh_database; say "prefilling 1,000,000 events and 10,000 dead letters"; prefill
+  psql -qh 127.0.0.1 -U postgres -d tether_bench -f queue/bench_dead_letters.sql >/dev/null
+  local times=()
+  for _ in 1 2 3 4 5; do
+    local t0; t0=$(date +%s%N); "$bin" status --json >/dev/null; times+=($(( ($(date +%s%N) - t0) / 1000000 )))
+  done
+  echo "| tether status, 1M events + 10k dead letters | ${times[*]} ms (5 runs, whole process) | | |"
+  local t0; t0=$(date +%s%N); "$bin" dlq list --json --limit 50 >/dev/null
+  echo "| tether dlq list, 10k dead letters | $(( ($(date +%s%N) - t0) / 1000000 )) ms | | |"
+  start_ingest
+  bench ops-load --duration 60 -c 16 --rate 2000 --no-wait &
+  local load=$!
+  sleep 5
+  t0=$(date +%s%N); "$bin" prune --older-than 12h --json >"$out/prune.json"; local prune_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  wait "$load"
+  echo "| tether prune of 1M events + 1M logs during ingest at 2,000/s | $(field prune 'r["events"]' ',') events, $(field prune 'r["logs"]' ',') logs in ${prune_ms} ms | ingest statuses $(field ops-load 'r["statuses"]') | |"
+}
+
 echo "| scenario | throughput | latency / check | peak RSS |"
 echo "|---|---|---|---|"
 for s in "${scenarios[@]}"; do
@@ -131,6 +153,7 @@ for s in "${scenarios[@]}"; do
     e2e) run_e2e ;;
     idle) run_idle ;;
     flat) run_drain flat prefilled ;;
+    ops) run_ops ;;
     *) say "unknown scenario $s"; exit 2 ;;
   esac
 done

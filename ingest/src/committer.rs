@@ -29,7 +29,8 @@ use std::{
 };
 
 use sqlx::PgPool;
-use tether_queue::{JobPayload, QueueError};
+use tether_queue::QueueError;
+use tether_shared::event_store::{self, NewEvent};
 use tether_stripe::envelope::EventEnvelope;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use tokio_util::task::TaskTracker;
@@ -290,87 +291,32 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-impl From<QueueError> for StoreError {
-    fn from(QueueError(error): QueueError) -> Self {
-        error.into()
+impl From<event_store::StoreError> for StoreError {
+    fn from(error: event_store::StoreError) -> Self {
+        match error {
+            event_store::StoreError::Database(e)
+            | event_store::StoreError::Queue(QueueError(e)) => e.into(),
+        }
     }
 }
 
-/// One transaction: insert the events (a repeat id is skipped), push one job
-/// naming the ones that are new, commit. Returns the ids that were new.
+/// One transaction: the events and their job (`event_store::store`), then
+/// the commit. Returns the ids that were new.
 async fn store_batch(
     pool: &PgPool,
     events: &[&IncomingEvent],
     turn: &Turn<'_>,
 ) -> Result<HashSet<String>, StoreError> {
     let mut tx = pool.begin().await?;
-    let new_ids: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO stripe_events (id, type, api_version, created, livemode, account, payload)
-         SELECT id, type, api_version, to_timestamp(created), livemode, account, payload::jsonb
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[], $6::text[], $7::text[])
-              AS e(id, type, api_version, created, livemode, account, payload)
-         ON CONFLICT (id) DO NOTHING
-         RETURNING id",
-    )
-    .bind(events.iter().map(|e| e.envelope.id.as_str()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.envelope.event_type.as_str()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.envelope.api_version.as_deref()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.envelope.created).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.envelope.livemode).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.envelope.account.as_deref()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.body.as_str()).collect::<Vec<_>>())
-    .fetch_all(&mut *tx)
-    .await?;
-    let new: HashSet<String> = new_ids.iter().cloned().collect();
-    let mut first = HashSet::new();
-    let (stored, repeated): (Vec<&IncomingEvent>, Vec<&IncomingEvent>) = events
+    let events: Vec<NewEvent<'_>> = events
         .iter()
-        .partition(|e| new.contains(&e.envelope.id) && first.insert(e.envelope.id.as_str()));
-    if !new_ids.is_empty() {
-        let job = JobPayload {
-            bytes: stored.iter().map(|e| e.body.len() as u64).sum(),
-            events: new_ids,
-        };
-        tether_queue::push(&mut tx, &[job]).await?;
-    }
-    record_mismatches(&mut tx, &repeated).await?;
+        .map(|e| NewEvent {
+            envelope: &e.envelope,
+            body: &e.body,
+        })
+        .collect();
+    let new = event_store::store(&mut tx, &events).await?;
     tx.commit().await?;
     turn.end();
     Ok(new)
-}
-
-/// A redelivery is answered as a duplicate; one whose body differs from
-/// the stored event (compared as JSON) is also kept in
-/// `rejected_deliveries`, since only one of the two can be true.
-async fn record_mismatches(
-    conn: &mut sqlx::PgConnection,
-    repeated: &[&IncomingEvent],
-) -> Result<(), sqlx::Error> {
-    if repeated.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO rejected_deliveries (event_id, event_type, reason, body_excerpt, body_bytes)
-         SELECT d.id, d.type, 'redelivered with a body that differs from the stored event',
-                left(d.body, 2048), octet_length(d.body)
-         FROM unnest($1::text[], $2::text[], $3::text[]) AS d(id, type, body)
-         JOIN stripe_events e ON e.id = d.id
-         WHERE e.payload <> d.body::jsonb",
-    )
-    .bind(
-        repeated
-            .iter()
-            .map(|e| e.envelope.id.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        repeated
-            .iter()
-            .map(|e| e.envelope.event_type.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(repeated.iter().map(|e| e.body.as_str()).collect::<Vec<_>>())
-    .execute(conn)
-    .await?;
-    Ok(())
 }

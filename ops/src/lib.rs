@@ -1,10 +1,13 @@
 //! What operators do to a running tether, shared by the command line
-//! (`tether dlq`, `status`, `replay`, `prune`) and the admin API: each
+//! (`tether dlq`, `status`, `replay`, `prune`, `backfill`, `reconcile`)
+//! and the admin API: each
 //! operation is a function over the database returning plain data, which
 //! the two front ends print or serialize.
 
+pub mod backfill;
 pub mod dlq;
 pub mod prune;
+pub mod reconcile;
 pub mod replay;
 pub mod status;
 

@@ -278,6 +278,34 @@ pub enum LogFormat {
     Json,
 }
 
+/// How tether reaches Stripe's API (backfill, reconcile).
+#[derive(Args, Clone, Debug)]
+pub struct StripeApiConfig {
+    /// Stripe secret key: sk_live_..., sk_test_..., or a restricted rk_ key
+    /// with read access to what is imported.
+    #[arg(long = "stripe-secret-key", env = "STRIPE_SECRET_KEY", value_name = "STRIPE_SECRET_KEY",
+          value_parser = parse_secret, hide_env_values = true)]
+    pub secret_key: Option<SecretString>,
+
+    /// Stripe's API address (a local fake in tests).
+    #[arg(
+        long = "stripe-api-base",
+        env = "STRIPE_API_BASE",
+        value_name = "STRIPE_API_BASE",
+        default_value = "https://api.stripe.com"
+    )]
+    pub api_base: String,
+
+    /// Requests per second to Stripe [default: 80 for live keys, 20 for test
+    /// keys, under Stripe's documented limits of 100 and 25].
+    #[arg(
+        long = "stripe-rate",
+        env = "TETHER_STRIPE_RATE",
+        value_name = "TETHER_STRIPE_RATE"
+    )]
+    pub rate: Option<f64>,
+}
+
 /// Where the client commands (`send-test-event`, `bench`) post, and the
 /// secret they sign with.
 #[derive(Args, Clone, Debug)]

@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod dev_secret;
 pub mod duration;
+pub mod event_store;
 pub mod shutdown;
 pub mod supabase;
 pub mod telemetry;

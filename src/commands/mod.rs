@@ -1,13 +1,16 @@
 //! The subcommands of the one binary.
 
+mod backfill;
 mod dlq;
 mod migrate;
 mod prune;
+mod reconcile;
 mod rejected;
 mod replay;
 mod send_test_event;
 mod serve;
 mod status;
+mod stripe_api;
 
 use std::process::ExitCode;
 
@@ -67,6 +70,10 @@ pub enum Command {
     Replay(replay::Replay),
     /// Remove processed events and logs older than the retention window.
     Prune(prune::Prune),
+    /// Import the customers, subscriptions and payment intents that already exist in Stripe.
+    Backfill(backfill::Backfill),
+    /// Store events from Stripe's event log that never arrived as webhooks.
+    Reconcile(reconcile::Reconcile),
     /// Verified deliveries that could not be stored, newest first.
     Rejected(rejected::Rejected),
     /// Load generator and end-to-end measurement against a running ingest.
@@ -80,6 +87,8 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Dlq(args) => dlq::run(args).await,
         Command::Replay(args) => replay::run(args).await,
         Command::Prune(args) => prune::run(args).await,
+        Command::Backfill(args) => backfill::run(args).await,
+        Command::Reconcile(args) => reconcile::run(args).await,
         Command::Migrate { db } => migrate::run(&db).await,
         Command::Ingest { db, ingest } => serve::ingest(&db, &ingest).await,
         Command::Worker { db, worker } => serve::worker(&db, &worker).await,

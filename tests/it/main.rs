@@ -8,6 +8,7 @@ mod ingest;
 mod limits;
 mod operators;
 mod retries;
+mod stripe_api;
 mod sync;
 mod worker_support;
 mod workers;

@@ -45,7 +45,7 @@ pub async fn apply_jobs(
     let mut tx = pool.begin().await?;
     let events = load_events(&mut tx, &event_ids).await?;
     let mut plan = Plan::new(events, attempt);
-    lock_objects(&mut tx, &plan.lock_keys()).await?;
+    sync::lock_objects(&mut tx, &plan.lock_keys()).await?;
     // Read after the locks: a concurrent job holding the same event has
     // committed by now, and its mark is visible.
     let processed = already_processed(&mut tx, &event_ids).await?;
@@ -96,22 +96,6 @@ async fn load_events(
             object: object.map(|Json(o)| o).unwrap_or_default(),
         })
         .collect())
-}
-
-/// One transaction-scoped advisory lock per Stripe object, taken in one
-/// global order (by lock key) so that two jobs can never deadlock on them.
-async fn lock_objects(conn: &mut PgConnection, keys: &[&str]) -> Result<(), sqlx::Error> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "SELECT count(pg_advisory_xact_lock(k))
-         FROM (SELECT DISTINCT hashtextextended(o, 0) AS k FROM unnest($1::text[]) AS o ORDER BY 1) AS keys",
-    )
-    .bind(keys)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 async fn already_processed(

@@ -6,8 +6,8 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::{
-    BenchMarker, BenchTokens, Refusal, StripeObject, SyncedKind, Version, fields, object_id,
-    order::bind_versions,
+    BenchMarker, BenchTokens, ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields,
+    object_id, order::bind_versions,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -33,14 +33,14 @@ impl SyncedKind for Customers {
                     FROM end_customers WHERE stripe_customer_id = ANY($1)",
         tombstones: true,
     });
+    const EVENTS: &'static [&'static str] =
+        &["customer.created", "customer.updated", "customer.deleted"];
+    const LIST: Option<ListEndpoint> = Some(ListEndpoint {
+        name: "customers",
+        path: "/customers",
+        params: &[],
+    });
     type Change = CustomerChange;
-
-    fn handles(event_type: &str) -> bool {
-        matches!(
-            event_type,
-            "customer.created" | "customer.updated" | "customer.deleted"
-        )
-    }
 
     fn read(event_type: &str, object: &StripeObject) -> Result<CustomerChange, Refusal> {
         read(event_type, object)

@@ -31,12 +31,13 @@ pub trait SyncedKind: Send + Sync + 'static {
     const PARENTS: &'static [&'static str] = &[];
     /// How `tether bench --verify` tells which event a row holds.
     const BENCH: Option<BenchMarker> = None;
+    /// Where `tether backfill` lists this kind's existing objects.
+    const LIST: Option<ListEndpoint> = None;
+    /// The event types that change this kind's row; the kind's other
+    /// events are logged `ignored`. `tether reconcile` asks Stripe for these.
+    const EVENTS: &'static [&'static str];
 
     type Change: fmt::Debug + Send + Sync + 'static;
-
-    /// The event types that change this kind's row; the kind's other
-    /// events are logged `ignored`.
-    fn handles(event_type: &str) -> bool;
 
     /// The change an event makes. A refusal is permanent: the payload is
     /// not what its type says.
@@ -82,6 +83,16 @@ pub trait SyncedKind: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a {
         async { Ok(()) }
     }
+}
+
+/// A Stripe list endpoint (`GET /v1/customers`).
+pub struct ListEndpoint {
+    /// The kind's name on the command line: `tether backfill customers`.
+    pub name: &'static str,
+    pub path: &'static str,
+    /// Extra query parameters (subscriptions: `status=all`, or canceled
+    /// ones are left out).
+    pub params: &'static [(&'static str, &'static str)],
 }
 
 /// What the bench plants in a sample event of a kind, and how it reads the
@@ -145,6 +156,8 @@ pub trait Kind: Send + Sync {
     fn table(&self) -> &'static str;
     fn parents(&self) -> &'static [&'static str];
     fn bench(&self) -> Option<&'static BenchMarker>;
+    fn list(&self) -> Option<&'static ListEndpoint>;
+    fn events(&self) -> &'static [&'static str];
     fn handles(&self, event_type: &str) -> bool;
     fn read(&'static self, event_type: &str, object: &StripeObject) -> Result<Change, Refusal>;
     fn upsert<'a>(
@@ -170,6 +183,7 @@ pub struct Registered<K>(PhantomData<fn() -> K>);
 impl<K: SyncedKind> Registered<K> {
     pub const KIND: Self = Self(PhantomData);
     const BENCH: Option<BenchMarker> = K::BENCH;
+    const LIST: Option<ListEndpoint> = K::LIST;
 }
 
 impl<K: SyncedKind> Kind for Registered<K> {
@@ -193,8 +207,16 @@ impl<K: SyncedKind> Kind for Registered<K> {
         Self::BENCH.as_ref()
     }
 
+    fn list(&self) -> Option<&'static ListEndpoint> {
+        Self::LIST.as_ref()
+    }
+
+    fn events(&self) -> &'static [&'static str] {
+        K::EVENTS
+    }
+
     fn handles(&self, event_type: &str) -> bool {
-        K::handles(event_type)
+        K::EVENTS.contains(&event_type)
     }
 
     fn read(&'static self, event_type: &str, object: &StripeObject) -> Result<Change, Refusal> {

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashSet};
 use sqlx::PgConnection;
 
 pub use fields::StripeObject;
-pub use kind::{BenchMarker, BenchTokens, Change, Kind, SyncedKind};
+pub use kind::{BenchMarker, BenchTokens, Change, Kind, ListEndpoint, SyncedKind};
 pub use order::Version;
 pub use registry::KINDS;
 
@@ -47,6 +47,22 @@ pub fn classify(event_type: &str, object: &StripeObject) -> Result<Option<Change
         return Ok(None);
     }
     kind.read(event_type, object).map(Some)
+}
+
+/// One transaction-scoped advisory lock per Stripe object, taken in one
+/// global order (by lock key) so that two jobs can never deadlock on them.
+pub async fn lock_objects(conn: &mut PgConnection, keys: &[&str]) -> Result<(), sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "SELECT count(pg_advisory_xact_lock(k))
+         FROM (SELECT DISTINCT hashtextextended(o, 0) AS k FROM unnest($1::text[]) AS o ORDER BY 1) AS keys",
+    )
+    .bind(keys)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Writes each change where it is newer than the stored row, kind by kind

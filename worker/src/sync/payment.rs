@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::{
-    BenchMarker, BenchTokens, Refusal, StripeObject, SyncedKind, Version,
+    BenchMarker, BenchTokens, ListEndpoint, Refusal, StripeObject, SyncedKind, Version,
     customer::{self, Customers},
     fields, object_id,
     order::bind_versions,
@@ -37,19 +37,20 @@ impl SyncedKind for PaymentIntents {
                     FROM payments WHERE stripe_payment_intent_id = ANY($1)",
         tombstones: false,
     });
+    const EVENTS: &'static [&'static str] = &[
+        "payment_intent.created",
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.canceled",
+        "payment_intent.processing",
+        "payment_intent.requires_action",
+    ];
+    const LIST: Option<ListEndpoint> = Some(ListEndpoint {
+        name: "payment-intents",
+        path: "/payment_intents",
+        params: &[],
+    });
     type Change = PaymentChange;
-
-    fn handles(event_type: &str) -> bool {
-        matches!(
-            event_type,
-            "payment_intent.created"
-                | "payment_intent.succeeded"
-                | "payment_intent.payment_failed"
-                | "payment_intent.canceled"
-                | "payment_intent.processing"
-                | "payment_intent.requires_action"
-        )
-    }
 
     fn read(_event_type: &str, object: &StripeObject) -> Result<PaymentChange, Refusal> {
         read(object)

@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::{
-    BenchMarker, BenchTokens, Refusal, StripeObject, SyncedKind, Version,
+    BenchMarker, BenchTokens, ListEndpoint, Refusal, StripeObject, SyncedKind, Version,
     customer::{self, Customers},
     fields, object_id,
     order::bind_versions,
@@ -39,18 +39,19 @@ impl SyncedKind for Subscriptions {
                     FROM subscriptions WHERE stripe_subscription_id = ANY($1)",
         tombstones: false,
     });
+    const EVENTS: &'static [&'static str] = &[
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
+    ];
+    const LIST: Option<ListEndpoint> = Some(ListEndpoint {
+        name: "subscriptions",
+        path: "/subscriptions",
+        params: &[("status", "all")],
+    });
     type Change = SubscriptionChange;
-
-    fn handles(event_type: &str) -> bool {
-        matches!(
-            event_type,
-            "customer.subscription.created"
-                | "customer.subscription.updated"
-                | "customer.subscription.deleted"
-                | "customer.subscription.paused"
-                | "customer.subscription.resumed"
-        )
-    }
 
     fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, Refusal> {
         read(event_type, object)

@@ -1,0 +1,171 @@
+//! `tether backfill`: import the objects that already exist in Stripe,
+//! page by page, through the same guarded upserts the worker uses.
+//!
+//! A row written from a page takes the time the page was requested as its
+//! version (rank "update", id `backfill`), so an event created after that
+//! moment wins over the page, and one created before it is stale: a page
+//! fetched before a webhook and written after it never overwrites the
+//! newer state. Each page commits with its kind's cursor, so a run that is
+//! interrupted resumes after the last page it wrote. Memory holds one page.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use sqlx::PgPool;
+use tether_stripe_api::{ApiError, Page, StripeApi};
+use tether_worker::sync::{self, Kind, StripeObject, Version};
+
+/// Objects per page: Stripe's maximum.
+const PAGE_SIZE: u32 = 100;
+/// The `last_event_id` of rows written from a page. It sorts before every
+/// `evt_` id, so an event in the same second as the fetch wins the tie.
+const BACKFILL_VERSION_ID: &str = "backfill";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Where one kind stands, after a page or at the end.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KindProgress {
+    pub kind: &'static str,
+    /// Objects read from Stripe, over every run since the last `--restart`.
+    pub objects: i64,
+    /// Rows this run wrote (objects older than a row's event are not).
+    pub written: u64,
+    /// Objects whose payload could not be read as their kind.
+    pub refused: u64,
+    pub pages: u64,
+    pub objects_per_sec: f64,
+    pub resumed: bool,
+    pub finished: bool,
+}
+
+/// Every kind that has a list endpoint, in registry order (parents first).
+pub fn kinds() -> Vec<&'static dyn Kind> {
+    sync::KINDS
+        .iter()
+        .copied()
+        .filter(|k| k.list().is_some())
+        .collect()
+}
+
+/// The kind named `name` on the command line (`customers`).
+pub fn kind(name: &str) -> Option<&'static dyn Kind> {
+    kinds()
+        .into_iter()
+        .find(|k| k.list().is_some_and(|l| l.name == name))
+}
+
+pub async fn backfill(
+    pool: &PgPool,
+    api: &StripeApi,
+    kind: &'static dyn Kind,
+    restart: bool,
+    mut on_page: impl FnMut(&KindProgress),
+) -> Result<KindProgress, BackfillError> {
+    let list = kind.list().expect("only listable kinds are backfilled");
+    if restart {
+        sqlx::query("DELETE FROM backfill_cursors WHERE kind = $1")
+            .bind(list.name)
+            .execute(pool)
+            .await?;
+    }
+    let cursor: Option<(Option<String>, i64, bool)> = sqlx::query_as(
+        "SELECT starting_after, objects, finished_at IS NOT NULL FROM backfill_cursors WHERE kind = $1",
+    )
+    .bind(list.name)
+    .fetch_optional(pool)
+    .await?;
+    let (mut starting_after, objects, finished) = cursor.clone().unwrap_or((None, 0, false));
+    let mut progress = KindProgress {
+        kind: list.name,
+        objects,
+        written: 0,
+        refused: 0,
+        pages: 0,
+        objects_per_sec: 0.0,
+        resumed: cursor.is_some() && !finished,
+        finished,
+    };
+    let began = Instant::now();
+    let mut read_now = 0usize;
+    while !progress.finished {
+        let limit = PAGE_SIZE.to_string();
+        let mut query: Vec<(&str, &str)> = vec![("limit", &limit)];
+        query.extend(list.params.iter().copied());
+        if let Some(after) = &starting_after {
+            query.push(("starting_after", after));
+        }
+        let fetched_at = chrono::Utc::now().timestamp();
+        let page = api.list_page(list.path, &query).await?;
+        let (written, refused) = write_page(pool, kind, &page, fetched_at).await?;
+        starting_after = page.last_id().or(starting_after);
+        progress.objects += page.data.len() as i64;
+        progress.written += written;
+        progress.refused += refused;
+        progress.pages += 1;
+        progress.finished = !page.has_more;
+        read_now += page.data.len();
+        progress.objects_per_sec = read_now as f64 / began.elapsed().as_secs_f64().max(1e-3);
+        on_page(&progress);
+    }
+    Ok(progress)
+}
+
+/// One page, its cursor and its rows, in one transaction.
+async fn write_page(
+    pool: &PgPool,
+    kind: &'static dyn Kind,
+    page: &Page,
+    fetched_at: i64,
+) -> Result<(u64, u64), BackfillError> {
+    let version = Version {
+        created: fetched_at,
+        rank: 1,
+        event_id: BACKFILL_VERSION_ID.to_owned(),
+    };
+    let mut refused = 0;
+    let mut changes = Vec::with_capacity(page.data.len());
+    for raw in &page.data {
+        let read = serde_json::from_str::<StripeObject>(raw.get())
+            .map_err(|e| e.to_string())
+            .and_then(|object| {
+                kind.read(BACKFILL_VERSION_ID, &object)
+                    .map_err(|e| e.to_string())
+            });
+        match read {
+            Ok(change) => changes.push(change),
+            Err(why) => {
+                refused += 1;
+                tracing::warn!(kind = kind.object(), error = %why, "object skipped");
+            }
+        }
+    }
+    let list = kind.list().expect("listable");
+    let mut tx = pool.begin().await?;
+    let keys: Vec<&str> = changes.iter().flat_map(|c| c.lock_keys()).collect();
+    sync::lock_objects(&mut tx, &keys).await?;
+    let versioned: Vec<(&Version, &sync::Change)> = changes.iter().map(|c| (&version, c)).collect();
+    let written = sync::write(&mut tx, &versioned).await?;
+    sqlx::query(
+        "INSERT INTO backfill_cursors (kind, starting_after, objects, finished_at)
+         VALUES ($1, $2, $3, CASE WHEN $4 THEN now() END)
+         ON CONFLICT (kind) DO UPDATE SET
+             starting_after = COALESCE(EXCLUDED.starting_after, backfill_cursors.starting_after),
+             objects = backfill_cursors.objects + EXCLUDED.objects,
+             finished_at = EXCLUDED.finished_at",
+    )
+    .bind(list.name)
+    .bind(page.last_id())
+    .bind(page.data.len() as i64)
+    .bind(!page.has_more)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((written.len() as u64, refused))
+}

@@ -1,0 +1,92 @@
+//! `tether reconcile`: store the events Stripe has that never arrived as
+//! webhooks (an outage longer than Stripe's three days of retries, a
+//! disabled endpoint). It lists `/v1/events` for the types tether handles
+//! and stores each through the same path as ingest, so the workers apply
+//! them in order as if they had been delivered. Running it twice is
+//! harmless: a stored id is skipped.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::PgPool;
+use tether_shared::event_store::{self, NewEvent};
+use tether_stripe::envelope::parse_envelope_str;
+use tether_stripe_api::{ApiError, StripeApi};
+use tether_worker::sync::KINDS;
+
+/// Stripe keeps events for 30 days.
+pub const LONGEST: Duration = Duration::from_secs(30 * 86_400);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("storing events failed: {0}")]
+    Store(#[from] event_store::StoreError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("--since may reach back 30 days at most (Stripe's event retention)")]
+    TooFarBack,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Events Stripe listed.
+    pub found: u64,
+    /// Of those, stored now (and queued for the workers).
+    pub new: u64,
+    pub already_stored: u64,
+    /// Listed events that are not Stripe events as tether reads them.
+    pub refused: u64,
+}
+
+pub async fn reconcile(
+    pool: &PgPool,
+    api: &StripeApi,
+    since: Duration,
+) -> Result<Reconciled, ReconcileError> {
+    if since > LONGEST {
+        return Err(ReconcileError::TooFarBack);
+    }
+    let from = chrono::Utc::now().timestamp() - since.as_secs() as i64;
+    let mut report = Reconciled::default();
+    let mut starting_after: Option<String> = None;
+    loop {
+        let from = from.to_string();
+        let mut query: Vec<(&str, &str)> = vec![("limit", "100"), ("created[gte]", &from)];
+        query.extend(handled_types().map(|t| ("types[]", t)));
+        if let Some(after) = &starting_after {
+            query.push(("starting_after", after));
+        }
+        let page = api.list_page("/events", &query).await?;
+        let mut bodies = Vec::new();
+        for raw in &page.data {
+            match parse_envelope_str(raw.get()) {
+                Ok(envelope) => bodies.push((envelope, raw.get())),
+                Err(error) => {
+                    report.refused += 1;
+                    tracing::warn!(error = %error, "listed event skipped");
+                }
+            }
+        }
+        let events: Vec<NewEvent<'_>> = bodies
+            .iter()
+            .map(|(envelope, body)| NewEvent { envelope, body })
+            .collect();
+        let mut tx = pool.begin().await?;
+        let new = event_store::store(&mut tx, &events).await?;
+        tx.commit().await?;
+        report.found += page.data.len() as u64;
+        report.new += new.len() as u64;
+        report.already_stored += (events.len() - new.len()) as u64;
+        starting_after = page.last_id();
+        if !page.has_more || starting_after.is_none() {
+            return Ok(report);
+        }
+    }
+}
+
+/// Every event type a registered kind applies.
+fn handled_types() -> impl Iterator<Item = &'static str> {
+    KINDS.iter().flat_map(|k| k.events().iter().copied())
+}

@@ -1,0 +1,38 @@
+/// Why a call to Stripe failed, after any retries.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401: the key is wrong, revoked or of another account. Never retried.
+    #[error("Stripe refused the API key (401); check STRIPE_SECRET_KEY")]
+    Unauthorized,
+    /// Any other non-2xx answer, after the retries it deserved.
+    #[error("Stripe answered {status}: {message}")]
+    Status { status: u16, message: String },
+    #[error("cannot reach Stripe at {base}: {source}")]
+    Network {
+        base: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("Stripe's answer is not what was expected: {0}")]
+    Decode(String),
+    #[error("invalid Stripe API configuration: {0}")]
+    Config(String),
+}
+
+impl ApiError {
+    /// Worth trying again later (a command may resume), as opposed to a
+    /// refusal that will not change.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApiError::Network { .. } => true,
+            ApiError::Status { status, .. } => *status == 429 || *status >= 500,
+            ApiError::Unauthorized | ApiError::Decode(_) | ApiError::Config(_) => false,
+        }
+    }
+}
+
+impl stripe_client_core::StripeClientErr for ApiError {
+    fn deserialize_err(msg: impl std::fmt::Display) -> Self {
+        ApiError::Decode(msg.to_string())
+    }
+}

@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""A local stand-in for Stripe's API, for tether's tests and benchmarks.
+
+Serves the list endpoints tether reads (/v1/customers, /v1/subscriptions,
+/v1/payment_intents, /v1/events) with Stripe's pagination (limit,
+starting_after, has_more), objects built from the repository's fixture
+events, POST with idempotency keys, and misbehaviour on request
+(429 with or without Retry-After, 500, hanging) through /_control.
+
+    python3 tests/fake_stripe/server.py --customers 300 --subscriptions 120 --payment-intents 200
+
+prints "listening on 127.0.0.1:PORT" once it accepts connections.
+"""
+
+import argparse
+import copy
+import json
+import pathlib
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+EVENTS = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "stripe" / "events"
+STATUSES = ["active", "canceled", "past_due", "trialing", "active"]
+
+
+def template(event_type):
+    return json.loads((EVENTS / f"{event_type}.json").read_text())["data"]["object"]
+
+
+def make_objects(customers, subscriptions, payment_intents):
+    objects = {"customers": [], "subscriptions": [], "payment_intents": []}
+    base = template("customer.updated")
+    for i in range(customers):
+        c = copy.deepcopy(base)
+        c.update(id=f"cus_fake{i:07d}", name=f"Customer {i}", email=f"customer{i}@example.com",
+                 metadata={"n": str(i)})
+        objects["customers"].append(c)
+    base = template("customer.subscription.updated")
+    for i in range(subscriptions):
+        s = copy.deepcopy(base)
+        s.update(id=f"sub_fake{i:07d}", customer=f"cus_fake{i % max(customers, 1):07d}",
+                 status=STATUSES[i % len(STATUSES)])
+        s["items"]["data"][0]["quantity"] = i + 1
+        objects["subscriptions"].append(s)
+    base = template("payment_intent.succeeded")
+    for i in range(payment_intents):
+        p = copy.deepcopy(base)
+        p.update(id=f"pi_fake{i:07d}", customer=f"cus_fake{i % max(customers, 1):07d}", amount=100 + i)
+        objects["payment_intents"].append(p)
+    return objects
+
+
+class State:
+    def __init__(self, objects, key):
+        self.objects = objects
+        self.key = key
+        self.events = []
+        self.failures = []          # [{"status": 429, "retry_after": 1}], consumed in order
+        self.hang_after_pages = None
+        self.pages_served = 0
+        self.requests = []
+        self.posts = {}             # idempotency key -> response
+        self.lock = threading.Lock()
+
+
+def page(items, query, path):
+    limit = min(int(query.get("limit", ["10"])[0]), 100)
+    after = query.get("starting_after", [None])[0]
+    start = 0
+    if after is not None:
+        ids = [o["id"] for o in items]
+        start = ids.index(after) + 1 if after in ids else len(items)
+    chunk = items[start:start + limit]
+    return {"object": "list", "url": path, "has_more": start + limit < len(items), "data": chunk}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def send_json(self, status, body, headers=None):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def read_body(self):
+        length = int(self.headers.get("content-length") or 0)
+        return self.rfile.read(length).decode() if length else ""
+
+    def control(self):
+        state = self.server.state
+        if self.command == "GET":
+            with state.lock:
+                return self.send_json(200, {"requests": state.requests})
+        body = json.loads(self.read_body() or "{}")
+        with state.lock:
+            state.failures = body.get("failures", state.failures)
+            if "hang_after_pages" in body:
+                state.hang_after_pages = body["hang_after_pages"]
+                state.pages_served = 0
+            if "events" in body:
+                state.events = body["events"]
+        self.send_json(200, {"ok": True})
+
+    def handle_any(self):
+        state = self.server.state
+        url = urllib.parse.urlsplit(self.path)
+        if url.path.startswith("/_control"):
+            return self.control()
+        query = urllib.parse.parse_qs(url.query)
+        form = self.read_body() if self.command == "POST" else ""
+        with state.lock:
+            state.requests.append({"method": self.command, "path": url.path, "query": url.query,
+                                   "idempotency_key": self.headers.get("idempotency-key")})
+            failure = state.failures.pop(0) if state.failures else None
+            hang = state.hang_after_pages is not None and state.pages_served >= state.hang_after_pages
+        if self.headers.get("authorization") != f"Bearer {state.key}":
+            return self.send_json(401, {"error": {"type": "invalid_request_error",
+                                                  "message": "Invalid API Key provided: sk_***"}})
+        if failure:
+            headers = {}
+            if failure.get("retry_after") is not None:
+                headers["retry-after"] = str(failure["retry_after"])
+            if failure.get("should_retry") is not None:
+                headers["stripe-should-retry"] = "true" if failure["should_retry"] else "false"
+            return self.send_json(failure["status"], {"error": {"type": "api_error",
+                                                                "message": "injected failure"}}, headers)
+        if hang:
+            time.sleep(3600)
+            return
+        kinds = {"/v1/customers": "customers", "/v1/subscriptions": "subscriptions",
+                 "/v1/payment_intents": "payment_intents"}
+        if self.command == "GET" and url.path in kinds:
+            items = state.objects[kinds[url.path]]
+            if url.path == "/v1/subscriptions" and query.get("status", [None])[0] != "all":
+                items = [s for s in items if s["status"] != "canceled"]
+            with state.lock:
+                state.pages_served += 1
+            return self.send_json(200, page(items, query, url.path))
+        if self.command == "GET" and url.path == "/v1/events":
+            since = int(query.get("created[gte]", ["0"])[0])
+            types = set(query.get("types[]", []))
+            items = [e for e in state.events if e["created"] >= since and (not types or e["type"] in types)]
+            return self.send_json(200, page(items, query, url.path))
+        if self.command == "POST":
+            key = self.headers.get("idempotency-key")
+            with state.lock:
+                if key and key in state.posts:
+                    return self.send_json(200, state.posts[key])
+                params = urllib.parse.parse_qs(form)
+                created = {"id": f"{url.path.rsplit('/', 1)[-1][:3]}_posted{len(state.posts)}",
+                           "object": "posted", "params": {k: v[0] for k, v in params.items()}}
+                if key:
+                    state.posts[key] = created
+            return self.send_json(200, created)
+        self.send_json(404, {"error": {"type": "invalid_request_error", "message": "no such route"}})
+
+    do_GET = handle_any
+    do_POST = handle_any
+    do_DELETE = handle_any
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--key", default="sk_test_fake")
+    parser.add_argument("--customers", type=int, default=0)
+    parser.add_argument("--subscriptions", type=int, default=0)
+    parser.add_argument("--payment-intents", type=int, default=0)
+    args = parser.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    server.state = State(make_objects(args.customers, args.subscriptions, args.payment_intents), args.key)
+    print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
