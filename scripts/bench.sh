@@ -5,7 +5,7 @@
 # and N `tether worker` processes, all on this machine.
 #
 #   scripts/bench.sh                 all scenarios
-#   scripts/bench.sh ingest drain    some of them: ingest ingest256 drain e2e idle flat ops
+#   scripts/bench.sh ingest drain    some of them: ingest ingest256 drain e2e idle flat ops backfill
 #   TETHER_BIN=/path/to/tether scripts/bench.sh ingest    another build of tether
 #
 # Results go to target/bench/<scenario>.json; a markdown summary to stdout.
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scenarios=("${@:-ingest ingest256 drain e2e idle flat ops}")
+scenarios=("${@:-ingest ingest256 drain e2e idle flat ops backfill}")
 read -r -a scenarios <<<"${scenarios[*]}"
 events=${BENCH_EVENTS:-200000}
 out=target/bench
@@ -143,6 +143,19 @@ run_ops() {
   echo "| tether prune of 1M events + 1M logs during ingest at 2,000/s | $(field prune 'r["events"]' ',') events, $(field prune 'r["logs"]' ',') logs in ${prune_ms} ms | ingest statuses $(field ops-load 'r["statuses"]') | |"
 }
 
+# Backfill of 100,000 customers from the local fake of Stripe's API (no
+# network delay), with no rate limit: what the database and tether sustain.
+run_backfill() {
+  fresh_database
+  local fake_log="$out/fake-stripe.log"
+  python3 tests/fake_stripe/server.py --customers 100000 >"$fake_log" 2>&1 & pids+=($!)
+  for _ in $(seq 1 300); do grep -q listening "$fake_log" && break; sleep 0.2; done
+  local base="http://$(sed -n 's/^listening on //p' "$fake_log")"
+  /usr/bin/time -f "%M" -o "$out/backfill.rss" env STRIPE_SECRET_KEY=sk_test_fake STRIPE_API_BASE="$base" \
+    TETHER_STRIPE_RATE=100000 "$bin" backfill customers --json >"$out/backfill.json"
+  echo "| backfill of 100,000 customers from a local fake | $(python3 -c "import json; print(format(json.load(open('$out/backfill.json'))[0]['objects_per_sec'], ',.0f'))") objects/s | $(python3 -c "import json; r=json.load(open('$out/backfill.json'))[0]; print(r['written'], 'rows written')") | tether $(awk '{printf "%.1f", $1/1024}' "$out/backfill.rss") MB |"
+}
+
 echo "| scenario | throughput | latency / check | peak RSS |"
 echo "|---|---|---|---|"
 for s in "${scenarios[@]}"; do
@@ -154,6 +167,7 @@ for s in "${scenarios[@]}"; do
     idle) run_idle ;;
     flat) run_drain flat prefilled ;;
     ops) run_ops ;;
+    backfill) run_backfill ;;
     *) say "unknown scenario $s"; exit 2 ;;
   esac
 done

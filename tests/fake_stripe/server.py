@@ -70,8 +70,19 @@ def page(items, query, path):
     after = query.get("starting_after", [None])[0]
     start = 0
     if after is not None:
-        ids = [o["id"] for o in items]
-        start = ids.index(after) + 1 if after in ids else len(items)
+        # Ids are generated in order, so a binary search finds the cursor.
+        ids = [o["id"] for o in items] if len(items) < 1000 else None
+        if ids is not None:
+            start = ids.index(after) + 1 if after in ids else len(items)
+        else:
+            lo, hi = 0, len(items)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if items[mid]["id"] <= after:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            start = lo
     chunk = items[start:start + limit]
     return {"object": "list", "url": path, "has_more": start + limit < len(items), "data": chunk}
 
