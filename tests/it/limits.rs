@@ -77,6 +77,16 @@ async fn a_connection_over_the_limit_is_answered_503_and_closed() {
     drop(held);
 }
 
+/// The first bytes of the answer to a request whose body was not sent.
+async fn answer_without_the_body(stream: &mut TcpStream) -> String {
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("answered without the body")
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
 #[tokio::test]
 async fn an_oversized_content_length_is_refused_before_the_body_is_sent() {
     let app = TestApp::spawn().await;
@@ -87,12 +97,7 @@ async fn an_oversized_content_length_is_refused_before_the_body_is_sent() {
         unix_now()
     );
     stream.write_all(header.as_bytes()).await.unwrap();
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-        .await
-        .expect("answered without the body")
-        .unwrap();
-    let answer = String::from_utf8_lossy(&buf[..n]);
+    let answer = answer_without_the_body(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 }
 
@@ -104,12 +109,7 @@ async fn a_request_without_a_signature_header_is_refused_before_its_body() {
         .write_all(b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\ncontent-length: 1000000\r\n\r\n{")
         .await
         .unwrap();
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-        .await
-        .expect("answered without the body")
-        .unwrap();
-    let answer = String::from_utf8_lossy(&buf[..n]);
+    let answer = answer_without_the_body(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("missing Stripe-Signature"), "{answer}");
 }

@@ -145,6 +145,14 @@ async fn upsert(
     Ok(written.into_iter().collect())
 }
 
+/// A child's link to its customer, as a reference for the registry.
+pub(super) fn as_parent(customer_id: &Option<String>) -> Vec<(&'static str, &str)> {
+    customer_id
+        .iter()
+        .map(|id| (Customers::OBJECT, id.as_str()))
+        .collect()
+}
+
 /// The customer an object links to, from its `customer` field. A value
 /// that is not a customer id links nothing: linking it would make a
 /// placeholder customer out of, say, a PaymentIntent id.

@@ -177,6 +177,18 @@ pub trait Kind: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'a>>;
 }
 
+/// The changes of kind `K` that `keep` selects, as `K`'s own type.
+fn of_kind<'a, K: SyncedKind>(
+    changes: &'a [(&'a Version, &'a Change)],
+    keep: impl Fn(&Change) -> bool,
+) -> Vec<(&'a Version, &'a K::Change)> {
+    changes
+        .iter()
+        .filter(|(_, change)| keep(change))
+        .filter_map(|(version, change)| Some((*version, change.downcast::<K>()?)))
+        .collect()
+}
+
 /// The registry's handle on a [`SyncedKind`].
 pub struct Registered<K>(PhantomData<fn() -> K>);
 
@@ -239,10 +251,7 @@ impl<K: SyncedKind> Kind for Registered<K> {
         changes: &'a [(&'a Version, &'a Change)],
     ) -> WriteResult<'a> {
         Box::pin(async move {
-            let typed: Vec<(&Version, &K::Change)> = changes
-                .iter()
-                .filter_map(|(version, change)| Some((*version, change.downcast::<K>()?)))
-                .collect();
+            let typed = of_kind::<K>(changes, |_| true);
             if typed.is_empty() {
                 return Ok(HashSet::new());
             }
@@ -256,11 +265,7 @@ impl<K: SyncedKind> Kind for Registered<K> {
         changes: &'a [(&'a Version, &'a Change)],
     ) -> WriteResult<'a> {
         Box::pin(async move {
-            let typed: Vec<(&Version, &K::Change)> = changes
-                .iter()
-                .filter(|(_, change)| change.terminal)
-                .filter_map(|(version, change)| Some((*version, change.downcast::<K>()?)))
-                .collect();
+            let typed = of_kind::<K>(changes, |change| change.terminal);
             if typed.is_empty() {
                 return Ok(HashSet::new());
             }

@@ -61,11 +61,7 @@ impl SyncedKind for PaymentIntents {
     }
 
     fn references(change: &PaymentChange) -> Vec<(&'static str, &str)> {
-        change
-            .stripe_customer_id
-            .iter()
-            .map(|id| (Customers::OBJECT, id.as_str()))
-            .collect()
+        customer::as_parent(&change.stripe_customer_id)
     }
 
     fn upsert<'a>(
