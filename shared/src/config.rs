@@ -62,6 +62,30 @@ pub struct DatabaseConfig {
     #[arg(long = "db-pool-size", env = "TETHER_DB_POOL_SIZE", value_name = "TETHER_DB_POOL_SIZE",
           default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub pool_size: u32,
+
+    /// The schema tether's tables live in. Set it to install beside an
+    /// app whose tables have the same names (users, subscriptions, ...).
+    #[arg(long = "schema", env = "TETHER_SCHEMA", value_name = "TETHER_SCHEMA",
+          default_value = "public", value_parser = parse_schema)]
+    pub schema: String,
+}
+
+/// A plain identifier: lower-case letters, digits and `_`, not starting
+/// with a digit, as PostgreSQL folds unquoted names.
+pub fn parse_schema(raw: &str) -> Result<String, String> {
+    let valid = raw.len() <= 63
+        && raw
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(raw.to_owned())
+    } else {
+        Err("must be a lower-case identifier (letters, digits, _)".into())
+    }
 }
 
 impl DatabaseConfig {

@@ -27,6 +27,7 @@ pub fn connect_options(config: &DatabaseConfig) -> anyhow::Result<PgConnectOptio
         );
     }
     Ok(options
+        .options([("search_path", config.schema.as_str())])
         .application_name("tether")
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2)))
 }
@@ -111,10 +112,13 @@ pub async fn ensure_database(config: &DatabaseConfig) -> anyhow::Result<bool> {
     }
 }
 
-/// Applies apalis-postgres's migrations, then ours. Each migrator holds a
+/// Applies apalis-postgres's migrations, then ours (into TETHER_SCHEMA,
+/// after checking that nothing there would be taken over). Each migrator holds a
 /// PostgreSQL advisory lock while it runs, so concurrent callers queue up and
 /// the later ones find nothing left to do.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    let schema = crate::install::schema(pool).await?;
+    crate::install::prepare(pool, &schema).await?;
     apalis_postgres::PostgresStorage::migrations()
         .run(pool)
         .await

@@ -7,6 +7,7 @@ pub mod db;
 pub mod dev_secret;
 pub mod duration;
 pub mod event_store;
+pub mod install;
 pub mod shutdown;
 pub mod supabase;
 pub mod telemetry;

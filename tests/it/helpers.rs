@@ -287,13 +287,13 @@ async fn into_reply(response: reqwest::Response) -> Reply {
 
 /// A database created for one test, dropped (with any connection still open
 /// to it) when this guard goes away.
-struct TestDatabase {
+pub struct TestDatabase {
     server: PgConnectOptions,
-    name: String,
+    pub name: String,
 }
 
 impl TestDatabase {
-    async fn create() -> Self {
+    pub async fn create() -> Self {
         let url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_SERVER_URL.into());
         let server =
             PgConnectOptions::from_str(&url).expect("TEST_DATABASE_URL is a postgres:// URL");
@@ -306,13 +306,22 @@ impl TestDatabase {
         Self { server, name }
     }
 
-    async fn connect(&self) -> PgPool {
+    pub async fn connect(&self) -> PgPool {
         PgPoolOptions::new()
             .max_connections(5)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(self.server.clone().database(&self.name))
             .await
             .expect("the test database accepts connections")
+    }
+}
+
+impl TestDatabase {
+    /// Its URL, for processes of our own binary.
+    pub fn url(&self) -> String {
+        let server =
+            std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_SERVER_URL.into());
+        format!("{}/{}", server.trim_end_matches('/'), self.name)
     }
 }
 

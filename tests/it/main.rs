@@ -9,6 +9,7 @@ mod limits;
 mod operators;
 mod retries;
 mod stripe_api;
+mod supabase;
 mod sync;
 mod worker_support;
 mod workers;

@@ -1,0 +1,31 @@
+-- Opt-in: a signed-in Supabase user reads exactly their own billing rows.
+--
+--   psql "$DATABASE_URL" -v schema=public -f migrations/optional/read_own_rows.sql
+--
+-- (set schema to TETHER_SCHEMA if tether lives in its own schema, and
+-- expose that schema in the Supabase API settings). The link is the
+-- `users` table: users.id is the Supabase auth user (auth.uid()), and
+-- users.customer_id their end_customers row (written by `tether link-user`
+-- or by your app). Raw events, webhook logs, settings and the queue never
+-- get a policy. Safe to run again.
+SET search_path TO :"schema";
+
+DROP POLICY IF EXISTS tether_read_own_user ON users;
+CREATE POLICY tether_read_own_user ON users
+    FOR SELECT TO authenticated
+    USING (id = auth.uid());
+
+DROP POLICY IF EXISTS tether_read_own_customer ON end_customers;
+CREATE POLICY tether_read_own_customer ON end_customers
+    FOR SELECT TO authenticated
+    USING (id IN (SELECT u.customer_id FROM users u WHERE u.id = auth.uid()));
+
+DROP POLICY IF EXISTS tether_read_own_payments ON payments;
+CREATE POLICY tether_read_own_payments ON payments
+    FOR SELECT TO authenticated
+    USING (customer_id IN (SELECT u.customer_id FROM users u WHERE u.id = auth.uid()));
+
+DROP POLICY IF EXISTS tether_read_own_subscriptions ON subscriptions;
+CREATE POLICY tether_read_own_subscriptions ON subscriptions
+    FOR SELECT TO authenticated
+    USING (customer_id IN (SELECT u.customer_id FROM users u WHERE u.id = auth.uid()));

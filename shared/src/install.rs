@@ -1,0 +1,98 @@
+//! Installing tether into a database that may already hold an app (a
+//! Supabase project, say): tether's tables go in their own schema when
+//! asked (`TETHER_SCHEMA`), and `tether migrate` stops before changing
+//! anything when a table it would create already exists and is not its own.
+
+use anyhow::Context;
+use sqlx::PgPool;
+
+/// Every table tether's migrations create. A new migration that creates a
+/// table adds it here, so an install never takes over an app's table.
+pub const TETHER_TABLES: &[&str] = &[
+    "stripe_events",
+    "end_customers",
+    "payments",
+    "subscriptions",
+    "users",
+    "organizations",
+    "webhook_logs",
+    "tether_settings",
+    "rejected_deliveries",
+    "backfill_cursors",
+];
+
+/// The version of tether's first migration: recorded in a schema's
+/// `_sqlx_migrations` once tether is installed there.
+const FIRST_MIGRATION: i64 = 20261122000001;
+
+/// The schema tether's tables live in: the first entry of the connection's
+/// `search_path` (set from TETHER_SCHEMA), `public` by default.
+pub async fn schema(pool: &PgPool) -> anyhow::Result<String> {
+    let path: String = sqlx::query_scalar("SELECT current_setting('search_path')")
+        .fetch_one(pool)
+        .await
+        .context("cannot read the search_path")?;
+    Ok(path
+        .split(',')
+        .map(|s| s.trim().trim_matches('"'))
+        .find(|s| !s.is_empty() && *s != "$user")
+        .unwrap_or("public")
+        .to_owned())
+}
+
+/// Creates the schema if needed and refuses to install over tables that
+/// are not tether's. Tables count as tether's once its first migration
+/// is recorded in that schema.
+pub async fn prepare(pool: &PgPool, schema: &str) -> anyhow::Result<()> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+        schema.replace('"', "\"\"")
+    )))
+    .execute(pool)
+    .await
+    .with_context(|| format!("cannot create schema {schema}"))?;
+    let table = format!("\"{}\"._sqlx_migrations", schema.replace('"', "\"\""));
+    let has_history: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(&table)
+        .fetch_one(pool)
+        .await?;
+    let history = match has_history {
+        false => None,
+        true => Some(
+            sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(format!(
+                "SELECT EXISTS (SELECT 1 FROM {table} WHERE version = $1)"
+            )))
+            .bind(FIRST_MIGRATION)
+            .fetch_one(pool)
+            .await?,
+        ),
+    };
+    match history {
+        Some(true) => return Ok(()),
+        Some(false) => anyhow::bail!(
+            "{schema}._sqlx_migrations holds another app's migrations; nothing was changed. \
+             Install tether in a schema of its own: TETHER_SCHEMA=tether (or --schema tether)"
+        ),
+        None => {}
+    }
+    let clashes: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables
+         WHERE table_schema = $1 AND table_name = ANY($2) ORDER BY 1",
+    )
+    .bind(schema)
+    .bind(TETHER_TABLES)
+    .fetch_all(pool)
+    .await?;
+    if let Some(first) = clashes.first() {
+        anyhow::bail!(
+            "table {schema}.{first} already exists and is not tether's{}; nothing was changed. \
+             Install tether in a schema of its own: TETHER_SCHEMA=tether (or --schema tether)",
+            if clashes.len() > 1 {
+                format!(" (also: {})", clashes[1..].join(", "))
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
+}

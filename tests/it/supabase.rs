@@ -1,0 +1,292 @@
+//! tether in a Supabase project: private by default (RLS), opt-in
+//! read-own-rows policies, and an install beside an existing app that
+//! never takes over its tables. Supabase's roles, grants, `auth.users` and
+//! `auth.uid()` are recreated in the test database.
+
+use std::process::Command;
+
+use serde_json::json;
+use sqlx::{PgPool, Row};
+
+use crate::{
+    helpers::{TestApp, TestDatabase},
+    worker_support::*,
+};
+
+/// Supabase's API roles, its default grants on a schema, and `auth`.
+async fn supabase_shape(pool: &PgPool, schema: &str) {
+    // Roles belong to the cluster: another test may be creating them too.
+    for role in ["anon", "authenticated"] {
+        let created = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE ROLE {role} NOLOGIN")))
+            .execute(pool)
+            .await;
+        if let Err(sqlx::Error::Database(e)) = &created {
+            assert!(
+                matches!(e.code().as_deref(), Some("42710" | "23505" | "XX000")),
+                "{e}"
+            );
+        }
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS auth;
+         CREATE TABLE IF NOT EXISTS auth.users (id uuid PRIMARY KEY, email text);
+         CREATE OR REPLACE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $$
+           SELECT nullif(current_setting('request.jwt.claims', true)::jsonb ->> 'sub', '')::uuid $$;
+         GRANT USAGE ON SCHEMA auth, {schema} TO anon, authenticated;
+         GRANT EXECUTE ON FUNCTION auth.uid() TO anon, authenticated;
+         GRANT ALL ON ALL TABLES IN SCHEMA {schema} TO anon, authenticated;"
+    )))
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// Runs `sql` as `role`, with the JWT claims Supabase would set.
+async fn as_role(
+    pool: &PgPool,
+    role: &str,
+    sub: Option<&str>,
+    sql: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET LOCAL ROLE {role}")))
+        .execute(&mut *tx)
+        .await?;
+    if let Some(sub) = sub {
+        sqlx::query("SELECT set_config('request.jwt.claims', $1, true)")
+            .bind(json!({ "sub": sub }).to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(&mut *tx)
+        .await?;
+    Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+}
+
+const TABLES: [&str; 10] = [
+    "stripe_events",
+    "end_customers",
+    "payments",
+    "subscriptions",
+    "users",
+    "organizations",
+    "webhook_logs",
+    "tether_settings",
+    "rejected_deliveries",
+    "backfill_cursors",
+];
+
+#[tokio::test]
+async fn the_anon_key_sees_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    supabase_shape(&app.pool, "public").await;
+    for event in [
+        "customer.created",
+        "payment_intent.succeeded",
+        "customer.subscription.created",
+    ] {
+        apply(&app, &fixture(event)).await;
+    }
+    for table in TABLES {
+        let seen = as_role(
+            &app.pool,
+            "anon",
+            None,
+            &format!("SELECT count(*)::text FROM {table}"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(seen, ["0"], "anon reads {table}");
+        let seen = as_role(
+            &app.pool,
+            "authenticated",
+            Some(&uuid::Uuid::new_v4().to_string()),
+            &format!("SELECT count(*)::text FROM {table}"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            seen,
+            ["0"],
+            "a signed-in user reads {table} without the opt-in policies"
+        );
+    }
+    let write = as_role(
+        &app.pool,
+        "anon",
+        None,
+        "UPDATE subscriptions SET status = 'active' RETURNING status",
+    )
+    .await
+    .unwrap();
+    assert!(write.is_empty(), "no row is visible to change");
+    let insert = as_role(
+        &app.pool,
+        "anon",
+        None,
+        "INSERT INTO end_customers (stripe_customer_id) VALUES ('cus_x') RETURNING id::text",
+    )
+    .await;
+    assert!(insert.is_err(), "RLS refuses the insert");
+}
+
+#[tokio::test]
+async fn with_the_opt_in_policies_a_user_reads_only_their_own_rows() {
+    let app = TestApp::spawn().await;
+    supabase_shape(&app.pool, "public").await;
+    for (customer, payment, subscription) in [
+        ("cus_alice", "pi_alice", "sub_alice"),
+        ("cus_bob", "pi_bob", "sub_bob"),
+    ] {
+        let mut c = fixture("customer.created");
+        c["data"]["object"]["id"] = json!(customer);
+        let mut p = fixture("payment_intent.succeeded");
+        p["data"]["object"]["id"] = json!(payment);
+        p["data"]["object"]["customer"] = json!(customer);
+        let mut s = fixture("customer.subscription.created");
+        s["data"]["object"]["id"] = json!(subscription);
+        s["data"]["object"]["customer"] = json!(customer);
+        for event in [c, p, s] {
+            apply(&app, &event).await;
+        }
+    }
+    let (alice, bob) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    for (user, customer) in [(alice, "cus_alice"), (bob, "cus_bob")] {
+        sqlx::query(
+            "INSERT INTO users (id, customer_id) SELECT $1, id FROM end_customers WHERE stripe_customer_id = $2",
+        )
+        .bind(user)
+        .bind(customer)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let policies = Command::new("psql")
+        .arg(database_url(&app))
+        .args(["-v", "ON_ERROR_STOP=1", "-v", "schema=public", "-q"])
+        .arg("-f")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations/optional/read_own_rows.sql"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        policies.status.success(),
+        "{}",
+        String::from_utf8_lossy(&policies.stderr)
+    );
+
+    let alice = alice.to_string();
+    let read = |sql: &'static str| as_role(&app.pool, "authenticated", Some(&alice), sql);
+    assert_eq!(
+        read("SELECT stripe_customer_id FROM end_customers")
+            .await
+            .unwrap(),
+        ["cus_alice"]
+    );
+    assert_eq!(
+        read("SELECT stripe_payment_intent_id FROM payments")
+            .await
+            .unwrap(),
+        ["pi_alice"]
+    );
+    assert_eq!(
+        read("SELECT stripe_subscription_id FROM subscriptions")
+            .await
+            .unwrap(),
+        ["sub_alice"]
+    );
+    assert_eq!(
+        read("SELECT count(*)::text FROM stripe_events")
+            .await
+            .unwrap(),
+        ["0"],
+        "raw events stay private"
+    );
+    let nobody = as_role(
+        &app.pool,
+        "anon",
+        None,
+        "SELECT stripe_customer_id FROM end_customers",
+    )
+    .await
+    .unwrap();
+    assert!(nobody.is_empty());
+}
+
+/// A starter app already has `users`, `subscriptions` and `organizations`:
+/// `tether migrate` stops before changing anything and says how to avoid
+/// the clash; with TETHER_SCHEMA it installs beside the app.
+#[tokio::test]
+async fn migrate_never_takes_over_an_apps_tables() {
+    let database = TestDatabase::create().await;
+    let pool = database.connect().await;
+    sqlx::raw_sql(
+        "CREATE SCHEMA auth;
+         CREATE TABLE auth.users (id uuid PRIMARY KEY, email text);
+         CREATE TABLE users (id uuid PRIMARY KEY REFERENCES auth.users, full_name text);
+         CREATE TABLE subscriptions (id text PRIMARY KEY, user_id uuid REFERENCES users, status text);
+         CREATE TABLE organizations (id uuid PRIMARY KEY, name text);
+         INSERT INTO auth.users VALUES ('00000000-0000-0000-0000-000000000001', 'a@example.com');
+         INSERT INTO users VALUES ('00000000-0000-0000-0000-000000000001', 'Ada');
+         INSERT INTO subscriptions VALUES ('sub_app', '00000000-0000-0000-0000-000000000001', 'active');",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let migrate = |schema: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tether"));
+        command.arg("migrate").env("DATABASE_URL", database.url());
+        match schema {
+            Some(schema) => command.env("TETHER_SCHEMA", schema),
+            None => command.env_remove("TETHER_SCHEMA"),
+        };
+        command.output().unwrap()
+    };
+    let refused = migrate(None);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("table public.organizations already exists"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("TETHER_SCHEMA"), "{stderr}");
+    let tether_tables: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'stripe_events'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(tether_tables, 0, "nothing was changed");
+
+    let installed = migrate(Some("billing"));
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    assert!(
+        migrate(Some("billing")).status.success(),
+        "again: idempotent"
+    );
+    let in_billing: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'billing' AND tablename IN ('stripe_events', 'subscriptions', 'users')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(in_billing, 3);
+    let app_rows: (String, String) = sqlx::query_as(
+        "SELECT u.full_name, s.status FROM public.users u JOIN public.subscriptions s ON s.user_id = u.id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        app_rows,
+        ("Ada".into(), "active".into()),
+        "the app's rows are untouched"
+    );
+    pool.close().await;
+}
