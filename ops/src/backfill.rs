@@ -2,10 +2,9 @@
 //! page by page, through the same guarded upserts the worker uses.
 //!
 //! A row written from a page takes the time the page was requested as its
-//! version (rank "update", id `backfill`), so an event created after that
-//! moment wins over the page, and one created before it is stale: a page
-//! fetched before a webhook and written after it never overwrites the
-//! newer state. Each page commits with its kind's cursor, so a run that is
+//! version (see `snapshot`), so an event created after that moment wins
+//! over the page, and one created before it is stale: a page fetched before
+//! a webhook and written after it never overwrites the newer state. Each page commits with its kind's cursor, so a run that is
 //! interrupted resumes after the last page it wrote. Memory holds one page.
 
 use std::time::Instant;
@@ -13,13 +12,12 @@ use std::time::Instant;
 use serde::Serialize;
 use sqlx::PgPool;
 use tether_stripe_api::{ApiError, Page, StripeApi};
-use tether_worker::sync::{self, Kind, StripeObject, Version};
+use tether_worker::sync::{self, Kind};
+
+use crate::snapshot;
 
 /// Objects per page: Stripe's maximum.
 const PAGE_SIZE: u32 = 100;
-/// The `last_event_id` of rows written from a page. It sorts before every
-/// `evt_` id, so an event in the same second as the fetch wins the tie.
-const BACKFILL_VERSION_ID: &str = "backfill";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackfillError {
@@ -124,34 +122,10 @@ async fn write_page(
     page: &Page,
     fetched_at: i64,
 ) -> Result<(u64, u64), BackfillError> {
-    let version = Version {
-        created: fetched_at,
-        rank: 1,
-        event_id: BACKFILL_VERSION_ID.to_owned(),
-    };
-    let mut refused = 0;
-    let mut changes = Vec::with_capacity(page.data.len());
-    for raw in &page.data {
-        let read = serde_json::from_str::<StripeObject>(raw.get())
-            .map_err(|e| e.to_string())
-            .and_then(|object| {
-                kind.read(BACKFILL_VERSION_ID, &object)
-                    .map_err(|e| e.to_string())
-            });
-        match read {
-            Ok(change) => changes.push(change),
-            Err(why) => {
-                refused += 1;
-                tracing::warn!(kind = kind.object(), error = %why, "object skipped");
-            }
-        }
-    }
     let list = kind.list().expect("listable");
     let mut tx = pool.begin().await?;
-    let keys: Vec<&str> = changes.iter().flat_map(|c| c.lock_keys()).collect();
-    sync::lock_objects(&mut tx, &keys).await?;
-    let versioned: Vec<(&Version, &sync::Change)> = changes.iter().map(|c| (&version, c)).collect();
-    let written = sync::write(&mut tx, &versioned).await?;
+    let raws: Vec<&str> = page.data.iter().map(|raw| raw.get()).collect();
+    let written = snapshot::write(&mut tx, kind, &raws, fetched_at).await?;
     sqlx::query(
         "INSERT INTO backfill_cursors (kind, starting_after, objects, finished_at)
          VALUES ($1, $2, $3, CASE WHEN $4 THEN now() END)
@@ -167,5 +141,5 @@ async fn write_page(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok((written.len() as u64, refused))
+    Ok((written.written, written.refused))
 }

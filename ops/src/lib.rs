@@ -6,9 +6,11 @@
 
 pub mod backfill;
 pub mod dlq;
+pub mod link_user;
 pub mod prune;
 pub mod reconcile;
 pub mod replay;
+pub mod snapshot;
 pub mod status;
 
 /// An operation failed. Every cause is the database's: the operations hold

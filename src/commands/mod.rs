@@ -2,6 +2,7 @@
 
 mod backfill;
 mod dlq;
+mod link_user;
 mod migrate;
 mod prune;
 mod reconcile;
@@ -74,6 +75,8 @@ pub enum Command {
     Backfill(backfill::Backfill),
     /// Store events from Stripe's event log that never arrived as webhooks.
     Reconcile(reconcile::Reconcile),
+    /// Find or create the Stripe customer of a Supabase user and link them.
+    LinkUser(link_user::LinkUser),
     /// Verified deliveries that could not be stored, newest first.
     Rejected(rejected::Rejected),
     /// Load generator and end-to-end measurement against a running ingest.
@@ -88,6 +91,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => replay::run(args).await,
         Command::Prune(args) => prune::run(args).await,
         Command::Backfill(args) => backfill::run(args).await,
+        Command::LinkUser(args) => link_user::run(args).await,
         Command::Reconcile(args) => reconcile::run(args).await,
         Command::Migrate { db } => migrate::run(&db).await,
         Command::Ingest { db, ingest } => serve::ingest(&db, &ingest).await,

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use stripe_client_core::{
     CustomizedStripeRequest, IdempotencyKey, RequestBuilder, RequestStrategy, StripeClient,
     StripeMethod,
@@ -77,18 +76,20 @@ impl StripeApi {
             .map_err(|e| ApiError::Decode(e.to_string()))
     }
 
-    /// A POST with `key` as its idempotency key: sent again with the same
-    /// key, Stripe answers with the first result instead of acting twice.
-    pub async fn post<F: Serialize>(
+    /// A POST of form `pairs` (`metadata[k]` names as Stripe spells them)
+    /// with `key` as its idempotency key: sent again with the same key,
+    /// Stripe answers with the first result instead of acting twice.
+    pub async fn post(
         &self,
         path: &str,
-        form: &F,
+        pairs: &[(&str, &str)],
         key: &str,
     ) -> Result<serde_json::Value, ApiError> {
         let key = IdempotencyKey::new(key)
             .map_err(|e| ApiError::Config(format!("idempotency key: {e:?}")))?;
-        let value = RequestBuilder::new(StripeMethod::Post, path)
-            .form(form)
+        let mut request = RequestBuilder::new(StripeMethod::Post, path);
+        request.body = Some(encode_query(pairs));
+        let value = request
             .customize::<miniserde::json::Value>()
             .request_strategy(RequestStrategy::Idempotent(key))
             .send(self)

@@ -111,7 +111,7 @@ class Handler(BaseHTTPRequestHandler):
         state = self.server.state
         if self.command == "GET":
             with state.lock:
-                return self.send_json(200, {"requests": state.requests})
+                return self.send_json(200, {"requests": state.requests, "created": len(state.posts)})
         body = json.loads(self.read_body() or "{}")
         with state.lock:
             state.failures = body.get("failures", state.failures)
@@ -137,6 +137,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("authorization") != f"Bearer {state.key}":
             return self.send_json(401, {"error": {"type": "invalid_request_error",
                                                   "message": "Invalid API Key provided: sk_***"}})
+        if failure and failure.get("lose_response") and self.command == "POST":
+            # The request is carried out, but its answer never arrives.
+            with state.lock:
+                self.create(url.path, form)
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
         if failure:
             headers = {}
             if failure.get("retry_after") is not None:
@@ -152,6 +159,8 @@ class Handler(BaseHTTPRequestHandler):
                  "/v1/payment_intents": "payment_intents"}
         if self.command == "GET" and url.path in kinds:
             items = state.objects[kinds[url.path]]
+            if url.path == "/v1/customers" and "email" in query:
+                items = [c for c in items if c.get("email") == query["email"][0]]
             if url.path == "/v1/subscriptions" and query.get("status", [None])[0] != "all":
                 items = [s for s in items if s["status"] != "canceled"]
             with state.lock:
@@ -163,21 +172,41 @@ class Handler(BaseHTTPRequestHandler):
             items = [e for e in state.events if e["created"] >= since and (not types or e["type"] in types)]
             return self.send_json(200, page(items, query, url.path))
         if self.command == "POST":
-            key = self.headers.get("idempotency-key")
             with state.lock:
-                if key and key in state.posts:
-                    return self.send_json(200, state.posts[key])
-                params = urllib.parse.parse_qs(form)
-                created = {"id": f"{url.path.rsplit('/', 1)[-1][:3]}_posted{len(state.posts)}",
-                           "object": "posted", "params": {k: v[0] for k, v in params.items()}}
-                if key:
-                    state.posts[key] = created
+                created = self.create(url.path, form)
             return self.send_json(200, created)
         self.send_json(404, {"error": {"type": "invalid_request_error", "message": "no such route"}})
+
+    def create(self, path, form):
+        """What a POST makes, once per idempotency key (the caller holds the lock)."""
+        state = self.server.state
+        key = self.headers.get("idempotency-key")
+        if key and key in state.posts:
+            return state.posts[key]
+        params = {k: v[0] for k, v in urllib.parse.parse_qs(form).items()}
+        if path == "/v1/customers":
+            created = copy.deepcopy(template("customer.created"))
+            created.update(id=f"cus_created{len(state.posts):04d}", email=params.get("email"),
+                           name=params.get("name"),
+                           metadata={k[len("metadata["):-1]: v for k, v in params.items()
+                                     if k.startswith("metadata[")})
+            state.objects["customers"].append(created)
+        else:
+            created = {"id": f"obj_created{len(state.posts)}", "object": "posted", "params": params}
+        state.posts[key or f"unkeyed-{len(state.posts)}"] = created
+        return created
 
     do_GET = handle_any
     do_POST = handle_any
     do_DELETE = handle_any
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A connection closed on purpose (a lost answer) is not news.
+        pass
 
 
 def main():
@@ -188,8 +217,7 @@ def main():
     parser.add_argument("--subscriptions", type=int, default=0)
     parser.add_argument("--payment-intents", type=int, default=0)
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", args.port), Handler)
     server.state = State(make_objects(args.customers, args.subscriptions, args.payment_intents), args.key)
     print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
     server.serve_forever()

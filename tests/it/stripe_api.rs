@@ -358,3 +358,106 @@ async fn every_post_carries_one_idempotency_key_across_retries() {
         "failed attempt, retry, repeat"
     );
 }
+
+impl FakeStripe {
+    /// How many objects POSTs have created.
+    async fn created(&self) -> u64 {
+        let log: Value = reqwest::get(format!("{}/_control", self.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        log["created"].as_u64().unwrap()
+    }
+}
+
+fn link_user(fake: &FakeStripe, app: &TestApp, user: &str, email: &str) -> Value {
+    fake.run_json(app, &["link-user", "--user-id", user, "--email", email])
+}
+
+#[tokio::test]
+async fn link_user_finds_an_existing_customer_by_email() {
+    let app = TestApp::spawn().await;
+    let fake = FakeStripe::start(5, 0, 0);
+    let user = uuid::Uuid::new_v4().to_string();
+    let linked = link_user(&fake, &app, &user, "customer3@example.com");
+    assert_eq!(linked["stripe_customer_id"], json!("cus_fake0000003"));
+    assert_eq!(linked["how"], json!("found"));
+    assert_eq!(fake.created().await, 0);
+    let row: (String, Option<String>) = sqlx::query_as(
+        "SELECT c.stripe_customer_id, c.email FROM users u JOIN end_customers c ON c.id = u.customer_id
+         WHERE u.id = $1::uuid",
+    )
+    .bind(&user)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        row,
+        (
+            "cus_fake0000003".into(),
+            Some("customer3@example.com".into())
+        )
+    );
+}
+
+/// Repeated, concurrent, or after its first answer was lost: one customer.
+#[tokio::test]
+async fn link_user_creates_a_new_customer_exactly_once() {
+    let app = TestApp::spawn().await;
+    let fake = FakeStripe::start(0, 0, 0);
+    let user = uuid::Uuid::new_v4().to_string();
+    fake.control(json!({ "failures": [{ "lose_response": true }] }))
+        .await;
+    let first = link_user(&fake, &app, &user, "new@example.com");
+    assert_eq!(first["how"], json!("created"));
+    assert_eq!(
+        fake.created().await,
+        1,
+        "the lost answer's retry created nothing new"
+    );
+    let again = link_user(&fake, &app, &user, "new@example.com");
+    assert_eq!(
+        (again["how"].clone(), again["stripe_customer_id"].clone()),
+        (json!("already linked"), first["stripe_customer_id"].clone())
+    );
+
+    let other = uuid::Uuid::new_v4().to_string();
+    let racers: Vec<_> = (0..3)
+        .map(|_| {
+            fake.tether(
+                &app,
+                KEY,
+                &[
+                    "link-user",
+                    "--user-id",
+                    &other,
+                    "--email",
+                    "racer@example.com",
+                    "--json",
+                ],
+            )
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let ids: Vec<Value> = racers
+        .into_iter()
+        .map(|r| {
+            let out = r.wait_with_output().unwrap();
+            assert!(out.status.success());
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()["stripe_customer_id"].clone()
+        })
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert_eq!(fake.created().await, 2, "one customer per user");
+    let metadata: Value =
+        sqlx::query_scalar("SELECT metadata FROM end_customers WHERE stripe_customer_id = $1")
+            .bind(ids[0].as_str().unwrap())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(metadata, json!({ "supabase_user_id": other }));
+}
