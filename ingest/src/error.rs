@@ -25,6 +25,11 @@ pub enum IngestError {
     Busy,
     #[error("this development receiver only answers requests addressed to localhost")]
     HostNotAllowed,
+    #[error("this deployment is in {deployment} mode; a {event} mode event is not stored here")]
+    WrongMode {
+        deployment: &'static str,
+        event: &'static str,
+    },
     #[error(transparent)]
     Commit(#[from] CommitError),
 }
@@ -32,9 +37,10 @@ pub enum IngestError {
 impl IngestError {
     pub fn status(&self) -> StatusCode {
         match self {
-            IngestError::Signature(_) | IngestError::Envelope(_) | IngestError::UnreadableBody => {
-                StatusCode::BAD_REQUEST
-            }
+            IngestError::Signature(_)
+            | IngestError::Envelope(_)
+            | IngestError::UnreadableBody
+            | IngestError::WrongMode { .. } => StatusCode::BAD_REQUEST,
             IngestError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             IngestError::Busy => StatusCode::SERVICE_UNAVAILABLE,

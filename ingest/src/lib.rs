@@ -71,6 +71,7 @@ impl IngestServer {
             ),
             allowed_hosts: config.allowed_hosts.clone(),
             admin_token: admin::token(config.admin_token.as_ref()),
+            mode: config.mode,
         });
         Ok(Self {
             listener,

@@ -13,6 +13,7 @@ use axum::{
 };
 use serde::Serialize;
 use sqlx::PgPool;
+use tether_shared::config::Mode;
 use tether_stripe::{
     envelope::{EnvelopeError, parse_envelope_str},
     signature::SignatureVerifier,
@@ -32,6 +33,8 @@ pub struct AppState {
     pub body_limits: BodyLimits,
     /// See `IngestConfig::allowed_hosts`.
     pub allowed_hosts: Option<Vec<String>>,
+    /// TETHER_MODE: events of the other mode are refused.
+    pub mode: Option<Mode>,
     /// TETHER_ADMIN_TOKEN; `None` turns the admin API off.
     pub admin_token: Option<secrecy::SecretString>,
 }
@@ -137,6 +140,14 @@ async fn store_verified(
         return Err(
             EnvelopeError::NotAnEvent("created is later than the time it was signed").into(),
         );
+    }
+    if let Some(mode) = state.mode
+        && Mode::of_livemode(envelope.livemode) != mode
+    {
+        return Err(IngestError::WrongMode {
+            deployment: mode.name(),
+            event: Mode::of_livemode(envelope.livemode).name(),
+        });
     }
     let span = tracing::Span::current();
     span.record("event_id", envelope.id.as_str());

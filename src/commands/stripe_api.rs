@@ -5,6 +5,7 @@ use tether_shared::config::StripeApiConfig;
 use tether_stripe_api::{ApiConfig, StripeApi};
 
 pub fn client(config: &StripeApiConfig) -> anyhow::Result<StripeApi> {
+    config.mode()?;
     let secret_key = config
         .secret_key
         .clone()

@@ -483,3 +483,16 @@ async fn a_development_receiver_refuses_other_host_names() {
         .unwrap();
     assert_eq!(rebinding.status().as_u16(), 403);
 }
+
+/// A test-mode deployment refuses live events (and the other way round):
+/// staging and production never mix.
+#[tokio::test]
+async fn an_event_of_the_other_mode_is_refused_and_not_stored() {
+    let app = TestApp::spawn_with(|c| c.mode = Some(tether_shared::config::Mode::Test)).await;
+    let mut live = new_event("customer.created", unix_now());
+    live["livemode"] = json!(true);
+    assert_refused(&app.post_event(&live).await, 400, "test mode");
+    assert_nothing_stored(&app.pool).await;
+    let test = new_event("customer.created", unix_now());
+    assert_eq!(app.post_event(&test).await, accepted());
+}

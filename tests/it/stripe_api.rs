@@ -461,3 +461,44 @@ async fn link_user_creates_a_new_customer_exactly_once() {
             .unwrap();
     assert_eq!(metadata, json!({ "supabase_user_id": other }));
 }
+
+#[tokio::test]
+async fn a_key_of_the_other_mode_stops_the_command_at_start() {
+    let app = TestApp::spawn().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["backfill", "customers"])
+        .env("DATABASE_URL", database_url(&app))
+        .env("STRIPE_SECRET_KEY", "sk_test_not_for_production")
+        .env("TETHER_MODE", "live")
+        .env("STRIPE_API_BASE", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("test key, but TETHER_MODE=live"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not_for_production"), "{stderr}");
+}
+
+#[tokio::test]
+async fn synced_rows_record_their_mode() {
+    let app = TestApp::spawn().await;
+    let fake = FakeStripe::start(2, 0, 0);
+    apply(&app, &fixture("customer.created")).await;
+    fake.run_json(&app, &["backfill", "customers"]);
+    let modes: Vec<(String, Option<bool>)> =
+        sqlx::query_as("SELECT stripe_customer_id, livemode FROM end_customers ORDER BY 1")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        modes,
+        [
+            ("cus_QXg1o8vcGmoR32".into(), Some(false)),
+            ("cus_fake0000000".into(), Some(false)),
+            ("cus_fake0000001".into(), Some(false)),
+        ]
+    );
+}

@@ -18,6 +18,7 @@ pub struct CustomerChange {
     pub phone: Option<String>,
     pub metadata: Value,
     pub deleted: bool,
+    pub livemode: Option<bool>,
 }
 
 /// `end_customers`: the kind every other kind's customer links to.
@@ -89,6 +90,7 @@ fn read(event_type: &str, object: &StripeObject) -> Result<CustomerChange, Refus
         name: fields::string(object, "name"),
         phone: fields::string(object, "phone"),
         metadata: fields::metadata(object),
+        livemode: fields::boolean(object, "livemode"),
         deleted: event_type == "customer.deleted"
             || fields::boolean(object, "deleted") == Some(true),
     })
@@ -105,13 +107,14 @@ async fn upsert(
     let query = sqlx::query_scalar(
         concat!(
             "INSERT INTO end_customers AS c (stripe_customer_id, email, name, phone, metadata, deleted_at,
-                                         is_placeholder, last_event_id, last_event_created, last_event_rank)
+                                         is_placeholder, livemode, last_event_id, last_event_created,
+                                         last_event_rank)
          SELECT t.cid, t.email, t.name, t.phone, t.metadata,
                 CASE WHEN t.deleted THEN to_timestamp(t.created) END,
-                false, t.event_id, to_timestamp(t.created), t.rank
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bool[],
-                     $7::text[], $8::int8[], $9::int2[])
-              AS t(cid, email, name, phone, metadata, deleted, event_id, created, rank)
+                false, t.livemode, t.event_id, to_timestamp(t.created), t.rank
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bool[], $7::bool[],
+                     $8::text[], $9::int8[], $10::int2[])
+              AS t(cid, email, name, phone, metadata, deleted, livemode, event_id, created, rank)
          ON CONFLICT (stripe_customer_id) DO UPDATE SET
              -- A deletion may carry only a stub ({id, object, deleted}):
              -- the tombstone keeps the last known details.
@@ -125,6 +128,7 @@ async fn upsert(
                              THEN EXCLUDED.metadata ELSE c.metadata END,
              deleted_at = COALESCE(c.deleted_at, EXCLUDED.deleted_at),
              is_placeholder = false,
+             livemode = COALESCE(EXCLUDED.livemode, c.livemode),
              last_event_id = EXCLUDED.last_event_id,
              last_event_created = EXCLUDED.last_event_created,
              last_event_rank = EXCLUDED.last_event_rank,
@@ -140,7 +144,8 @@ async fn upsert(
     .bind(changes.iter().map(|(_, c)| c.name.as_deref()).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, c)| c.phone.as_deref()).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, c)| &c.metadata).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(_, c)| c.deleted).collect::<Vec<_>>());
+    .bind(changes.iter().map(|(_, c)| c.deleted).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, c)| c.livemode).collect::<Vec<_>>());
     let written: Vec<String> = bind_versions(query, &versions).fetch_all(conn).await?;
     Ok(written.into_iter().collect())
 }

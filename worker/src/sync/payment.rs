@@ -21,6 +21,7 @@ pub struct PaymentChange {
     pub status: Option<String>,
     pub description: Option<String>,
     pub metadata: Value,
+    pub livemode: Option<bool>,
 }
 
 /// `payments`, one row per PaymentIntent.
@@ -91,6 +92,7 @@ fn read(object: &StripeObject) -> Result<PaymentChange, Refusal> {
         status: fields::string(object, "status"),
         description: fields::string(object, "description"),
         metadata: fields::metadata(object),
+        livemode: fields::boolean(object, "livemode"),
     })
 }
 
@@ -104,16 +106,19 @@ async fn upsert(
     let query = sqlx::query_scalar(
         concat!(
             "INSERT INTO payments AS p (customer_id, stripe_payment_intent_id, amount, currency, status,
-                                    description, metadata, last_event_id, last_event_created, last_event_rank)
-         SELECT c.id, t.pi, t.amount, t.currency, t.status, t.description, t.metadata,
+                                    description, metadata, livemode, last_event_id, last_event_created,
+                                    last_event_rank)
+         SELECT c.id, t.pi, t.amount, t.currency, t.status, t.description, t.metadata, t.livemode,
                 t.event_id, to_timestamp(t.created), t.rank
          FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
-                     $8::text[], $9::int8[], $10::int2[])
-              AS t(pi, cid, amount, currency, status, description, metadata, event_id, created, rank)
+                     $8::bool[], $9::text[], $10::int8[], $11::int2[])
+              AS t(pi, cid, amount, currency, status, description, metadata, livemode, event_id, created,
+                   rank)
          LEFT JOIN end_customers c ON c.stripe_customer_id = t.cid
          ON CONFLICT (stripe_payment_intent_id) DO UPDATE SET
              customer_id = EXCLUDED.customer_id, amount = EXCLUDED.amount, currency = EXCLUDED.currency,
              status = EXCLUDED.status, description = EXCLUDED.description, metadata = EXCLUDED.metadata,
+             livemode = COALESCE(EXCLUDED.livemode, p.livemode),
              last_event_id = EXCLUDED.last_event_id,
              last_event_created = EXCLUDED.last_event_created,
              last_event_rank = EXCLUDED.last_event_rank,
@@ -130,7 +135,8 @@ async fn upsert(
     .bind(changes.iter().map(|(_, p)| p.currency.as_deref()).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, p)| p.status.as_deref()).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, p)| p.description.as_deref()).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(_, p)| &p.metadata).collect::<Vec<_>>());
+    .bind(changes.iter().map(|(_, p)| &p.metadata).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, p)| p.livemode).collect::<Vec<_>>());
     let written: Vec<String> = bind_versions(query, &versions).fetch_all(conn).await?;
     Ok(written.into_iter().collect())
 }

@@ -23,6 +23,7 @@ pub struct SubscriptionChange {
     pub current_period_start: Option<i64>,
     pub current_period_end: Option<i64>,
     pub metadata: Value,
+    pub livemode: Option<bool>,
 }
 
 /// `subscriptions`.
@@ -119,6 +120,7 @@ fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, R
         current_period_start: period("current_period_start"),
         current_period_end: period("current_period_end"),
         metadata: fields::metadata(object),
+        livemode: fields::boolean(object, "livemode"),
     })
 }
 
@@ -157,14 +159,15 @@ async fn upsert(
         concat!(
             "INSERT INTO subscriptions AS s (customer_id, stripe_subscription_id, status, price_id, quantity,
                                          cancel_at_period_end, current_period_start, current_period_end,
-                                         metadata, last_event_id, last_event_created, last_event_rank)
+                                         metadata, livemode, last_event_id, last_event_created,
+                                         last_event_rank)
          SELECT c.id, t.sub, t.status, t.price_id, t.quantity, t.cancel_at_period_end,
-                to_timestamp(t.period_start), to_timestamp(t.period_end), t.metadata,
+                to_timestamp(t.period_start), to_timestamp(t.period_end), t.metadata, t.livemode,
                 t.event_id, to_timestamp(t.created), t.rank
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::bool[], $7::int8[],
-                     $8::int8[], $9::jsonb[], $10::text[], $11::int8[], $12::int2[])
+                     $8::int8[], $9::jsonb[], $10::bool[], $11::text[], $12::int8[], $13::int2[])
               AS t(sub, cid, status, price_id, quantity, cancel_at_period_end, period_start, period_end,
-                   metadata, event_id, created, rank)
+                   metadata, livemode, event_id, created, rank)
          LEFT JOIN end_customers c ON c.stripe_customer_id = t.cid
          ON CONFLICT (stripe_subscription_id) DO UPDATE SET
              customer_id = EXCLUDED.customer_id, price_id = EXCLUDED.price_id,
@@ -173,6 +176,7 @@ async fn upsert(
              quantity = EXCLUDED.quantity, cancel_at_period_end = EXCLUDED.cancel_at_period_end,
              current_period_start = EXCLUDED.current_period_start,
              current_period_end = EXCLUDED.current_period_end, metadata = EXCLUDED.metadata,
+             livemode = COALESCE(EXCLUDED.livemode, s.livemode),
              last_event_id = EXCLUDED.last_event_id,
              last_event_created = EXCLUDED.last_event_created,
              last_event_rank = EXCLUDED.last_event_rank,
@@ -191,7 +195,8 @@ async fn upsert(
     .bind(changes.iter().map(|(_, s)| s.cancel_at_period_end).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, s)| s.current_period_start).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, s)| s.current_period_end).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(_, s)| &s.metadata).collect::<Vec<_>>());
+    .bind(changes.iter().map(|(_, s)| &s.metadata).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, s)| s.livemode).collect::<Vec<_>>());
     let written: Vec<String> = bind_versions(query, &versions).fetch_all(conn).await?;
     Ok(written.into_iter().collect())
 }
