@@ -100,6 +100,54 @@ async fn a_dead_letter_is_found_shown_replayed_and_applied_once() {
 }
 
 #[tokio::test]
+async fn dead_letters_are_replayed_by_filter() {
+    let app = TestApp::spawn().await;
+    let payment = dead_letter(&app).await;
+    let customer = fixture("customer.created");
+    post_ok(&app, &customer).await;
+    let customer_id = customer["id"].as_str().unwrap();
+    // The customer's job, as if it had died too.
+    let jobs = tether_queue::inspect::jobs(&app.pool).await.unwrap();
+    let pending: Vec<String> = jobs
+        .into_iter()
+        .filter(|j| j.status == tether_queue::JobStatus::Pending)
+        .map(|j| j.id)
+        .collect();
+    let mut tx = app.pool.begin().await.unwrap();
+    tether_queue::complete(
+        &mut tx,
+        &pending.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+    tether_queue::push_dead(&mut tx, customer_id, 4, 4, "a failure since fixed")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let_payment_writes_succeed(&app.pool).await;
+
+    let by_type = tether_json(
+        &app,
+        &["dlq", "replay", "--all", "--type", "customer.created"],
+    );
+    assert_eq!(by_type["replayed"], json!(1));
+    drain(&app.pool).await;
+    assert_eq!(log_statuses(&app.pool, customer_id).await, ["success"]);
+    let left = tether_json(&app, &["dlq", "list"]);
+    assert_eq!(
+        left.as_array().unwrap().len(),
+        1,
+        "the payment was not selected"
+    );
+    assert_eq!(left[0]["id"], json!(payment));
+    let since = tether_json(&app, &["dlq", "replay", "--all", "--since", "1h"]);
+    assert_eq!(since["replayed"], json!(1));
+    drain(&app.pool).await;
+    let statuses = log_statuses(&app.pool, &payment).await;
+    assert_eq!(statuses.last().map(String::as_str), Some("success"));
+}
+
+#[tokio::test]
 async fn replaying_an_event_that_has_since_succeeded_is_a_logged_duplicate() {
     let app = TestApp::spawn().await;
     let event = fixture("customer.created");
@@ -262,6 +310,7 @@ async fn prune_removes_exactly_what_it_should() {
     superseded["data"]["object"]["name"] = json!("Old");
     apply(&app, &superseded).await;
     apply(&app, &referenced).await;
+    let dead = dead_letter(&app).await;
     let unprocessed = fixture("payment_intent.succeeded");
     post_ok(&app, &unprocessed).await;
     let id = |e: &Value| e["id"].as_str().unwrap().to_owned();
@@ -285,7 +334,7 @@ async fn prune_removes_exactly_what_it_should() {
         .fetch_all(&app.pool)
         .await
         .unwrap();
-    assert_eq!(left.len(), 4, "dry run removed nothing");
+    assert_eq!(left.len(), 5, "dry run removed nothing");
 
     let pruned = tether_json(&app, &["prune", "--older-than", "30d"]);
     assert_eq!(
@@ -296,10 +345,18 @@ async fn prune_removes_exactly_what_it_should() {
         .fetch_all(&app.pool)
         .await
         .unwrap();
-    let mut expected = vec![id(&referenced), id(&unprocessed), id(&recent)];
+    let mut expected = vec![id(&referenced), id(&unprocessed), id(&recent), dead.clone()];
     expected.sort();
     assert_eq!(left, expected, "the superseded event alone is gone");
     assert_eq!(log_statuses(&app.pool, &id(&recent)).await, ["success"]);
+    // Aged together by the test, so their order is a tie.
+    let mut history = log_statuses(&app.pool, &dead).await;
+    history.sort();
+    assert_eq!(
+        history,
+        ["dead", "error", "error", "error"],
+        "a dead letter keeps its history"
+    );
 }
 
 #[tokio::test]
