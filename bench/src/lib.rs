@@ -123,7 +123,7 @@ pub async fn run(args: Bench) -> anyhow::Result<()> {
     let workload = Arc::new(Workload::new(workload_options(&args))?);
     let target = Arc::new(Target::parse(
         &args.target.url,
-        args.target.signing_secret(&args.db).await?,
+        tether_shared::dev_secret::signing_secret(&args.target, &args.db).await?,
     )?);
     let pool = db::connect_lazy(&args.db)?;
     if !args.no_wait {

@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 use tether_ops::{OpsError, dlq, prune, replay, status};
 use tether_shared::duration::parse_duration;
 
-use crate::{error::json_error, routes::AppState};
+use crate::{error::json_error, state::AppState};
 
 pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()

@@ -8,6 +8,7 @@ pub mod error;
 mod listener;
 mod refusals;
 pub mod routes;
+mod state;
 
 use std::{net::SocketAddr, sync::Arc};
 

@@ -12,32 +12,16 @@ use axum::{
     routing::{get, post},
 };
 use serde::Serialize;
-use sqlx::PgPool;
 use tether_shared::config::Mode;
-use tether_stripe::{
-    envelope::{EnvelopeError, parse_envelope_str},
-    signature::SignatureVerifier,
-};
+use tether_stripe::envelope::{EnvelopeError, parse_envelope_str};
 
+pub use crate::state::AppState;
 use crate::{
-    body::{BodyLimits, BufferedBody},
-    committer::{CommitError, Committer, IncomingEvent, Receipt},
+    body::BufferedBody,
+    committer::{CommitError, IncomingEvent, Receipt},
     error::{IngestError, json_error},
     refusals::{self, Rejected},
 };
-
-pub struct AppState {
-    pub verifier: SignatureVerifier,
-    pub committer: Committer,
-    pub pool: PgPool,
-    pub body_limits: BodyLimits,
-    /// See `IngestConfig::allowed_hosts`.
-    pub allowed_hosts: Option<Vec<String>>,
-    /// TETHER_MODE: events of the other mode are refused.
-    pub mode: Option<Mode>,
-    /// TETHER_ADMIN_TOKEN; `None` turns the admin API off.
-    pub admin_token: Option<secrecy::SecretString>,
-}
 
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()

@@ -5,7 +5,6 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use anyhow::Context;
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 use tether_stripe::secret::{WebhookSecrets, parse_webhook_secrets};
@@ -409,25 +408,4 @@ pub struct IngestTarget {
     #[arg(long = "webhook-secret", env = "STRIPE_WEBHOOK_SECRET", value_name = "STRIPE_WEBHOOK_SECRET",
           value_parser = SecretListParser, hide_env_values = true)]
     pub webhook_secrets: Option<WebhookSecrets>,
-}
-
-impl IngestTarget {
-    /// The secret to sign with: STRIPE_WEBHOOK_SECRET's first, or else the
-    /// development secret `tether up` made in the database.
-    pub async fn signing_secret(&self, db: &DatabaseConfig) -> anyhow::Result<String> {
-        if let Some(secrets) = &self.webhook_secrets {
-            return Ok(secrets.signing().expose_secret().to_owned());
-        }
-        let unset = || {
-            format!(
-                "STRIPE_WEBHOOK_SECRET is not set, and {} holds no development secret \
-                 (start `tether up` there first, or set STRIPE_WEBHOOK_SECRET)",
-                crate::db::redacted(db)
-            )
-        };
-        let pool = crate::db::connect(db).await.with_context(unset)?;
-        let secret = crate::dev_secret::read(&pool).await;
-        pool.close().await;
-        secret.with_context(unset)?.with_context(unset)
-    }
 }

@@ -5,7 +5,10 @@
 //! development instance.
 
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use sqlx::PgPool;
+
+use crate::config::{DatabaseConfig, IngestTarget};
 
 /// The fixed development secret of earlier versions. It was published, so
 /// ingest refuses it wherever it is configured.
@@ -27,6 +30,25 @@ pub async fn get_or_create(pool: &PgPool) -> anyhow::Result<String> {
     read(pool)
         .await?
         .context("the development secret vanished after it was stored")
+}
+
+/// The secret a client command signs with: STRIPE_WEBHOOK_SECRET's first,
+/// or else the development secret `tether up` made in the database.
+pub async fn signing_secret(target: &IngestTarget, db: &DatabaseConfig) -> anyhow::Result<String> {
+    if let Some(secrets) = &target.webhook_secrets {
+        return Ok(secrets.signing().expose_secret().to_owned());
+    }
+    let unset = || {
+        format!(
+            "STRIPE_WEBHOOK_SECRET is not set, and {} holds no development secret \
+             (start `tether up` there first, or set STRIPE_WEBHOOK_SECRET)",
+            crate::db::redacted(db)
+        )
+    };
+    let pool = crate::db::connect(db).await.with_context(unset)?;
+    let secret = read(&pool).await;
+    pool.close().await;
+    secret.with_context(unset)?.with_context(unset)
 }
 
 /// The development secret `tether up` made for this database, if any.

@@ -2,7 +2,10 @@
 
 use anyhow::Context;
 use clap::Args;
-use tether_shared::config::{DatabaseConfig, IngestTarget};
+use tether_shared::{
+    config::{DatabaseConfig, IngestTarget},
+    dev_secret,
+};
 use tether_stripe::{samples, signature};
 
 #[derive(Args)]
@@ -30,7 +33,7 @@ pub async fn run(args: SendTestEvent) -> anyhow::Result<()> {
     let event = samples::fresh_event(&args.event_type, &event_id, now)
         .context("unknown sample event type")?;
     let body = serde_json::to_vec(&event)?;
-    let secret = args.target.signing_secret(&args.db).await?;
+    let secret = dev_secret::signing_secret(&args.target, &args.db).await?;
     let header = signature::sign(&secret, now, &body);
     let response = reqwest::Client::new()
         .post(&args.target.url)

@@ -15,6 +15,7 @@ mod failure;
 mod logs;
 mod retry;
 mod run;
+mod split;
 pub mod sync;
 
 use sqlx::PgPool;

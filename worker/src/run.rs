@@ -2,12 +2,12 @@
 
 use std::sync::LazyLock;
 
-use sqlx::{PgConnection, PgPool};
-use tether_queue::{ClaimedJob, JobPayload};
+use sqlx::PgPool;
+use tether_queue::ClaimedJob;
 use tether_shared::config::WorkerConfig;
 use tokio::sync::Semaphore;
 
-use crate::{apply, error::ApplyError, failure};
+use crate::{apply, error::ApplyError, failure, split};
 
 /// Most events one transaction applies when it merges jobs.
 const MAX_EVENTS_PER_TRANSACTION: usize = 256;
@@ -31,7 +31,7 @@ pub(crate) async fn run_claim(pool: &PgPool, config: &WorkerConfig, claimed: Vec
         .into_iter()
         .partition(|j| j.bytes > MAX_BYTES_PER_TRANSACTION && j.event_count() > 1);
     for job in oversized {
-        split_oversized(pool, &job).await;
+        split::split_oversized(pool, &job).await;
     }
     let (fresh, retried): (Vec<_>, Vec<_>) = claimed.into_iter().partition(|j| j.attempt == 1);
     let mut alone = Vec::new();
@@ -90,46 +90,6 @@ async fn budget_share(group: &[ClaimedJob]) -> tokio::sync::SemaphorePermit<'sta
         .acquire_many(kib)
         .await
         .expect("the apply budget is never closed")
-}
-
-/// A job too large to load at once becomes one job per event; the next
-/// claims pick them up in groups that fit.
-async fn split_oversized(pool: &PgPool, job: &ClaimedJob) {
-    let split = async {
-        let mut tx = pool.begin().await?;
-        let events = job.events.as_deref().unwrap_or_default();
-        let singles = one_job_per_event(&mut tx, events).await?;
-        tether_queue::split(&mut tx, &job.id, &singles).await?;
-        tx.commit().await?;
-        Ok::<_, ApplyError>(singles.len())
-    };
-    match split.await {
-        Ok(events) => {
-            tracing::debug!(job = %job.id, events, bytes = job.bytes, "large job split before applying")
-        }
-        // The job stays claimed; the heartbeat puts it back.
-        Err(error) => tracing::warn!(job = %job.id, error = %error, "could not split a large job"),
-    }
-}
-
-/// One job payload per stored event, each with its body size.
-pub(crate) async fn one_job_per_event(
-    conn: &mut PgConnection,
-    event_ids: &[String],
-) -> Result<Vec<JobPayload>, sqlx::Error> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT id, octet_length(payload::text)::int8 FROM stripe_events WHERE id = ANY($1)",
-    )
-    .bind(event_ids)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, bytes)| JobPayload {
-            events: vec![id],
-            bytes: u64::try_from(bytes).unwrap_or(0),
-        })
-        .collect())
 }
 
 async fn run_one(pool: &PgPool, config: &WorkerConfig, job: ClaimedJob) {
