@@ -1,0 +1,85 @@
+//! A worker's settings.
+
+use std::time::Duration;
+
+use clap::Args;
+
+#[derive(Args, Clone, Debug)]
+pub struct WorkerConfig {
+    /// Batches applied at the same time by this process.
+    #[arg(long = "concurrency", env = "TETHER_CONCURRENCY", value_name = "TETHER_CONCURRENCY",
+          default_value_t = WorkerConfig::DEFAULT.concurrency, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+
+    /// Attempts before a job is dead-lettered.
+    #[arg(long = "max-attempts", env = "TETHER_MAX_ATTEMPTS", value_name = "TETHER_MAX_ATTEMPTS",
+          default_value_t = WorkerConfig::DEFAULT.max_attempts, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_attempts: u32,
+
+    /// First retry delay; doubles each attempt, with jitter, capped at TETHER_RETRY_MAX_MS.
+    #[arg(long = "retry-base-ms", env = "TETHER_RETRY_BASE_MS", value_name = "TETHER_RETRY_BASE_MS",
+          default_value_t = WorkerConfig::DEFAULT.retry_base_ms, value_parser = clap::value_parser!(u64).range(1..))]
+    pub retry_base_ms: u64,
+
+    /// Longest delay between two attempts.
+    #[arg(long = "retry-max-ms", env = "TETHER_RETRY_MAX_MS", value_name = "TETHER_RETRY_MAX_MS",
+          default_value_t = WorkerConfig::DEFAULT.retry_max_ms, value_parser = clap::value_parser!(u64).range(1..))]
+    pub retry_max_ms: u64,
+
+    /// A worker silent this long is presumed dead and its jobs run elsewhere.
+    #[arg(long = "orphan-after-secs", env = "TETHER_ORPHAN_AFTER_SECS",
+          value_name = "TETHER_ORPHAN_AFTER_SECS", default_value_t = WorkerConfig::DEFAULT.orphan_after_secs,
+          value_parser = clap::value_parser!(u64).range(2..))]
+    pub orphan_after_secs: u64,
+
+    /// Polling interval for jobs nobody announced (retries whose time has come).
+    #[arg(long = "poll-ms", env = "TETHER_POLL_MS", value_name = "TETHER_POLL_MS",
+          default_value_t = WorkerConfig::DEFAULT.poll_ms, value_parser = clap::value_parser!(u64).range(10..))]
+    pub poll_ms: u64,
+
+    /// Prune processed events and logs older than this in the background
+    /// (hourly), as `tether prune` does. Unset: keep everything.
+    #[arg(long = "retention", env = "TETHER_RETENTION", value_name = "TETHER_RETENTION",
+          value_parser = crate::duration::parse_duration)]
+    pub retention: Option<Duration>,
+
+    /// Jobs claimed at once and applied in one transaction: one under light
+    /// load, up to this many under a backlog.
+    #[arg(long = "fetch-size", env = "TETHER_FETCH_SIZE", value_name = "TETHER_FETCH_SIZE",
+          default_value_t = WorkerConfig::DEFAULT.fetch_size, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub fetch_size: u32,
+}
+
+impl WorkerConfig {
+    /// Every default, in one place: the flags show these, and code that
+    /// builds a config without a command line (tests) starts from them.
+    pub const DEFAULT: WorkerConfig = WorkerConfig {
+        concurrency: 4,
+        max_attempts: 10,
+        retry_base_ms: 1000,
+        retry_max_ms: 3_600_000,
+        orphan_after_secs: 60,
+        poll_ms: 500,
+        fetch_size: 16,
+        retention: None,
+    };
+
+    pub fn heartbeat_interval(&self) -> Duration {
+        // Several beats fit in one orphan window, so one slow beat is not a death.
+        Duration::from_secs(self.orphan_after_secs).div_f64(4.0)
+    }
+
+    pub fn orphan_after(&self) -> Duration {
+        Duration::from_secs(self.orphan_after_secs)
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_ms)
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
