@@ -9,6 +9,7 @@ mod listener;
 mod refusals;
 pub mod routes;
 mod state;
+mod supabase;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -73,6 +74,7 @@ impl IngestServer {
             allowed_hosts: config.allowed_hosts.clone(),
             admin_token: admin::token(config.admin_token.as_ref()),
             mode: config.mode,
+            supabase_token: admin::token(config.supabase_token.as_ref()),
         });
         Ok(Self {
             listener,

@@ -26,6 +26,10 @@ use crate::{
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/webhooks/stripe", post(receive_stripe_webhook))
+        .route(
+            "/webhooks/supabase",
+            post(crate::supabase::receive_supabase_webhook),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(crate::admin::routes(state.clone()))

@@ -16,6 +16,8 @@ pub struct AppState {
     pub allowed_hosts: Option<Vec<String>>,
     /// TETHER_MODE: events of the other mode are refused.
     pub mode: Option<Mode>,
+    /// SUPABASE_WEBHOOK_TOKEN; `None` turns `/webhooks/supabase` off.
+    pub supabase_token: Option<secrecy::SecretString>,
     /// TETHER_ADMIN_TOKEN; `None` turns the admin API off.
     pub admin_token: Option<secrecy::SecretString>,
 }

@@ -10,6 +10,7 @@ pub mod link_user;
 pub mod prune;
 pub mod reconcile;
 pub mod replay;
+pub mod signups;
 pub mod snapshot;
 pub mod status;
 

@@ -37,7 +37,29 @@ impl ClaimedJob {
 /// partial fetch index (`idx_apalis_jobs_fetch_partial`), so its status
 /// literals must stay literals.
 pub async fn claim(pool: &PgPool, worker: &str, limit: i64) -> Result<Vec<ClaimedJob>, QueueError> {
-    let rows: Vec<(String, Vec<u8>, i32)> = sqlx::query_as(
+    let rows = claim_of(pool, worker, QUEUE, limit).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, payload, attempt)| {
+            let payload = JobPayload::from_bytes(&payload);
+            ClaimedJob {
+                id,
+                bytes: payload.as_ref().map_or(0, |p| p.bytes),
+                events: payload.map(|p| p.events),
+                attempt,
+            }
+        })
+        .collect())
+}
+
+/// Claims up to `limit` runnable jobs of `job_type`: (id, payload, attempt).
+pub(crate) async fn claim_of(
+    pool: &PgPool,
+    worker: &str,
+    job_type: &str,
+    limit: i64,
+) -> Result<Vec<(String, Vec<u8>, i32)>, QueueError> {
+    Ok(sqlx::query_as(
         "WITH next AS (
              SELECT id FROM apalis.jobs
              WHERE job_type = $1
@@ -51,24 +73,12 @@ pub async fn claim(pool: &PgPool, worker: &str, limit: i64) -> Result<Vec<Claime
          FROM next WHERE j.id = next.id
          RETURNING j.id, j.job, j.attempts",
     )
-    .bind(QUEUE)
+    .bind(job_type)
     .bind(limit)
     .bind(worker)
     .bind(JobStatus::Running.as_str())
     .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, payload, attempt)| {
-            let payload = JobPayload::from_bytes(&payload);
-            ClaimedJob {
-                id,
-                bytes: payload.as_ref().map_or(0, |p| p.bytes),
-                events: payload.map(|p| p.events),
-                attempt,
-            }
-        })
-        .collect())
+    .await?)
 }
 
 /// Removes finished jobs, inside the transaction that applied them.

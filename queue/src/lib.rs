@@ -23,6 +23,7 @@ mod error;
 pub mod inspect;
 mod payload;
 mod push;
+pub mod signups;
 mod status;
 #[cfg(feature = "test-support")]
 pub mod test_support;
@@ -34,8 +35,15 @@ pub use payload::{JobPayload, PayloadError};
 pub use push::{push, push_dead, split};
 pub use status::JobStatus;
 
-/// The apalis `job_type` of every tether job.
+/// The apalis `job_type` of the jobs that name stored Stripe events.
 pub const QUEUE: &str = "tether::stripe_events";
+
+/// The apalis `job_type` of a Supabase sign-up to turn into a Stripe
+/// customer (its payload: the `supabase_signups.id`).
+pub const SIGNUP_QUEUE: &str = "tether::supabase_signups";
+
+/// Every job type tether runs; a dead worker's jobs of each go back.
+pub const JOB_TYPES: [&str; 2] = [QUEUE, SIGNUP_QUEUE];
 
 /// Sent by apalis's insert trigger on `apalis.jobs` for each job runnable now.
 pub const NOTIFY_CHANNEL: &str = "apalis::job::insert";

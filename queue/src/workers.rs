@@ -36,7 +36,7 @@ pub async fn heartbeat(
     register(pool, worker).await?;
     let released = sqlx::query(
         "UPDATE apalis.jobs j SET status = $5, lock_by = NULL, lock_at = NULL
-         WHERE j.job_type = $1 AND j.status = ANY($6)
+         WHERE j.job_type = ANY($7) AND j.status = ANY($6)
            AND ((j.lock_by = $2 AND NOT (j.id = ANY($3)))
                 OR j.lock_by IN (SELECT w.id FROM apalis.workers w
                                  WHERE w.worker_type = $1 AND w.id <> $2
@@ -48,6 +48,7 @@ pub async fn heartbeat(
     .bind(orphan_after.as_secs_f64())
     .bind(JobStatus::Pending.as_str())
     .bind(held())
+    .bind(crate::JOB_TYPES)
     .execute(pool)
     .await?;
     Ok(released.rows_affected())

@@ -123,6 +123,9 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .run(pool)
         .await
         .context("applying the queue (apalis) migrations")?;
+    tether_queue::signups::install(pool)
+        .await
+        .context("installing the queue's SQL functions")?;
     MIGRATOR
         .run(pool)
         .await

@@ -19,6 +19,7 @@ pub const TETHER_TABLES: &[&str] = &[
     "tether_settings",
     "rejected_deliveries",
     "backfill_cursors",
+    "supabase_signups",
 ];
 
 /// The version of tether's first migration: recorded in a schema's

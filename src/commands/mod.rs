@@ -16,7 +16,9 @@ mod stripe_api;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tether_shared::config::{DatabaseConfig, IngestConfig, LogConfig, WorkerConfig};
+use tether_shared::config::{
+    DatabaseConfig, IngestConfig, LogConfig, StripeApiConfig, WorkerConfig,
+};
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +53,9 @@ pub enum Command {
         db: DatabaseConfig,
         #[command(flatten)]
         worker: WorkerConfig,
+        /// With STRIPE_SECRET_KEY, the worker also turns Supabase sign-ups into customers.
+        #[command(flatten)]
+        stripe: StripeApiConfig,
     },
     /// Migrate, then run ingest and a worker in one process (laptop, demo).
     Up {
@@ -60,6 +65,8 @@ pub enum Command {
         ingest: IngestConfig,
         #[command(flatten)]
         worker: WorkerConfig,
+        #[command(flatten)]
+        stripe: StripeApiConfig,
     },
     /// Sign a sample event and post it, like `stripe trigger`.
     SendTestEvent(send_test_event::SendTestEvent),
@@ -95,8 +102,13 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Reconcile(args) => reconcile::run(args).await,
         Command::Migrate { db } => migrate::run(&db).await,
         Command::Ingest { db, ingest } => serve::ingest(&db, &ingest).await,
-        Command::Worker { db, worker } => serve::worker(&db, &worker).await,
-        Command::Up { db, ingest, worker } => serve::up(&db, ingest, &worker).await,
+        Command::Worker { db, worker, stripe } => serve::worker(&db, &worker, &stripe).await,
+        Command::Up {
+            db,
+            ingest,
+            worker,
+            stripe,
+        } => serve::up(&db, ingest, &worker, &stripe).await,
         Command::SendTestEvent(args) => send_test_event::run(args).await,
         Command::Rejected(args) => rejected::run(args).await,
         Command::Bench(args) => tether_bench::run(*args).await,

@@ -11,11 +11,11 @@ use anyhow::Context;
 use sqlx::PgPool;
 use tether_ingest::IngestServer;
 use tether_shared::{
-    config::{DatabaseConfig, IngestConfig, WorkerConfig},
+    config::{DatabaseConfig, IngestConfig, StripeApiConfig, WorkerConfig},
     db, dev_secret, shutdown,
 };
 use tether_stripe::secret::WebhookSecrets;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub async fn ingest(db_config: &DatabaseConfig, config: &IngestConfig) -> anyhow::Result<()> {
     // Lazy: ingest starts (and answers 503) while the database is down, and
@@ -25,17 +25,48 @@ pub async fn ingest(db_config: &DatabaseConfig, config: &IngestConfig) -> anyhow
     server.run(shutdown::on_signal()).await
 }
 
-pub async fn worker(db_config: &DatabaseConfig, config: &WorkerConfig) -> anyhow::Result<()> {
+pub async fn worker(
+    db_config: &DatabaseConfig,
+    config: &WorkerConfig,
+    stripe: &StripeApiConfig,
+) -> anyhow::Result<()> {
     let pool = db::connect_lazy(db_config)?;
     let shutdown = shutdown::on_signal();
-    let retention = config
-        .retention
-        .map(|window| tokio::spawn(prune_every_hour(pool.clone(), window, shutdown.clone())));
+    let side_tasks = start_side_tasks(&pool, config, stripe, &shutdown)?;
     tether_worker::run(pool, config.clone(), shutdown).await;
-    if let Some(retention) = retention {
-        retention.await.context("retention task panicked")?;
-    }
+    side_tasks.close();
+    side_tasks.wait().await;
     Ok(())
+}
+
+/// What runs beside a worker: retention (TETHER_RETENTION) and, with a
+/// Stripe key, sign-ups becoming customers. Both stop with `shutdown`.
+fn start_side_tasks(
+    pool: &PgPool,
+    config: &WorkerConfig,
+    stripe: &StripeApiConfig,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<TaskTracker> {
+    let tasks = TaskTracker::new();
+    if let Some(window) = config.retention {
+        tasks.spawn(prune_every_hour(pool.clone(), window, shutdown.clone()));
+    }
+    if stripe.secret_key.is_some() {
+        let api = super::stripe_api::client(stripe)?;
+        let name = format!(
+            "tether-signups-{}-{:04x}",
+            std::process::id(),
+            fastrand::u16(..)
+        );
+        tasks.spawn(tether_ops::signups::run(
+            pool.clone(),
+            api,
+            name,
+            config.poll_interval(),
+            shutdown.clone(),
+        ));
+    }
+    Ok(tasks)
 }
 
 /// TETHER_RETENTION: what `tether prune` does, in the background, hourly.
@@ -64,6 +95,7 @@ pub async fn up(
     db_config: &DatabaseConfig,
     mut ingest_config: IngestConfig,
     worker_config: &WorkerConfig,
+    stripe: &StripeApiConfig,
 ) -> anyhow::Result<()> {
     if db::ensure_database(db_config).await? {
         println!("created database {}", db::redacted(db_config));
@@ -82,9 +114,7 @@ pub async fn up(
     let server = IngestServer::build(&ingest_config, pool.clone()).await?;
     print_welcome(server.local_addr(), dev_secret);
     let shutdown = shutdown::on_signal();
-    let retention = worker_config
-        .retention
-        .map(|window| tokio::spawn(prune_every_hour(pool.clone(), window, shutdown.clone())));
+    let side_tasks = start_side_tasks(&pool, worker_config, stripe, &shutdown)?;
     let worker = tokio::spawn(tether_worker::run(
         pool,
         worker_config.clone(),
@@ -93,9 +123,8 @@ pub async fn up(
     let served = server.run(shutdown.clone()).await;
     shutdown.cancel();
     worker.await.context("worker task panicked")?;
-    if let Some(retention) = retention {
-        retention.await.context("retention task panicked")?;
-    }
+    side_tasks.close();
+    side_tasks.wait().await;
     served
 }
 

@@ -200,6 +200,7 @@ pub fn test_config() -> IngestConfig {
         limits: IngestConfig::DEFAULT_LIMITS,
         allowed_hosts: None,
         admin_token: None,
+        supabase_token: None,
         mode: None,
     }
 }

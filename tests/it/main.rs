@@ -3,6 +3,7 @@
 
 mod bench;
 mod config;
+mod fake_stripe;
 mod helpers;
 mod ingest;
 mod limits;

@@ -4,92 +4,17 @@
 //! that were never delivered; idempotent POSTs.
 
 use std::{
-    io::{BufRead, BufReader},
     process::{Command, Stdio},
     time::Duration,
 };
 
 use serde_json::{Value, json};
 
-use crate::{helpers::TestApp, worker_support::*};
-
-const KEY: &str = "sk_test_fake_key_never_shown";
-
-/// `tests/fake_stripe/server.py`, on a free port, killed when dropped.
-struct FakeStripe {
-    _process: KillOnDrop,
-    base: String,
-}
-
-impl FakeStripe {
-    fn start(customers: u32, subscriptions: u32, payment_intents: u32) -> Self {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake_stripe/server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--key", KEY])
-            .args(["--customers", &customers.to_string()])
-            .args(["--subscriptions", &subscriptions.to_string()])
-            .args(["--payment-intents", &payment_intents.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the fake");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .expect("the fake prints its address");
-        Self {
-            base: format!("http://{addr}"),
-            _process: KillOnDrop(child),
-        }
-    }
-
-    async fn control(&self, body: Value) {
-        let reply = reqwest::Client::new()
-            .post(format!("{}/_control", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(reply.status().is_success());
-    }
-
-    /// Every request the fake has answered: method, path, query, idempotency key.
-    async fn requests(&self) -> Vec<Value> {
-        let log: Value = reqwest::get(format!("{}/_control", self.base))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        log["requests"].as_array().unwrap().clone()
-    }
-
-    fn tether(&self, app: &TestApp, key: &str, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tether"));
-        command
-            .args(args)
-            .env("DATABASE_URL", database_url(app))
-            .env("STRIPE_SECRET_KEY", key)
-            .env("STRIPE_API_BASE", &self.base)
-            .env("TETHER_STRIPE_RATE", "1000")
-            .env("RUST_LOG", "warn");
-        command
-    }
-
-    fn run_json(&self, app: &TestApp, args: &[&str]) -> Value {
-        let out = self.tether(app, KEY, args).arg("--json").output().unwrap();
-        assert!(
-            out.status.success(),
-            "tether {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
+use crate::{
+    fake_stripe::{FakeStripe, KEY},
+    helpers::TestApp,
+    worker_support::*,
+};
 
 fn by_kind(report: &Value, kind: &str) -> Value {
     report
@@ -357,19 +282,6 @@ async fn every_post_carries_one_idempotency_key_across_retries() {
         vec![json!("link-user-42"); 3],
         "failed attempt, retry, repeat"
     );
-}
-
-impl FakeStripe {
-    /// How many objects POSTs have created.
-    async fn created(&self) -> u64 {
-        let log: Value = reqwest::get(format!("{}/_control", self.base))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        log["created"].as_u64().unwrap()
-    }
 }
 
 fn link_user(fake: &FakeStripe, app: &TestApp, user: &str, email: &str) -> Value {

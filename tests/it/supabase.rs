@@ -9,6 +9,7 @@ use serde_json::json;
 use sqlx::{PgPool, Row};
 
 use crate::{
+    fake_stripe::{FakeStripe, KEY},
     helpers::{TestApp, TestDatabase},
     worker_support::*,
 };
@@ -64,7 +65,7 @@ async fn as_role(
     Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
 }
 
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 11] = [
     "stripe_events",
     "end_customers",
     "payments",
@@ -75,6 +76,7 @@ const TABLES: [&str; 10] = [
     "tether_settings",
     "rejected_deliveries",
     "backfill_cursors",
+    "supabase_signups",
 ];
 
 #[tokio::test]
@@ -289,4 +291,181 @@ async fn migrate_never_takes_over_an_apps_tables() {
         "the app's rows are untouched"
     );
     pool.close().await;
+}
+
+/// A Supabase database webhook for an `auth.users` INSERT.
+fn signup_payload(user: &uuid::Uuid, email: &str) -> serde_json::Value {
+    json!({
+        "type": "INSERT", "table": "users", "schema": "auth",
+        "record": { "id": user.to_string(), "email": email }, "old_record": null
+    })
+}
+
+async fn post_signup(
+    app: &TestApp,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("http://{}/webhooks/supabase", app.addr))
+        .json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let reply = request.send().await.unwrap();
+    (
+        reply.status().as_u16(),
+        reply.json().await.unwrap_or_default(),
+    )
+}
+
+fn api(fake: &FakeStripe) -> tether_stripe_api::StripeApi {
+    tether_stripe_api::StripeApi::new(tether_stripe_api::ApiConfig {
+        secret_key: KEY.to_owned().into(),
+        api_base: fake.base.clone(),
+        rate: Some(1000.0),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_signup_webhook_becomes_exactly_one_stripe_customer() {
+    let app =
+        TestApp::spawn_with(|c| c.supabase_token = Some("sb-hook-token".to_owned().into())).await;
+    let fake = FakeStripe::start(0, 0, 0);
+    let user = uuid::Uuid::new_v4();
+    let body = signup_payload(&user, "ada@example.com");
+    let (status, answer) = post_signup(&app, Some("sb-hook-token"), &body).await;
+    assert_eq!(
+        (status, answer),
+        (200, json!({ "received": true, "duplicate": false }))
+    );
+    let (_, again) = post_signup(&app, Some("sb-hook-token"), &body).await;
+    assert_eq!(
+        again["duplicate"],
+        json!(true),
+        "a repeat is not queued again"
+    );
+
+    let api = api(&fake);
+    assert_eq!(
+        tether_ops::signups::drain(&app.pool, &api, "test-signups")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        tether_ops::signups::drain(&app.pool, &api, "test-signups")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(fake.created().await, 1);
+    let linked: (String, Option<String>) = sqlx::query_as(
+        "SELECT c.stripe_customer_id, c.email FROM users u JOIN end_customers c ON c.id = u.customer_id
+         WHERE u.id = $1",
+    )
+    .bind(user)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(linked.1.as_deref(), Some("ada@example.com"));
+    let recorded: Option<String> =
+        sqlx::query_scalar("SELECT stripe_customer_id FROM supabase_signups WHERE user_id = $1")
+            .bind(user)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(recorded, Some(linked.0));
+}
+
+#[tokio::test]
+async fn the_signup_webhook_needs_its_token() {
+    let off = TestApp::spawn().await;
+    let body = signup_payload(&uuid::Uuid::new_v4(), "a@example.com");
+    assert_eq!(
+        post_signup(&off, Some("anything"), &body).await.0,
+        404,
+        "off without a token"
+    );
+
+    let app =
+        TestApp::spawn_with(|c| c.supabase_token = Some("sb-hook-token".to_owned().into())).await;
+    for token in [None, Some("wrong")] {
+        let (status, answer) = post_signup(&app, token, &body).await;
+        assert_eq!(status, 401);
+        assert!(answer["error"].as_str().is_some(), "{answer}");
+    }
+    assert_eq!(
+        count(&app.pool, "SELECT count(*) FROM supabase_signups").await,
+        0,
+        "nothing stored"
+    );
+}
+
+/// The trigger enqueues inside the sign-up's own transaction: a rolled-back
+/// sign-up leaves nothing; a committed one becomes a customer, even though
+/// no webhook and no tether process saw it happen.
+#[tokio::test]
+async fn the_signup_trigger_enqueues_inside_the_signups_transaction() {
+    let app = TestApp::spawn().await;
+    supabase_shape(&app.pool, "public").await;
+    let installed = Command::new("psql")
+        .arg(database_url(&app))
+        .args(["-v", "ON_ERROR_STOP=1", "-v", "schema=public", "-q"])
+        .arg("-f")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations/optional/signup_trigger.sql"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let fake = FakeStripe::start(0, 0, 0);
+    let api = api(&fake);
+
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO auth.users (id, email) VALUES ($1, 'gone@example.com')")
+        .bind(uuid::Uuid::new_v4())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(
+        count(&app.pool, "SELECT count(*) FROM supabase_signups").await,
+        0
+    );
+    assert_eq!(
+        tether_ops::signups::drain(&app.pool, &api, "test-signups")
+            .await
+            .unwrap(),
+        0,
+        "no job"
+    );
+
+    let user = uuid::Uuid::new_v4();
+    sqlx::query("INSERT INTO auth.users (id, email) VALUES ($1, 'kept@example.com')")
+        .bind(user)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        tether_ops::signups::drain(&app.pool, &api, "test-signups")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(fake.created().await, 1);
+    assert_eq!(
+        count(
+            &app.pool,
+            "SELECT count(*) FROM users WHERE customer_id IS NOT NULL"
+        )
+        .await,
+        1
+    );
 }

@@ -55,6 +55,12 @@ pub struct IngestConfig {
     #[arg(long = "mode", env = "TETHER_MODE", value_name = "TETHER_MODE")]
     pub mode: Option<Mode>,
 
+    /// Bearer token Supabase database webhooks send to /webhooks/supabase
+    /// (the route is off when unset).
+    #[arg(long = "supabase-webhook-token", env = "SUPABASE_WEBHOOK_TOKEN",
+          value_name = "SUPABASE_WEBHOOK_TOKEN", value_parser = parse_secret, hide_env_values = true)]
+    pub supabase_token: Option<SecretString>,
+
     /// Bearer token for the operator API under /admin/ (off when unset).
     #[arg(long = "admin-token", env = "TETHER_ADMIN_TOKEN", value_name = "TETHER_ADMIN_TOKEN",
           value_parser = parse_secret, hide_env_values = true)]

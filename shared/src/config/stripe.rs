@@ -33,7 +33,13 @@ pub struct StripeApiConfig {
     pub rate: Option<f64>,
 
     /// test or live; a key of the other mode stops the command at start.
-    #[arg(long = "mode", env = "TETHER_MODE", value_name = "TETHER_MODE")]
+    /// (`--stripe-mode`, so that `up` can take ingest's `--mode` too.)
+    #[arg(
+        id = "stripe_mode",
+        long = "stripe-mode",
+        env = "TETHER_MODE",
+        value_name = "TETHER_MODE"
+    )]
     pub mode: Option<Mode>,
 }
 
