@@ -51,13 +51,29 @@ pub async fn receive_supabase_webhook(
     };
     drop(held);
     let signup = match hook.try_signup() {
-        Ok(Some(signup)) => signup,
-        Ok(None) => {
-            return Json(serde_json::json!({ "received": true, "ignored": true })).into_response();
-        }
+        Ok(Some(user)) => Signup {
+            kind: "user",
+            row_id: user.user_id.to_string(),
+            source: format!("{}.{}", hook.schema, hook.table),
+            email: user.email,
+            record: None,
+        },
+        Ok(None) => match hook.organization() {
+            Some(organization) => Signup {
+                kind: "organization",
+                row_id: organization.id,
+                source: organization.source,
+                email: None,
+                record: Some(serde_json::Value::Object(organization.record)),
+            },
+            None => {
+                return Json(serde_json::json!({ "received": true, "ignored": true }))
+                    .into_response();
+            }
+        },
         Err(error) => return json_error(StatusCode::BAD_REQUEST, &error.to_string()),
     };
-    match store(&state, signup.user_id, signup.email.as_deref()).await {
+    match store(&state, &signup).await {
         Ok(new) => Json(serde_json::json!({ "received": true, "duplicate": !new })).into_response(),
         Err(error) => {
             tracing::warn!(error = %error, "sign-up not stored; answering 503");
@@ -69,20 +85,33 @@ pub async fn receive_supabase_webhook(
     }
 }
 
+/// A new user or organization to turn into a Stripe customer.
+struct Signup {
+    kind: &'static str,
+    row_id: String,
+    source: String,
+    email: Option<String>,
+    record: Option<serde_json::Value>,
+}
+
 /// The sign-up and its job, in one transaction. A repeat is not queued again.
-async fn store(state: &AppState, user_id: uuid::Uuid, email: Option<&str>) -> anyhow::Result<bool> {
+async fn store(state: &AppState, signup: &Signup) -> anyhow::Result<bool> {
     let mut tx = state.pool.begin().await?;
-    let signup: Option<uuid::Uuid> = sqlx::query_scalar(
-        "INSERT INTO supabase_signups (user_id, email) VALUES ($1, $2)
-         ON CONFLICT (user_id) DO NOTHING RETURNING id",
+    let id: Option<uuid::Uuid> = sqlx::query_scalar(
+        "INSERT INTO supabase_signups (kind, row_id, source, email, record)
+         VALUES ($1, $2, $3, $4, COALESCE($5, '{}'::jsonb))
+         ON CONFLICT (kind, row_id) DO NOTHING RETURNING id",
     )
-    .bind(user_id)
-    .bind(email)
+    .bind(signup.kind)
+    .bind(&signup.row_id)
+    .bind(&signup.source)
+    .bind(&signup.email)
+    .bind(signup.record.as_ref().map(sqlx::types::Json))
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some(signup) = signup {
-        tether_queue::signups::push(&mut tx, &signup.to_string()).await?;
+    if let Some(id) = id {
+        tether_queue::signups::push(&mut tx, &id.to_string()).await?;
     }
     tx.commit().await?;
-    Ok(signup.is_some())
+    Ok(id.is_some())
 }

@@ -4,6 +4,7 @@
 //! operation is a function over the database returning plain data, which
 //! the two front ends print or serialize.
 
+mod app_tables;
 pub mod backfill;
 pub mod dlq;
 pub mod link_user;

@@ -11,7 +11,9 @@ use tether_stripe_api::{ApiError, StripeApi};
 use tether_worker::sync::registry;
 use uuid::Uuid;
 
-use crate::snapshot;
+use tether_shared::config::AppTables;
+
+use crate::{app_tables, snapshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -36,6 +38,7 @@ pub async fn link_user(
     api: &StripeApi,
     user_id: Uuid,
     email: &str,
+    apps: &AppTables,
 ) -> Result<Linked, LinkError> {
     let linked: Option<String> = sqlx::query_scalar(
         "SELECT c.stripe_customer_id FROM users u JOIN end_customers c ON c.id = u.customer_id WHERE u.id = $1",
@@ -51,17 +54,26 @@ pub async fn link_user(
         });
     }
     let fetched_at = chrono::Utc::now().timestamp();
-    let found = api
-        .list_page("/customers", &[("email", email), ("limit", "1")])
-        .await?;
-    let (raw, how) = match found.data.first() {
+    // A user without an email (a phone or anonymous sign-up) is never
+    // matched by email: an empty filter would match some other customer.
+    let email = email.trim();
+    let found = if email.is_empty() {
+        None
+    } else {
+        api.list_page("/customers", &[("email", email), ("limit", "1")])
+            .await?
+            .data
+            .into_iter()
+            .next()
+    };
+    let (raw, how) = match found {
         Some(customer) => (customer.get().to_owned(), "found"),
         None => {
             let user = user_id.to_string();
-            let form = [
-                ("email", email),
-                ("metadata[supabase_user_id]", user.as_str()),
-            ];
+            let mut form = vec![("metadata[supabase_user_id]", user.as_str())];
+            if !email.is_empty() {
+                form.push(("email", email));
+            }
             let created = api
                 .post("/customers", &form, &format!("tether-link-user-{user_id}"))
                 .await?;
@@ -77,7 +89,7 @@ pub async fn link_user(
     snapshot::write(&mut tx, customers, &[&raw], fetched_at).await?;
     sqlx::query(
         "INSERT INTO users (id, email, customer_id)
-         SELECT $1, $2, id FROM end_customers WHERE stripe_customer_id = $3
+         SELECT $1, nullif($2, ''), id FROM end_customers WHERE stripe_customer_id = $3
          ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email, customer_id = EXCLUDED.customer_id",
     )
     .bind(user_id)
@@ -85,6 +97,10 @@ pub async fn link_user(
     .bind(&stripe_customer_id)
     .execute(&mut *tx)
     .await?;
+    if let Some(users) = &apps.users {
+        app_tables::write_customer(&mut tx, users, &user_id.to_string(), &stripe_customer_id)
+            .await?;
+    }
     tx.commit().await?;
     Ok(Linked {
         user_id,

@@ -1,9 +1,13 @@
 //! Sign-ups becoming Stripe customers (ADR-0008): the worker-side loop for
 //! the jobs that `/webhooks/supabase` and the sign-up trigger push.
 //!
-//! Each job is `tether link-user` for its user: the customer is found by
-//! email or created with an idempotency key derived from the user id, so a
-//! retried or duplicated job never creates a second customer. A failure
+//! A user's job is `tether link-user`: the customer is found by email or
+//! created with an idempotency key derived from the user id. An
+//! organization's job creates its customer (name, and the ADR's metadata:
+//! organization id, industry, region, size, the creating user) with a key
+//! derived from the organization id, then writes the customer id back to
+//! the organization's row. Either way a retried or duplicated job never
+//! creates a second customer. A failure
 //! that may pass (Stripe or the network) is retried later; one that will
 //! not (Stripe refuses the request) is a dead letter. Every outcome is
 //! logged in `webhook_logs` as event type `supabase.signup`.
@@ -16,7 +20,13 @@ use tether_stripe_api::StripeApi;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::link_user::{LinkError, link_user};
+use tether_shared::config::AppTables;
+
+use crate::{
+    app_tables,
+    link_user::{LinkError, link_user},
+    snapshot,
+};
 
 const EVENT_TYPE: &str = "supabase.signup";
 /// Attempts before a sign-up is a dead letter.
@@ -26,12 +36,13 @@ const MAX_ATTEMPTS: u32 = 10;
 pub async fn run(
     pool: PgPool,
     api: StripeApi,
+    apps: AppTables,
     worker: String,
     poll: Duration,
     shutdown: CancellationToken,
 ) {
     while !shutdown.is_cancelled() {
-        match drain(&pool, &api, &worker).await {
+        match drain(&pool, &api, &apps, &worker).await {
             Ok(_) => {}
             Err(error) => tracing::warn!(error = %error, "sign-up jobs: cannot claim; retrying"),
         }
@@ -43,6 +54,7 @@ pub async fn run(
 pub async fn drain(
     pool: &PgPool,
     api: &StripeApi,
+    apps: &AppTables,
     worker: &str,
 ) -> Result<usize, tether_queue::QueueError> {
     tether_queue::workers::register(pool, worker).await?;
@@ -54,35 +66,55 @@ pub async fn drain(
         }
         for job in jobs {
             ran += 1;
-            if let Err(error) = run_one(pool, api, &job).await {
+            if let Err(error) = run_one(pool, api, apps, &job).await {
                 tracing::error!(job = %job.id, error = %error, "could not record a sign-up's outcome");
             }
         }
     }
 }
 
-async fn run_one(pool: &PgPool, api: &StripeApi, job: &SignupJob) -> Result<(), sqlx::Error> {
-    let signup: Option<(Uuid, Option<String>)> =
-        sqlx::query_as("SELECT user_id, email FROM supabase_signups WHERE id = $1::uuid")
-            .bind(&job.signup_id)
-            .fetch_optional(pool)
-            .await?;
+async fn run_one(
+    pool: &PgPool,
+    api: &StripeApi,
+    apps: &AppTables,
+    job: &SignupJob,
+) -> Result<(), sqlx::Error> {
+    let signup: Option<Signup> = sqlx::query_as(
+        "SELECT kind, row_id, source, email, record FROM supabase_signups WHERE id = $1::uuid",
+    )
+    .bind(&job.signup_id)
+    .fetch_optional(pool)
+    .await?;
     let outcome = match &signup {
         None => Err(Failure::Permanent(format!("no sign-up {}", job.signup_id))),
-        Some((user_id, email)) => {
-            link_user(pool, api, *user_id, email.as_deref().unwrap_or_default())
-                .await
-                .map_err(Failure::from)
+        Some(signup) if signup.kind == "organization" => {
+            organization_customer(pool, api, apps, signup).await
         }
+        Some(signup) => match Uuid::try_parse(&signup.row_id) {
+            Ok(user) => link_user(
+                pool,
+                api,
+                user,
+                signup.email.as_deref().unwrap_or_default(),
+                apps,
+            )
+            .await
+            .map(|linked| linked.stripe_customer_id)
+            .map_err(Failure::from),
+            Err(_) => Err(Failure::Permanent(format!(
+                "user id {:?} is not a uuid",
+                signup.row_id
+            ))),
+        },
     };
     let mut tx = pool.begin().await?;
     let (status, error) = match outcome {
-        Ok(linked) => {
+        Ok(stripe_customer_id) => {
             sqlx::query(
                 "UPDATE supabase_signups SET stripe_customer_id = $2, processed_at = now() WHERE id = $1::uuid",
             )
             .bind(&job.signup_id)
-            .bind(&linked.stripe_customer_id)
+            .bind(&stripe_customer_id)
             .execute(&mut *tx)
             .await?;
             tether_queue::complete(&mut tx, &[job.id.as_str()])
@@ -116,6 +148,86 @@ async fn run_one(pool: &PgPool, api: &StripeApi, job: &SignupJob) -> Result<(), 
     .execute(&mut *tx)
     .await?;
     tx.commit().await
+}
+
+#[derive(sqlx::FromRow)]
+struct Signup {
+    kind: String,
+    row_id: String,
+    source: String,
+    email: Option<String>,
+    record: serde_json::Value,
+}
+
+/// ADR-0008: the organization's customer, created once, then written back
+/// to the organization's row: in the app's table (TETHER_ORGANIZATIONS_TABLE)
+/// when it came from there, else in tether's own `organizations`.
+async fn organization_customer(
+    pool: &PgPool,
+    api: &StripeApi,
+    apps: &AppTables,
+    signup: &Signup,
+) -> Result<String, Failure> {
+    let text = |column: &str| {
+        signup
+            .record
+            .get(column)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let creator = ["created_by", "owner_id", "user_id"]
+        .into_iter()
+        .find_map(&text);
+    let mut form = vec![("metadata[supabase_organization_id]", signup.row_id.as_str())];
+    for (field, column) in [
+        ("name", "name"),
+        ("metadata[industry]", "industry"),
+        ("metadata[region]", "region"),
+        ("metadata[size]", "size"),
+    ] {
+        if let Some(value) = text(column) {
+            form.push((field, value));
+        }
+    }
+    if let Some(creator) = creator {
+        form.push(("metadata[supabase_user_id]", creator));
+    }
+    let fetched_at = chrono::Utc::now().timestamp();
+    let key = format!("tether-organization-{}", signup.row_id);
+    let created = api
+        .post("/customers", &form, &key)
+        .await
+        .map_err(|e| Failure::from(LinkError::Api(e)))?;
+    let customer_id = created["id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or(Failure::Permanent(
+            "Stripe's answer has no customer id".into(),
+        ))?;
+    let write = async {
+        let mut tx = pool.begin().await?;
+        let customers =
+            tether_worker::sync::registry::kind("customer").expect("customers are registered");
+        snapshot::write(&mut tx, customers, &[&created.to_string()], fetched_at).await?;
+        match &apps.organizations {
+            Some(table) if table.name() == signup.source => {
+                app_tables::write_customer(&mut tx, table, &signup.row_id, &customer_id).await?;
+            }
+            _ => {
+                sqlx::query(
+                    "UPDATE organizations SET stripe_customer_id = $2
+                     WHERE id::text = $1 AND stripe_customer_id IS NULL",
+                )
+                .bind(&signup.row_id)
+                .bind(&customer_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await
+    };
+    write.await.map_err(|e| Failure::Transient(e.to_string()))?;
+    Ok(customer_id)
 }
 
 enum Failure {

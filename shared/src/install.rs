@@ -6,6 +6,8 @@
 use anyhow::Context;
 use sqlx::PgPool;
 
+use crate::config::AppTables;
+
 /// Every table tether's migrations create. A new migration that creates a
 /// table adds it here, so an install never takes over an app's table.
 pub const TETHER_TABLES: &[&str] = &[
@@ -94,6 +96,30 @@ pub async fn prepare(pool: &PgPool, schema: &str) -> anyhow::Result<()> {
                 String::new()
             }
         );
+    }
+    Ok(())
+}
+
+/// Adds `stripe_customer_id text` (nullable) to each app table tether was
+/// pointed at, and nothing else; a table that does not exist stops here.
+pub async fn link_app_tables(pool: &PgPool, apps: &AppTables) -> anyhow::Result<()> {
+    for (variable, table) in [
+        ("TETHER_ORGANIZATIONS_TABLE", &apps.organizations),
+        ("TETHER_USERS_TABLE", &apps.users),
+    ] {
+        let Some(table) = table else { continue };
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(table.quoted())
+            .fetch_one(pool)
+            .await?;
+        anyhow::ensure!(exists, "{variable}={} does not exist", table.name());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "ALTER TABLE {} ADD COLUMN IF NOT EXISTS stripe_customer_id text",
+            table.quoted()
+        )))
+        .execute(pool)
+        .await
+        .with_context(|| format!("cannot add stripe_customer_id to {}", table.name()))?;
     }
     Ok(())
 }

@@ -43,6 +43,23 @@ impl RowChange {
     }
 }
 
+/// A new organization, from an INSERT into a table named `organizations`
+/// (ADR-0008: the app's sign-up creates one per new account).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationSignup {
+    /// `schema.table` the row was inserted into.
+    pub source: String,
+    pub id: String,
+    pub record: Map<String, Value>,
+}
+
+impl OrganizationSignup {
+    /// A text column of the row, if present and not empty.
+    pub fn text(&self, column: &str) -> Option<&str> {
+        self.record.get(column)?.as_str().filter(|v| !v.is_empty())
+    }
+}
+
 /// A new user, from an INSERT into `auth.users` (or a `public.users` mirror).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSignup {
@@ -110,6 +127,26 @@ impl SupabaseWebhook {
     /// The new user if this is an INSERT into a users table with a valid id;
     /// `None` for anything else, including a users INSERT with a bad id (use
     /// [`Self::try_signup`] to tell those apart).
+    /// An INSERT into an `organizations` table whose row has an `id`.
+    pub fn organization(&self) -> Option<OrganizationSignup> {
+        let RowChange::Insert { record } = &self.change else {
+            return None;
+        };
+        if self.table != "organizations" {
+            return None;
+        }
+        let id = match record.get("id")? {
+            Value::String(id) if !id.is_empty() => id.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        Some(OrganizationSignup {
+            source: format!("{}.{}", self.schema, self.table),
+            id,
+            record: record.clone(),
+        })
+    }
+
     pub fn signup(&self) -> Option<UserSignup> {
         self.try_signup().ok().flatten()
     }

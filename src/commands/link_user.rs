@@ -3,7 +3,7 @@
 
 use clap::Args;
 use tether_shared::{
-    config::{DatabaseConfig, StripeApiConfig},
+    config::{AppTables, DatabaseConfig, StripeApiConfig},
     db,
 };
 
@@ -25,12 +25,17 @@ pub struct LinkUser {
 
     #[command(flatten)]
     pub stripe: StripeApiConfig,
+
+    #[command(flatten)]
+    pub apps: AppTables,
 }
 
 pub async fn run(args: LinkUser) -> anyhow::Result<()> {
     let api = super::stripe_api::client(&args.stripe)?;
     let pool = db::connect(&args.db).await?;
-    let linked = tether_ops::link_user::link_user(&pool, &api, args.user_id, &args.email).await?;
+    let linked =
+        tether_ops::link_user::link_user(&pool, &api, args.user_id, &args.email, &args.apps)
+            .await?;
     if args.json {
         println!("{}", serde_json::to_string(&linked)?);
     } else {

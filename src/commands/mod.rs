@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tether_shared::config::{
-    DatabaseConfig, IngestConfig, LogConfig, StripeApiConfig, WorkerConfig,
+    AppTables, DatabaseConfig, IngestConfig, LogConfig, StripeApiConfig, WorkerConfig,
 };
 
 #[derive(Parser)]
@@ -39,6 +39,8 @@ pub enum Command {
     Migrate {
         #[command(flatten)]
         db: DatabaseConfig,
+        #[command(flatten)]
+        apps: AppTables,
     },
     /// Run the webhook receiver.
     Ingest {
@@ -56,6 +58,8 @@ pub enum Command {
         /// With STRIPE_SECRET_KEY, the worker also turns Supabase sign-ups into customers.
         #[command(flatten)]
         stripe: StripeApiConfig,
+        #[command(flatten)]
+        apps: AppTables,
     },
     /// Migrate, then run ingest and a worker in one process (laptop, demo).
     Up {
@@ -67,6 +71,8 @@ pub enum Command {
         worker: WorkerConfig,
         #[command(flatten)]
         stripe: StripeApiConfig,
+        #[command(flatten)]
+        apps: AppTables,
     },
     /// Sign a sample event and post it, like `stripe trigger`.
     SendTestEvent(send_test_event::SendTestEvent),
@@ -100,15 +106,21 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Backfill(args) => backfill::run(args).await,
         Command::LinkUser(args) => link_user::run(args).await,
         Command::Reconcile(args) => reconcile::run(args).await,
-        Command::Migrate { db } => migrate::run(&db).await,
+        Command::Migrate { db, apps } => migrate::run(&db, &apps).await,
         Command::Ingest { db, ingest } => serve::ingest(&db, &ingest).await,
-        Command::Worker { db, worker, stripe } => serve::worker(&db, &worker, &stripe).await,
+        Command::Worker {
+            db,
+            worker,
+            stripe,
+            apps,
+        } => serve::worker(&db, &worker, &stripe, &apps).await,
         Command::Up {
             db,
             ingest,
             worker,
             stripe,
-        } => serve::up(&db, ingest, &worker, &stripe).await,
+            apps,
+        } => serve::up(&db, ingest, &worker, &stripe, &apps).await,
         Command::SendTestEvent(args) => send_test_event::run(args).await,
         Command::Rejected(args) => rejected::run(args).await,
         Command::Bench(args) => tether_bench::run(*args).await,

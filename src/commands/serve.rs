@@ -11,8 +11,8 @@ use anyhow::Context;
 use sqlx::PgPool;
 use tether_ingest::IngestServer;
 use tether_shared::{
-    config::{DatabaseConfig, IngestConfig, StripeApiConfig, WorkerConfig},
-    db, dev_secret, shutdown,
+    config::{AppTables, DatabaseConfig, IngestConfig, StripeApiConfig, WorkerConfig},
+    db, dev_secret, install, shutdown,
 };
 use tether_stripe::secret::WebhookSecrets;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -29,10 +29,11 @@ pub async fn worker(
     db_config: &DatabaseConfig,
     config: &WorkerConfig,
     stripe: &StripeApiConfig,
+    apps: &AppTables,
 ) -> anyhow::Result<()> {
     let pool = db::connect_lazy(db_config)?;
     let shutdown = shutdown::on_signal();
-    let side_tasks = start_side_tasks(&pool, config, stripe, &shutdown)?;
+    let side_tasks = start_side_tasks(&pool, config, stripe, apps, &shutdown)?;
     tether_worker::run(pool, config.clone(), shutdown).await;
     side_tasks.close();
     side_tasks.wait().await;
@@ -45,6 +46,7 @@ fn start_side_tasks(
     pool: &PgPool,
     config: &WorkerConfig,
     stripe: &StripeApiConfig,
+    apps: &AppTables,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<TaskTracker> {
     let tasks = TaskTracker::new();
@@ -61,6 +63,7 @@ fn start_side_tasks(
         tasks.spawn(tether_ops::signups::run(
             pool.clone(),
             api,
+            apps.clone(),
             name,
             config.poll_interval(),
             shutdown.clone(),
@@ -96,12 +99,14 @@ pub async fn up(
     mut ingest_config: IngestConfig,
     worker_config: &WorkerConfig,
     stripe: &StripeApiConfig,
+    apps: &AppTables,
 ) -> anyhow::Result<()> {
     if db::ensure_database(db_config).await? {
         println!("created database {}", db::redacted(db_config));
     }
     let pool = db::connect(db_config).await?;
     db::migrate(&pool).await.context("migration failed")?;
+    install::link_app_tables(&pool, apps).await?;
     let dev_secret = ingest_config.webhook_secrets.is_none();
     if dev_secret {
         let secret = dev_secret::get_or_create(&pool).await?;
@@ -114,7 +119,7 @@ pub async fn up(
     let server = IngestServer::build(&ingest_config, pool.clone()).await?;
     print_welcome(server.local_addr(), dev_secret);
     let shutdown = shutdown::on_signal();
-    let side_tasks = start_side_tasks(&pool, worker_config, stripe, &shutdown)?;
+    let side_tasks = start_side_tasks(&pool, worker_config, stripe, apps, &shutdown)?;
     let worker = tokio::spawn(tether_worker::run(
         pool,
         worker_config.clone(),

@@ -8,6 +8,8 @@ use std::process::Command;
 use serde_json::json;
 use sqlx::{PgPool, Row};
 
+use tether_shared::config::AppTables;
+
 use crate::{
     fake_stripe::{FakeStripe, KEY},
     helpers::{TestApp, TestDatabase},
@@ -349,13 +351,13 @@ async fn a_signup_webhook_becomes_exactly_one_stripe_customer() {
 
     let api = api(&fake);
     assert_eq!(
-        tether_ops::signups::drain(&app.pool, &api, "test-signups")
+        tether_ops::signups::drain(&app.pool, &api, &AppTables::default(), "test-signups")
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        tether_ops::signups::drain(&app.pool, &api, "test-signups")
+        tether_ops::signups::drain(&app.pool, &api, &AppTables::default(), "test-signups")
             .await
             .unwrap(),
         0
@@ -370,12 +372,13 @@ async fn a_signup_webhook_becomes_exactly_one_stripe_customer() {
     .await
     .unwrap();
     assert_eq!(linked.1.as_deref(), Some("ada@example.com"));
-    let recorded: Option<String> =
-        sqlx::query_scalar("SELECT stripe_customer_id FROM supabase_signups WHERE user_id = $1")
-            .bind(user)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let recorded: Option<String> = sqlx::query_scalar(
+        "SELECT stripe_customer_id FROM supabase_signups WHERE row_id = $1::text",
+    )
+    .bind(user)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
     assert_eq!(recorded, Some(linked.0));
 }
 
@@ -440,7 +443,7 @@ async fn the_signup_trigger_enqueues_inside_the_signups_transaction() {
         0
     );
     assert_eq!(
-        tether_ops::signups::drain(&app.pool, &api, "test-signups")
+        tether_ops::signups::drain(&app.pool, &api, &AppTables::default(), "test-signups")
             .await
             .unwrap(),
         0,
@@ -454,7 +457,7 @@ async fn the_signup_trigger_enqueues_inside_the_signups_transaction() {
         .await
         .unwrap();
     assert_eq!(
-        tether_ops::signups::drain(&app.pool, &api, "test-signups")
+        tether_ops::signups::drain(&app.pool, &api, &AppTables::default(), "test-signups")
             .await
             .unwrap(),
         1
@@ -468,4 +471,256 @@ async fn the_signup_trigger_enqueues_inside_the_signups_transaction() {
         .await,
         1
     );
+}
+
+/// A phone or anonymous sign-up has no email: it is never matched to some
+/// other customer by an empty email, but gets a customer of its own.
+#[tokio::test]
+async fn a_signup_without_an_email_gets_its_own_customer() {
+    let app =
+        TestApp::spawn_with(|c| c.supabase_token = Some("sb-hook-token".to_owned().into())).await;
+    let fake = FakeStripe::start(3, 0, 0);
+    let user = uuid::Uuid::new_v4();
+    let mut body = signup_payload(&user, "unused");
+    body["record"]["email"] = serde_json::Value::Null;
+    assert_eq!(post_signup(&app, Some("sb-hook-token"), &body).await.0, 200);
+    tether_ops::signups::drain(
+        &app.pool,
+        &api(&fake),
+        &AppTables::default(),
+        "test-signups",
+    )
+    .await
+    .unwrap();
+    assert_eq!(fake.created().await, 1);
+    let customer: String = sqlx::query_scalar(
+        "SELECT c.stripe_customer_id FROM users u JOIN end_customers c ON c.id = u.customer_id WHERE u.id = $1",
+    )
+    .bind(user)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(customer.starts_with("cus_created"), "{customer}");
+}
+
+/// ADR-0008: an organization created by the app's sign-up becomes a Stripe
+/// customer with its details, written back to the app's own row. tether
+/// adds exactly one nullable column to that table, and nothing else.
+#[tokio::test]
+async fn a_new_organization_becomes_a_customer_written_back_to_the_apps_row() {
+    let app =
+        TestApp::spawn_with(|c| c.supabase_token = Some("sb-hook-token".to_owned().into())).await;
+    sqlx::raw_sql(
+        "CREATE SCHEMA app;
+         CREATE TABLE app.organizations (id uuid PRIMARY KEY, name text NOT NULL, industry text,
+                                         region text, created_by uuid);",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let columns = |pool: &PgPool| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT column_name::text || ' ' || data_type || ' ' || is_nullable FROM information_schema.columns
+                 WHERE table_schema = 'app' AND table_name = 'organizations' ORDER BY ordinal_position",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let before = columns(&app.pool).await;
+    let migrated = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .arg("migrate")
+        .env("DATABASE_URL", database_url(&app))
+        .env("TETHER_ORGANIZATIONS_TABLE", "app.organizations")
+        .output()
+        .unwrap();
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    let mut expected = before.clone();
+    expected.push("stripe_customer_id text YES".into());
+    assert_eq!(
+        columns(&app.pool).await,
+        expected,
+        "one nullable column, nothing else"
+    );
+
+    let (org, founder) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    sqlx::query("INSERT INTO app.organizations (id, name, industry, region, created_by) VALUES ($1, 'Acme', 'retail', 'eu', $2)")
+        .bind(org)
+        .bind(founder)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let body = json!({
+        "type": "INSERT", "table": "organizations", "schema": "app", "old_record": null,
+        "record": { "id": org.to_string(), "name": "Acme", "industry": "retail", "region": "eu",
+                    "created_by": founder.to_string(), "stripe_customer_id": null }
+    });
+    assert_eq!(post_signup(&app, Some("sb-hook-token"), &body).await.0, 200);
+    let fake = FakeStripe::start(0, 0, 0);
+    let apps = AppTables {
+        organizations: Some(tether_shared::config::parse_table("app.organizations").unwrap()),
+        users: None,
+    };
+    assert_eq!(
+        tether_ops::signups::drain(&app.pool, &api(&fake), &apps, "test-signups")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(fake.created().await, 1);
+    let written: Option<String> =
+        sqlx::query_scalar("SELECT stripe_customer_id FROM app.organizations WHERE id = $1")
+            .bind(org)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let customer: (Option<String>, serde_json::Value) =
+        sqlx::query_as("SELECT name, metadata FROM end_customers WHERE stripe_customer_id = $1")
+            .bind(written.as_deref().unwrap())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        customer,
+        (
+            Some("Acme".into()),
+            json!({ "supabase_organization_id": org.to_string(), "industry": "retail", "region": "eu",
+                    "supabase_user_id": founder.to_string() })
+        )
+    );
+}
+
+/// The trigger, given the app's organizations table, enqueues each new
+/// organization inside the transaction that creates it.
+#[tokio::test]
+async fn the_organization_trigger_enqueues_inside_the_creating_transaction() {
+    let app = TestApp::spawn().await;
+    supabase_shape(&app.pool, "public").await;
+    sqlx::raw_sql(
+        "CREATE SCHEMA app;
+         CREATE TABLE app.organizations (id uuid PRIMARY KEY, name text NOT NULL, stripe_customer_id text);",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let installed = Command::new("psql")
+        .arg(database_url(&app))
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-v",
+            "schema=public",
+            "-v",
+            "organizations=app.organizations",
+            "-q",
+        ])
+        .arg("-f")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations/optional/signup_trigger.sql"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let fake = FakeStripe::start(0, 0, 0);
+    let apps = AppTables {
+        organizations: Some(tether_shared::config::parse_table("app.organizations").unwrap()),
+        users: None,
+    };
+
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO app.organizations (id, name) VALUES ($1, 'Gone')")
+        .bind(uuid::Uuid::new_v4())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(
+        tether_ops::signups::drain(&app.pool, &api(&fake), &apps, "t")
+            .await
+            .unwrap(),
+        0
+    );
+
+    let org = uuid::Uuid::new_v4();
+    sqlx::query("INSERT INTO app.organizations (id, name) VALUES ($1, 'Kept')")
+        .bind(org)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        tether_ops::signups::drain(&app.pool, &api(&fake), &apps, "t")
+            .await
+            .unwrap(),
+        1
+    );
+    let written: Option<String> =
+        sqlx::query_scalar("SELECT stripe_customer_id FROM app.organizations WHERE id = $1")
+            .bind(org)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(written.is_some_and(|id| id.starts_with("cus_created")));
+}
+
+/// Pointed at the app's users table, `link-user` writes the customer id to
+/// the user's row there too (the one column `migrate` added).
+#[tokio::test]
+async fn link_user_writes_into_the_apps_users_table_when_pointed_at_it() {
+    let app = TestApp::spawn().await;
+    sqlx::raw_sql("CREATE TABLE profiles (id uuid PRIMARY KEY, full_name text)")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let user = uuid::Uuid::new_v4();
+    sqlx::query("INSERT INTO profiles VALUES ($1, 'Ada')")
+        .bind(user)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let fake = FakeStripe::start(0, 0, 0);
+    for args in [
+        vec!["migrate"],
+        vec![
+            "link-user",
+            "--user-id",
+            &user.to_string(),
+            "--email",
+            "ada@example.com",
+        ],
+    ] {
+        let out = fake
+            .tether(
+                &app,
+                KEY,
+                &args.iter().map(|s| s.as_ref()).collect::<Vec<&str>>(),
+            )
+            .env("TETHER_USERS_TABLE", "public.profiles")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let written: (String, Option<String>) =
+        sqlx::query_as("SELECT full_name, stripe_customer_id FROM profiles WHERE id = $1")
+            .bind(user)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(written.0, "Ada");
+    assert!(written.1.is_some_and(|id| id.starts_with("cus_created")));
 }

@@ -3,6 +3,7 @@
 //! bad value is reported as e.g. `invalid value 'x' for
 //! '--tolerance-secs <STRIPE_WEBHOOK_TOLERANCE_SECS>'`, naming the variable.
 
+mod app;
 mod database;
 mod ingest;
 mod stripe;
@@ -12,6 +13,7 @@ use clap::Args;
 use secrecy::SecretString;
 use tether_stripe::secret::{WebhookSecrets, parse_webhook_secrets};
 
+pub use app::{AppTable, AppTables, parse_table};
 pub use database::{DEFAULT_DATABASE_URL, DatabaseConfig, parse_schema};
 pub use ingest::{IngestConfig, IngestLimits, IngestTarget};
 pub use stripe::{Mode, StripeApiConfig};
