@@ -41,8 +41,12 @@ pub async fn list(pool: &PgPool, filter: &Filter) -> Result<Vec<DeadLetter>, Ops
         .iter()
         .flat_map(|j| j.events.iter().map(String::as_str))
         .collect();
+    // A Stripe event's type and object, or a sign-up's kind and row.
     let described: HashMap<String, (String, Option<String>)> = sqlx::query_as::<_, (String, String, Option<String>)>(
-        "SELECT id, type, payload -> 'data' -> 'object' ->> 'id' FROM stripe_events WHERE id = ANY($1)",
+        "SELECT id, type, payload -> 'data' -> 'object' ->> 'id' FROM stripe_events WHERE id = ANY($1)
+         UNION ALL
+         SELECT id::text, 'supabase.signup', kind || ' ' || row_id FROM supabase_signups
+         WHERE id::text = ANY($1)",
     )
     .bind(&event_ids)
     .fetch_all(pool)
@@ -126,10 +130,16 @@ pub async fn show(pool: &PgPool, id: &str) -> Result<Detail, OpsError> {
         error,
     })
     .collect();
-    let payload = sqlx::query_scalar("SELECT payload FROM stripe_events WHERE id = $1")
-        .bind(&letter.id)
-        .fetch_optional(pool)
-        .await?;
+    let payload = sqlx::query_scalar(
+        "SELECT payload FROM stripe_events WHERE id = $1
+         UNION ALL
+         SELECT jsonb_build_object('kind', kind, 'row_id', row_id, 'source', source, 'email', email,
+                                   'record', record)
+         FROM supabase_signups WHERE id::text = $1",
+    )
+    .bind(&letter.id)
+    .fetch_optional(pool)
+    .await?;
     Ok(Detail {
         letter,
         history,
@@ -172,7 +182,10 @@ pub async fn discard(pool: &PgPool, filter: &Filter, dry_run: bool) -> Result<us
     let event_ids: Vec<&str> = discarded.iter().map(|l| l.id.as_str()).collect();
     sqlx::query(
         "INSERT INTO webhook_logs (event_type, event_id, status, error_message)
-         SELECT type, id, 'discarded', 'discarded by an operator' FROM stripe_events WHERE id = ANY($1)",
+         SELECT type, id, 'discarded', 'discarded by an operator' FROM stripe_events WHERE id = ANY($1)
+         UNION ALL
+         SELECT 'supabase.signup', id::text, 'discarded', 'discarded by an operator'
+         FROM supabase_signups WHERE id::text = ANY($1)",
     )
     .bind(&event_ids)
     .execute(&mut *tx)

@@ -6,12 +6,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
-use crate::{JobPayload, JobStatus, NOTIFY_CHANNEL, QUEUE, QueueError};
+use crate::{JOB_TYPES, JobPayload, JobStatus, NOTIFY_CHANNEL, QueueError, SIGNUP_QUEUE};
 
 #[derive(Debug, Clone)]
 pub struct DeadJob {
     pub job_id: String,
-    /// The events it names; empty when its payload is unreadable.
+    /// `QUEUE` (Stripe events) or `SIGNUP_QUEUE` (a Supabase sign-up).
+    pub job_type: String,
+    /// What it names: the Stripe event ids, or the sign-up's id; empty when
+    /// its payload is unreadable.
     pub events: Vec<String>,
     pub attempts: i32,
     pub last_error: Option<String>,
@@ -21,29 +24,43 @@ pub struct DeadJob {
 /// Every dead letter, newest first; with `since`, only those that died
 /// within it.
 pub async fn list(pool: &PgPool, since: Option<Duration>) -> Result<Vec<DeadJob>, QueueError> {
-    type Row = (String, Vec<u8>, i32, Option<String>, Option<DateTime<Utc>>);
+    type Row = (
+        String,
+        String,
+        Vec<u8>,
+        i32,
+        Option<String>,
+        Option<DateTime<Utc>>,
+    );
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, job, attempts, last_result->>'Err', done_at FROM apalis.jobs
-         WHERE job_type = $1 AND status = $2
+        "SELECT id, job_type, job, attempts, last_result->>'Err', done_at FROM apalis.jobs
+         WHERE job_type = ANY($1) AND status = $2
            AND ($3::float8 IS NULL OR done_at >= now() - make_interval(secs => $3))
          ORDER BY done_at DESC NULLS LAST, id DESC",
     )
-    .bind(QUEUE)
+    .bind(JOB_TYPES)
     .bind(JobStatus::Killed.as_str())
     .bind(since.map(|s| s.as_secs_f64()))
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(job_id, job, attempts, last_error, died_at)| DeadJob {
-            job_id,
-            events: JobPayload::from_bytes(&job)
-                .map(|p| p.events)
-                .unwrap_or_default(),
-            attempts,
-            last_error,
-            died_at,
-        })
+        .map(
+            |(job_id, job_type, job, attempts, last_error, died_at)| DeadJob {
+                job_id,
+                events: if job_type == SIGNUP_QUEUE {
+                    vec![String::from_utf8_lossy(&job).into_owned()]
+                } else {
+                    JobPayload::from_bytes(&job)
+                        .map(|p| p.events)
+                        .unwrap_or_default()
+                },
+                job_type,
+                attempts,
+                last_error,
+                died_at,
+            },
+        )
         .collect())
 }
 
@@ -54,9 +71,9 @@ pub async fn revive(conn: &mut PgConnection, job_ids: &[String]) -> Result<u64, 
     let revived = sqlx::query(
         "UPDATE apalis.jobs SET status = $3, attempts = 0, run_at = now(), lock_by = NULL,
                 lock_at = NULL, done_at = NULL, last_result = NULL
-         WHERE job_type = $1 AND status = $4 AND id = ANY($2)",
+         WHERE job_type = ANY($1) AND status = $4 AND id = ANY($2)",
     )
-    .bind(QUEUE)
+    .bind(JOB_TYPES)
     .bind(job_ids)
     .bind(JobStatus::Pending.as_str())
     .bind(JobStatus::Killed.as_str())
@@ -77,9 +94,9 @@ pub async fn remove(
     job_ids: &[String],
 ) -> Result<Vec<String>, QueueError> {
     Ok(sqlx::query_scalar(
-        "DELETE FROM apalis.jobs WHERE job_type = $1 AND status = $3 AND id = ANY($2) RETURNING id",
+        "DELETE FROM apalis.jobs WHERE job_type = ANY($1) AND status = $3 AND id = ANY($2) RETURNING id",
     )
-    .bind(QUEUE)
+    .bind(JOB_TYPES)
     .bind(job_ids)
     .bind(JobStatus::Killed.as_str())
     .fetch_all(conn)

@@ -49,12 +49,13 @@ pub async fn jobs(pool: &PgPool) -> Result<Vec<JobRecord>, QueueError> {
         .collect())
 }
 
-/// How many tether jobs are in each state (states with none are absent).
+/// How many tether jobs, of every type, are in each state (states with
+/// none are absent).
 pub async fn counts(pool: &PgPool) -> Result<BTreeMap<JobStatus, i64>, QueueError> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT status, count(*) FROM apalis.jobs WHERE job_type = $1 GROUP BY status",
+        "SELECT status, count(*) FROM apalis.jobs WHERE job_type = ANY($1) GROUP BY status",
     )
-    .bind(QUEUE)
+    .bind(crate::JOB_TYPES)
     .fetch_all(pool)
     .await?;
     Ok(rows

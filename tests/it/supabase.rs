@@ -19,10 +19,16 @@ use crate::{
 /// Supabase's API roles, its default grants on a schema, and `auth`.
 async fn supabase_shape(pool: &PgPool, schema: &str) {
     // Roles belong to the cluster: another test may be creating them too.
-    for role in ["anon", "authenticated"] {
-        let created = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE ROLE {role} NOLOGIN")))
-            .execute(pool)
-            .await;
+    for (role, bypass) in [
+        ("anon", ""),
+        ("authenticated", ""),
+        ("service_role", " BYPASSRLS"),
+    ] {
+        let created = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE ROLE {role} NOLOGIN{bypass}"
+        )))
+        .execute(pool)
+        .await;
         if let Err(sqlx::Error::Database(e)) = &created {
             assert!(
                 matches!(e.code().as_deref(), Some("42710" | "23505" | "XX000")),
@@ -35,9 +41,9 @@ async fn supabase_shape(pool: &PgPool, schema: &str) {
          CREATE TABLE IF NOT EXISTS auth.users (id uuid PRIMARY KEY, email text);
          CREATE OR REPLACE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $$
            SELECT nullif(current_setting('request.jwt.claims', true)::jsonb ->> 'sub', '')::uuid $$;
-         GRANT USAGE ON SCHEMA auth, {schema} TO anon, authenticated;
-         GRANT EXECUTE ON FUNCTION auth.uid() TO anon, authenticated;
-         GRANT ALL ON ALL TABLES IN SCHEMA {schema} TO anon, authenticated;"
+         GRANT USAGE ON SCHEMA auth, {schema} TO anon, authenticated, service_role;
+         GRANT EXECUTE ON FUNCTION auth.uid() TO anon, authenticated, service_role;
+         GRANT ALL ON ALL TABLES IN SCHEMA {schema} TO anon, authenticated, service_role;"
     )))
     .execute(pool)
     .await
@@ -133,6 +139,15 @@ async fn the_anon_key_sees_and_changes_nothing() {
     )
     .await;
     assert!(insert.is_err(), "RLS refuses the insert");
+    let service = as_role(
+        &app.pool,
+        "service_role",
+        None,
+        "SELECT count(*)::text FROM end_customers",
+    )
+    .await
+    .unwrap();
+    assert_eq!(service, ["1"], "Supabase's service_role bypasses RLS");
 }
 
 #[tokio::test]
@@ -723,4 +738,49 @@ async fn link_user_writes_into_the_apps_users_table_when_pointed_at_it() {
             .unwrap();
     assert_eq!(written.0, "Ada");
     assert!(written.1.is_some_and(|id| id.starts_with("cus_created")));
+}
+
+/// A sign-up Stripe refuses is a dead letter like any other: listed,
+/// counted by status, replayed once the cause is gone.
+#[tokio::test]
+async fn a_refused_signup_is_a_dead_letter_operators_can_replay() {
+    let app =
+        TestApp::spawn_with(|c| c.supabase_token = Some("sb-hook-token".to_owned().into())).await;
+    let fake = FakeStripe::start(0, 0, 0);
+    let user = uuid::Uuid::new_v4();
+    assert_eq!(
+        post_signup(
+            &app,
+            Some("sb-hook-token"),
+            &signup_payload(&user, "bo@example.com")
+        )
+        .await
+        .0,
+        200
+    );
+    fake.control(json!({ "failures": [{ "status": 400 }] }))
+        .await;
+    let apps = AppTables::default();
+    tether_ops::signups::drain(&app.pool, &api(&fake), &apps, "t")
+        .await
+        .unwrap();
+
+    let listed = tether_json(&app, &["dlq", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["event_type"], json!("supabase.signup"));
+    assert_eq!(listed[0]["object_id"], json!(format!("user {user}")));
+    assert_eq!(tether_json(&app, &["status"])["queue"]["dead"], json!(1));
+
+    assert_eq!(
+        tether_json(&app, &["dlq", "replay", "--all"])["replayed"],
+        json!(1)
+    );
+    assert_eq!(
+        tether_ops::signups::drain(&app.pool, &api(&fake), &apps, "t")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(fake.created().await, 1);
+    assert_eq!(tether_json(&app, &["dlq", "list"]), json!([]));
 }
