@@ -54,15 +54,19 @@ impl FakeStripe {
         assert!(reply.status().is_success());
     }
 
-    /// Every request the fake has answered: method, path, query, idempotency key.
-    pub async fn requests(&self) -> Vec<Value> {
-        let log: Value = reqwest::get(format!("{}/_control", self.base))
+    /// What the fake has seen: its requests and how many objects POSTs made.
+    async fn log(&self) -> Value {
+        reqwest::get(format!("{}/_control", self.base))
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
-        log["requests"].as_array().unwrap().clone()
+            .unwrap()
+    }
+
+    /// Every request the fake has answered: method, path, query, idempotency key.
+    pub async fn requests(&self) -> Vec<Value> {
+        self.log().await["requests"].as_array().unwrap().clone()
     }
 
     pub fn tether(&self, app: &TestApp, key: &str, args: &[&str]) -> Command {
@@ -91,12 +95,6 @@ impl FakeStripe {
 impl FakeStripe {
     /// How many objects POSTs have created.
     pub async fn created(&self) -> u64 {
-        let log: Value = reqwest::get(format!("{}/_control", self.base))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        log["created"].as_u64().unwrap()
+        self.log().await["created"].as_u64().unwrap()
     }
 }

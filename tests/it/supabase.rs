@@ -50,6 +50,27 @@ async fn supabase_shape(pool: &PgPool, schema: &str) {
     .unwrap();
 }
 
+/// Runs `migrations/optional/NAME.sql` with psql, as the README says to.
+fn run_optional_sql(app: &TestApp, name: &str, variables: &[&str]) {
+    let mut command = Command::new("psql");
+    command
+        .arg(database_url(app))
+        .args(["-v", "ON_ERROR_STOP=1", "-q"]);
+    for variable in variables {
+        command.args(["-v", variable]);
+    }
+    let file = format!(
+        "{}/migrations/optional/{name}.sql",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = command.arg("-f").arg(file).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Runs `sql` as `role`, with the JWT claims Supabase would set.
 async fn as_role(
     pool: &PgPool,
@@ -181,21 +202,7 @@ async fn with_the_opt_in_policies_a_user_reads_only_their_own_rows() {
         .await
         .unwrap();
     }
-    let policies = Command::new("psql")
-        .arg(database_url(&app))
-        .args(["-v", "ON_ERROR_STOP=1", "-v", "schema=public", "-q"])
-        .arg("-f")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/migrations/optional/read_own_rows.sql"
-        ))
-        .output()
-        .unwrap();
-    assert!(
-        policies.status.success(),
-        "{}",
-        String::from_utf8_lossy(&policies.stderr)
-    );
+    run_optional_sql(&app, "read_own_rows", &["schema=public"]);
 
     let alice = alice.to_string();
     let read = |sql: &'static str| as_role(&app.pool, "authenticated", Some(&alice), sql);
@@ -428,21 +435,7 @@ async fn the_signup_webhook_needs_its_token() {
 async fn the_signup_trigger_enqueues_inside_the_signups_transaction() {
     let app = TestApp::spawn().await;
     supabase_shape(&app.pool, "public").await;
-    let installed = Command::new("psql")
-        .arg(database_url(&app))
-        .args(["-v", "ON_ERROR_STOP=1", "-v", "schema=public", "-q"])
-        .arg("-f")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/migrations/optional/signup_trigger.sql"
-        ))
-        .output()
-        .unwrap();
-    assert!(
-        installed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&installed.stderr)
-    );
+    run_optional_sql(&app, "signup_trigger", &["schema=public"]);
     let fake = FakeStripe::start(0, 0, 0);
     let api = api(&fake);
 
@@ -625,28 +618,10 @@ async fn the_organization_trigger_enqueues_inside_the_creating_transaction() {
     .execute(&app.pool)
     .await
     .unwrap();
-    let installed = Command::new("psql")
-        .arg(database_url(&app))
-        .args([
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-v",
-            "schema=public",
-            "-v",
-            "organizations=app.organizations",
-            "-q",
-        ])
-        .arg("-f")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/migrations/optional/signup_trigger.sql"
-        ))
-        .output()
-        .unwrap();
-    assert!(
-        installed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&installed.stderr)
+    run_optional_sql(
+        &app,
+        "signup_trigger",
+        &["schema=public", "organizations=app.organizations"],
     );
     let fake = FakeStripe::start(0, 0, 0);
     let apps = AppTables {
