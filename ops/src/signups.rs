@@ -42,11 +42,15 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     while !shutdown.is_cancelled() {
-        match drain(&pool, &api, &apps, &worker).await {
-            Ok(_) => {}
-            Err(error) => tracing::warn!(error = %error, "sign-up jobs: cannot claim; retrying"),
-        }
-        tokio::select! { _ = shutdown.cancelled() => {}, _ = tokio::time::sleep(poll) => {} }
+        // While the database is away, wait longer between tries (and log less).
+        let pause = match drain(&pool, &api, &apps, &worker).await {
+            Ok(_) => poll,
+            Err(error) => {
+                tracing::warn!(error = %error, "sign-up jobs: cannot claim; retrying in 5 s");
+                poll.max(Duration::from_secs(5))
+            }
+        };
+        tokio::select! { _ = shutdown.cancelled() => {}, _ = tokio::time::sleep(pause) => {} }
     }
 }
 
