@@ -49,12 +49,27 @@ pub async fn reconcile(
         return Err(ReconcileError::TooFarBack);
     }
     let from = chrono::Utc::now().timestamp() - since.as_secs() as i64;
+    let types: Vec<&str> = handled_types().collect();
     let mut report = Reconciled::default();
+    // Stripe takes at most 20 `types[]` per list request.
+    for group in types.chunks(20) {
+        reconcile_types(pool, api, from, group, &mut report).await?;
+    }
+    Ok(report)
+}
+
+async fn reconcile_types(
+    pool: &PgPool,
+    api: &StripeApi,
+    from: i64,
+    types: &[&str],
+    report: &mut Reconciled,
+) -> Result<(), ReconcileError> {
     let mut starting_after: Option<String> = None;
     loop {
         let from = from.to_string();
         let mut query: Vec<(&str, &str)> = vec![("limit", "100"), ("created[gte]", &from)];
-        query.extend(handled_types().map(|t| ("types[]", t)));
+        query.extend(types.iter().map(|t| ("types[]", *t)));
         if let Some(after) = &starting_after {
             query.push(("starting_after", after));
         }
@@ -81,7 +96,7 @@ pub async fn reconcile(
         report.already_stored += (events.len() - new.len()) as u64;
         starting_after = page.last_id();
         if !page.has_more || starting_after.is_none() {
-            return Ok(report);
+            return Ok(());
         }
     }
 }

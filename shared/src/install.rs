@@ -22,6 +22,8 @@ pub const TETHER_TABLES: &[&str] = &[
     "rejected_deliveries",
     "backfill_cursors",
     "supabase_signups",
+    "products",
+    "prices",
 ];
 
 /// The version of tether's first migration: recorded in a schema's

@@ -15,7 +15,8 @@ use tether_shared::{
 
 #[derive(Args)]
 pub struct Backfill {
-    /// What to import: customers, subscriptions, payment-intents, or all.
+    /// What to import: customers, payment-intents, subscriptions, products,
+    /// prices (every kind the worker syncs), or all.
     #[arg(default_value = "all", value_parser = kind_names())]
     pub kinds: Vec<String>,
 

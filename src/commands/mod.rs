@@ -84,7 +84,7 @@ pub enum Command {
     Replay(replay::Replay),
     /// Remove processed events and logs older than the retention window.
     Prune(prune::Prune),
-    /// Import the customers, subscriptions and payment intents that already exist in Stripe.
+    /// Import the objects (customers, payments, subscriptions, products, prices) that already exist in Stripe.
     Backfill(backfill::Backfill),
     /// Store events from Stripe's event log that never arrived as webhooks.
     Reconcile(reconcile::Reconcile),

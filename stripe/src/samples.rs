@@ -23,6 +23,12 @@ samples!(
     "customer.subscription.deleted",
     "invoice.paid",
     "charge.refunded",
+    "product.created",
+    "product.updated",
+    "product.deleted",
+    "price.created",
+    "price.updated",
+    "price.deleted",
 );
 
 pub fn sample_event(event_type: &str) -> Option<&'static str> {

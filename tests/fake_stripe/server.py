@@ -29,8 +29,18 @@ def template(event_type):
     return json.loads((EVENTS / f"{event_type}.json").read_text())["data"]["object"]
 
 
-def make_objects(customers, subscriptions, payment_intents):
-    objects = {"customers": [], "subscriptions": [], "payment_intents": []}
+def make_objects(customers, subscriptions, payment_intents, products=0, prices=0):
+    objects = {"customers": [], "subscriptions": [], "payment_intents": [], "products": [], "prices": []}
+    base = template("product.created")
+    for i in range(products):
+        p = copy.deepcopy(base)
+        p.update(id=f"prod_fake{i:07d}", name=f"Product {i}", default_price=None)
+        objects["products"].append(p)
+    base = template("price.created")
+    for i in range(prices):
+        p = copy.deepcopy(base)
+        p.update(id=f"price_fake{i:07d}", product=f"prod_fake{i % max(products, 1):07d}", unit_amount=100 * (i + 1))
+        objects["prices"].append(p)
     base = template("customer.updated")
     for i in range(customers):
         c = copy.deepcopy(base)
@@ -156,7 +166,7 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(3600)
             return
         kinds = {"/v1/customers": "customers", "/v1/subscriptions": "subscriptions",
-                 "/v1/payment_intents": "payment_intents"}
+                 "/v1/payment_intents": "payment_intents", "/v1/products": "products", "/v1/prices": "prices"}
         if self.command == "GET" and url.path in kinds:
             items = state.objects[kinds[url.path]]
             if url.path == "/v1/customers" and "email" in query:
@@ -216,9 +226,12 @@ def main():
     parser.add_argument("--customers", type=int, default=0)
     parser.add_argument("--subscriptions", type=int, default=0)
     parser.add_argument("--payment-intents", type=int, default=0)
+    parser.add_argument("--products", type=int, default=0)
+    parser.add_argument("--prices", type=int, default=0)
     args = parser.parse_args()
     server = Server(("127.0.0.1", args.port), Handler)
-    server.state = State(make_objects(args.customers, args.subscriptions, args.payment_intents), args.key)
+    server.state = State(make_objects(args.customers, args.subscriptions, args.payment_intents,
+                                      args.products, args.prices), args.key)
     print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
     server.serve_forever()
 

@@ -20,13 +20,26 @@ pub struct FakeStripe {
 
 impl FakeStripe {
     pub fn start(customers: u32, subscriptions: u32, payment_intents: u32) -> Self {
+        Self::spawn(&[
+            ("--customers", customers),
+            ("--subscriptions", subscriptions),
+            ("--payment-intents", payment_intents),
+        ])
+    }
+
+    /// A fake whose account holds `products` and `prices` only.
+    pub fn start_catalog(products: u32, prices: u32) -> Self {
+        Self::spawn(&[("--products", products), ("--prices", prices)])
+    }
+
+    fn spawn(counts: &[(&str, u32)]) -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake_stripe/server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--key", KEY])
-            .args(["--customers", &customers.to_string()])
-            .args(["--subscriptions", &subscriptions.to_string()])
-            .args(["--payment-intents", &payment_intents.to_string()])
+        let mut command = Command::new("python3");
+        command.arg(script).args(["--key", KEY]);
+        for (flag, n) in counts {
+            command.args([*flag, &n.to_string()]);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs the fake");

@@ -2,6 +2,7 @@
 //! Each module is a feature; `helpers` is the harness they share.
 
 mod bench;
+mod billing;
 mod config;
 mod fake_stripe;
 mod helpers;

@@ -94,7 +94,7 @@ async fn as_role(
     Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
 }
 
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 13] = [
     "stripe_events",
     "end_customers",
     "payments",
@@ -106,6 +106,8 @@ const TABLES: [&str; 11] = [
     "rejected_deliveries",
     "backfill_cursors",
     "supabase_signups",
+    "products",
+    "prices",
 ];
 
 #[tokio::test]

@@ -262,7 +262,7 @@ impl Plan {
     fn newest_per_object(&self, pending: &[usize]) -> BTreeMap<&str, usize> {
         let mut newest: BTreeMap<&str, usize> = BTreeMap::new();
         for &index in pending {
-            let Some(change) = self.change(index) else {
+            let Some(change) = self.change(index).filter(|c| !c.stub) else {
                 continue;
             };
             let current = newest.entry(change.object_id.as_str()).or_insert(index);

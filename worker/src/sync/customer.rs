@@ -18,6 +18,8 @@ pub struct CustomerChange {
     pub phone: Option<String>,
     pub metadata: Value,
     pub deleted: bool,
+    /// A deletion stub, see `SyncedKind::is_stub`.
+    pub stub: bool,
     pub livemode: Option<bool>,
 }
 
@@ -69,6 +71,10 @@ impl SyncedKind for Customers {
         change.deleted
     }
 
+    fn is_stub(change: &CustomerChange) -> bool {
+        change.stub
+    }
+
     fn write_terminal<'a>(
         conn: &'a mut PgConnection,
         changes: &'a [(&'a Version, &'a CustomerChange)],
@@ -93,6 +99,7 @@ fn read(event_type: &str, object: &StripeObject) -> Result<CustomerChange, Refus
         livemode: fields::boolean(object, "livemode"),
         deleted: event_type == "customer.deleted"
             || fields::boolean(object, "deleted") == Some(true),
+        stub: fields::boolean(object, "deleted") == Some(true),
     })
 }
 
@@ -170,17 +177,20 @@ pub(super) fn linked_customer(object: &StripeObject) -> Option<String> {
     None
 }
 
-/// A deletion older than the row's newest event: the row keeps the newer
-/// details and gains the tombstone, exactly as if the deletion had come
-/// first. Returns the customers tombstoned now.
+/// A deletion older than the row's newest event, or a stub: the row keeps
+/// its details and gains the tombstone, exactly as if the deletion had come
+/// in order. Returns the customers tombstoned now.
 async fn write_tombstones(
     conn: &mut PgConnection,
     changes: &[(&Version, &CustomerChange)],
 ) -> Result<HashSet<String>, sqlx::Error> {
     let written: Vec<String> = sqlx::query_scalar(
-        "UPDATE end_customers c SET deleted_at = to_timestamp(t.created), updated_at = now()
-         FROM unnest($1::text[], $2::int8[]) AS t(cid, created)
-         WHERE c.stripe_customer_id = t.cid AND c.deleted_at IS NULL
+        // A customer seen only as a deletion gets a tombstone whose details
+        // (a placeholder's) its own older events fill in.
+        "INSERT INTO end_customers AS c (stripe_customer_id, deleted_at, is_placeholder)
+         SELECT t.cid, to_timestamp(t.created), true FROM unnest($1::text[], $2::int8[]) AS t(cid, created)
+         ON CONFLICT (stripe_customer_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at, updated_at = now()
+         WHERE c.deleted_at IS NULL
          RETURNING c.stripe_customer_id",
     )
     .bind(

@@ -65,6 +65,12 @@ pub fn reference(object: &impl Fields, key: &str) -> Option<String> {
     }
 }
 
+/// A field holding an object (`recurring`), parsed, for reading inside it.
+pub fn field_value(object: &impl Fields, key: &str) -> Option<Value> {
+    let value = object.field(key)?;
+    value.is_object().then(|| value.into_owned())
+}
+
 /// The first element of a Stripe list (`{"data": [...]}`) under `key`.
 pub fn first_item(object: &impl Fields, key: &str) -> Option<Value> {
     let list = object.field(key)?;

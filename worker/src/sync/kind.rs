@@ -66,6 +66,15 @@ pub trait SyncedKind: Send + Sync + 'static {
         false
     }
 
+    /// A terminal change that carries nothing else: a deletion stub
+    /// (`{id, object, deleted: true}`). It only sets the tombstone (through
+    /// `write_terminal`, which creates the row if needed) and never becomes
+    /// the row's version, so the details still come from the newest event
+    /// that has them, in any delivery order.
+    fn is_stub(_change: &Self::Change) -> bool {
+        false
+    }
+
     /// Applies terminal changes to rows that do not show them yet, without
     /// touching anything else. Returns the ids of the objects changed.
     fn write_terminal<'a>(
@@ -123,6 +132,8 @@ pub struct Change {
     pub references: Vec<(&'static str, String)>,
     /// A deletion or cancellation, see [`SyncedKind::is_terminal`].
     pub terminal: bool,
+    /// Only a tombstone, see [`SyncedKind::is_stub`].
+    pub stub: bool,
     inner: Box<dyn Any + Send + Sync>,
 }
 
@@ -241,6 +252,7 @@ impl<K: SyncedKind> Kind for Registered<K> {
                 .map(|(kind, id)| (kind, id.to_owned()))
                 .collect(),
             terminal: K::is_terminal(&change),
+            stub: K::is_stub(&change),
             inner: Box::new(change),
         })
     }

@@ -11,6 +11,8 @@ pub mod fields;
 pub mod kind;
 pub mod order;
 pub mod payment;
+pub mod price;
+pub mod product;
 pub mod registry;
 pub mod subscription;
 

@@ -6,14 +6,16 @@
 //! written, or given placeholders, before their children link to them.
 
 use super::{
-    Kind, customer::Customers, kind::Registered, payment::PaymentIntents,
-    subscription::Subscriptions,
+    Kind, customer::Customers, kind::Registered, payment::PaymentIntents, price::Prices,
+    product::Products, subscription::Subscriptions,
 };
 
 pub static KINDS: &[&dyn Kind] = &[
     &Registered::<Customers>::KIND,
     &Registered::<PaymentIntents>::KIND,
     &Registered::<Subscriptions>::KIND,
+    &Registered::<Products>::KIND,
+    &Registered::<Prices>::KIND,
 ];
 
 /// The registered kind named `object` (Stripe's object name).
