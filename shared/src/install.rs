@@ -24,6 +24,7 @@ pub const TETHER_TABLES: &[&str] = &[
     "supabase_signups",
     "products",
     "prices",
+    "checkout_sessions",
 ];
 
 /// The version of tether's first migration: recorded in a schema's

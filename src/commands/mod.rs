@@ -84,7 +84,7 @@ pub enum Command {
     Replay(replay::Replay),
     /// Remove processed events and logs older than the retention window.
     Prune(prune::Prune),
-    /// Import the objects (customers, payments, subscriptions, products, prices) that already exist in Stripe.
+    /// Import the objects that already exist in Stripe (every kind the worker syncs).
     Backfill(backfill::Backfill),
     /// Store events from Stripe's event log that never arrived as webhooks.
     Reconcile(reconcile::Reconcile),

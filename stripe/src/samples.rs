@@ -29,6 +29,7 @@ samples!(
     "price.created",
     "price.updated",
     "price.deleted",
+    "checkout.session.completed",
 );
 
 pub fn sample_event(event_type: &str) -> Option<&'static str> {

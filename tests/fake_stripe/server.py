@@ -30,7 +30,8 @@ def template(event_type):
 
 
 def make_objects(customers, subscriptions, payment_intents, products=0, prices=0):
-    objects = {"customers": [], "subscriptions": [], "payment_intents": [], "products": [], "prices": []}
+    objects = {"customers": [], "subscriptions": [], "payment_intents": [], "products": [], "prices": [],
+               "checkout_sessions": []}
     base = template("product.created")
     for i in range(products):
         p = copy.deepcopy(base)
@@ -166,7 +167,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(3600)
             return
         kinds = {"/v1/customers": "customers", "/v1/subscriptions": "subscriptions",
-                 "/v1/payment_intents": "payment_intents", "/v1/products": "products", "/v1/prices": "prices"}
+                 "/v1/payment_intents": "payment_intents", "/v1/products": "products", "/v1/prices": "prices",
+                 "/v1/checkout/sessions": "checkout_sessions"}
         if self.command == "GET" and url.path in kinds:
             items = state.objects[kinds[url.path]]
             if url.path == "/v1/customers" and "email" in query:

@@ -229,3 +229,82 @@ async fn backfill_imports_products_and_prices_linked() {
         "every price linked to its product"
     );
 }
+
+const USER: &str = "4d3c2b1a-0f9e-4d8c-8b7a-6f5e4d3c2b1a";
+const CUSTOMER: &str = "cus_QXg1o8vcGmoR32";
+
+/// The Supabase purchase flow: `checkout.session.completed` with the user
+/// as `client_reference_id` links that user to the session's customer.
+#[tokio::test]
+async fn a_completed_checkout_links_its_user_to_the_customer() {
+    let app = TestApp::spawn().await;
+    let mut seen = Vec::new();
+    for order in [
+        ["customer.created", "checkout.session.completed"],
+        ["checkout.session.completed", "customer.created"],
+    ] {
+        reset(&app.pool).await;
+        sqlx::query("DELETE FROM checkout_sessions")
+            .execute(&app.pool)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM users")
+            .execute(&app.pool)
+            .await
+            .unwrap();
+        for event in order {
+            apply(&app, &fixture(event)).await;
+        }
+        let session: (String, String, Option<i64>, String, Option<String>) = sqlx::query_as(
+            "SELECT s.status, s.payment_status, s.amount_total, c.stripe_customer_id, s.client_reference_id
+             FROM checkout_sessions s JOIN end_customers c ON c.id = s.customer_id",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            session,
+            (
+                "complete".into(),
+                "paid".into(),
+                Some(1099),
+                CUSTOMER.into(),
+                Some(USER.into())
+            )
+        );
+        let linked: String = sqlx::query_scalar(
+            "SELECT c.stripe_customer_id FROM users u JOIN end_customers c ON c.id = u.customer_id
+             WHERE u.id = $1::uuid",
+        )
+        .bind(USER)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(linked, CUSTOMER);
+        seen.push(snapshot(&app.pool).await);
+    }
+    assert_eq!(seen[0], seen[1], "either order, the same customer row");
+}
+
+/// A user already linked keeps their customer: a checkout never re-links.
+#[tokio::test]
+async fn a_checkout_does_not_replace_an_existing_link() {
+    let app = TestApp::spawn().await;
+    let mut other = fixture("customer.created");
+    other["data"]["object"]["id"] = json!("cus_already");
+    apply(&app, &other).await;
+    sqlx::query("INSERT INTO users (id, customer_id) SELECT $1::uuid, id FROM end_customers WHERE stripe_customer_id = 'cus_already'")
+        .bind(USER)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    apply(&app, &fixture("checkout.session.completed")).await;
+    let linked: String = sqlx::query_scalar(
+        "SELECT c.stripe_customer_id FROM users u JOIN end_customers c ON c.id = u.customer_id WHERE u.id = $1::uuid",
+    )
+    .bind(USER)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(linked, "cus_already");
+}

@@ -94,7 +94,7 @@ async fn as_role(
     Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
 }
 
-const TABLES: [&str; 13] = [
+const TABLES: [&str; 14] = [
     "stripe_events",
     "end_customers",
     "payments",
@@ -108,6 +108,7 @@ const TABLES: [&str; 13] = [
     "supabase_signups",
     "products",
     "prices",
+    "checkout_sessions",
 ];
 
 #[tokio::test]

@@ -164,6 +164,11 @@ async fn each_sample_event_alone_produces_its_row() {
                 Vec::<String>::new(),
                 "{event_type} writes no customer, payment or subscription row"
             ),
+            "checkout.session.completed" => assert_eq!(
+                customer_row(pool, CUSTOMER).await.map(|row| row.5),
+                Some(true),
+                "its customer, not seen yet, is a placeholder"
+            ),
             other => panic!("no expectation for {other}"),
         }
         assert_eq!(log_statuses(pool, id).await, ["success"], "{event_type}");

@@ -6,6 +6,7 @@
 //! version). Only a payload that cannot be what its type says (no id, or an
 //! object of another kind) is refused, and that refusal is permanent.
 
+pub mod checkout_session;
 pub mod customer;
 pub mod fields;
 pub mod kind;

@@ -6,8 +6,8 @@
 //! written, or given placeholders, before their children link to them.
 
 use super::{
-    Kind, customer::Customers, kind::Registered, payment::PaymentIntents, price::Prices,
-    product::Products, subscription::Subscriptions,
+    Kind, checkout_session::CheckoutSessions, customer::Customers, kind::Registered,
+    payment::PaymentIntents, price::Prices, product::Products, subscription::Subscriptions,
 };
 
 pub static KINDS: &[&dyn Kind] = &[
@@ -16,6 +16,7 @@ pub static KINDS: &[&dyn Kind] = &[
     &Registered::<Subscriptions>::KIND,
     &Registered::<Products>::KIND,
     &Registered::<Prices>::KIND,
+    &Registered::<CheckoutSessions>::KIND,
 ];
 
 /// The registered kind named `object` (Stripe's object name).
