@@ -413,6 +413,66 @@ async fn subscription_periods_sync_from_both_api_shapes() {
     );
 }
 
+/// amount_received, latest_charge, error code, error message, created.
+type FailureRow = (
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+/// Why a payment failed and when a subscription ended are columns, so an
+/// app can show them without reading Stripe's JSON.
+#[tokio::test]
+async fn failure_and_cancellation_details_are_columns() {
+    let app = TestApp::spawn().await;
+    let mut failed = fixture("payment_intent.payment_failed");
+    failed["data"]["object"]["last_payment_error"] = json!({"type": "card_error", "code": "card_declined", "message": "Your card was declined."});
+    failed["data"]["object"]["latest_charge"] = json!("ch_declined");
+    apply(&app, &failed).await;
+    let payment: FailureRow = sqlx::query_as(
+        "SELECT amount_received, latest_charge, last_payment_error_code,
+                    last_payment_error_message, extract(epoch FROM stripe_created)::int8
+             FROM payments WHERE stripe_payment_intent_id = $1",
+    )
+    .bind(PAYMENT)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        payment,
+        (
+            Some(0),
+            Some("ch_declined".into()),
+            Some("card_declined".into()),
+            Some("Your card was declined.".into()),
+            Some(1_234_567_890)
+        )
+    );
+
+    let mut canceled = fixture("customer.subscription.deleted");
+    canceled["data"]["object"]["canceled_at"] = json!(1_721_950_000);
+    apply(&app, &canceled).await;
+    let subscription: (Option<i64>, Option<i64>, Option<String>) = sqlx::query_as(
+        "SELECT extract(epoch FROM canceled_at)::int8, extract(epoch FROM ended_at)::int8,
+                collection_method
+         FROM subscriptions WHERE stripe_subscription_id = $1",
+    )
+    .bind(SUBSCRIPTION)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        subscription,
+        (
+            Some(1_721_950_000),
+            Some(1_721_954_400),
+            Some("charge_automatically".into())
+        )
+    );
+}
+
 #[tokio::test]
 async fn a_payload_that_is_not_its_type_is_dead_at_once_and_blocks_nothing() {
     let app = TestApp::spawn().await;

@@ -22,6 +22,14 @@ pub struct PaymentChange {
     pub description: Option<String>,
     pub metadata: Value,
     pub livemode: Option<bool>,
+    pub amount_received: Option<i64>,
+    pub latest_charge: Option<String>,
+    pub stripe_created: Option<i64>,
+    pub canceled_at: Option<i64>,
+    pub cancellation_reason: Option<String>,
+    /// `last_payment_error.code` and `.message`: why the last attempt failed.
+    pub last_error_code: Option<String>,
+    pub last_error_message: Option<String>,
 }
 
 /// `payments`, one row per PaymentIntent.
@@ -80,6 +88,7 @@ fn plant_bench_marker(object: &mut Value, tokens: &BenchTokens<'_>) {
 }
 
 fn read(object: &StripeObject) -> Result<PaymentChange, Refusal> {
+    let last_error = fields::field_value(object, "last_payment_error");
     Ok(PaymentChange {
         stripe_payment_intent_id: object_id(
             object,
@@ -93,6 +102,15 @@ fn read(object: &StripeObject) -> Result<PaymentChange, Refusal> {
         description: fields::string(object, "description"),
         metadata: fields::metadata(object),
         livemode: fields::boolean(object, "livemode"),
+        amount_received: fields::integer(object, "amount_received"),
+        latest_charge: fields::reference(object, "latest_charge"),
+        stripe_created: fields::integer(object, "created"),
+        canceled_at: fields::integer(object, "canceled_at"),
+        cancellation_reason: fields::string(object, "cancellation_reason"),
+        last_error_code: last_error.as_ref().and_then(|e| fields::string(e, "code")),
+        last_error_message: last_error
+            .as_ref()
+            .and_then(|e| fields::string(e, "message")),
     })
 }
 
@@ -106,19 +124,30 @@ async fn upsert(
     let query = sqlx::query_scalar(
         concat!(
             "INSERT INTO payments AS p (customer_id, stripe_payment_intent_id, amount, currency, status,
-                                    description, metadata, livemode, last_event_id, last_event_created,
+                                    description, metadata, livemode, amount_received, latest_charge,
+                                    stripe_created, canceled_at, cancellation_reason, last_payment_error_code,
+                                    last_payment_error_message, last_event_id, last_event_created,
                                     last_event_rank)
          SELECT c.id, t.pi, t.amount, t.currency, t.status, t.description, t.metadata, t.livemode,
+                t.amount_received, t.latest_charge, to_timestamp(t.stripe_created), to_timestamp(t.canceled_at),
+                t.cancellation_reason, t.error_code, t.error_message,
                 t.event_id, to_timestamp(t.created), t.rank
          FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
-                     $8::bool[], $9::text[], $10::int8[], $11::int2[])
-              AS t(pi, cid, amount, currency, status, description, metadata, livemode, event_id, created,
-                   rank)
+                     $8::bool[], $9::int8[], $10::text[], $11::int8[], $12::int8[], $13::text[], $14::text[],
+                     $15::text[], $16::text[], $17::int8[], $18::int2[])
+              AS t(pi, cid, amount, currency, status, description, metadata, livemode, amount_received,
+                   latest_charge, stripe_created, canceled_at, cancellation_reason, error_code, error_message,
+                   event_id, created, rank)
          LEFT JOIN end_customers c ON c.stripe_customer_id = t.cid
          ON CONFLICT (stripe_payment_intent_id) DO UPDATE SET
              customer_id = EXCLUDED.customer_id, amount = EXCLUDED.amount, currency = EXCLUDED.currency,
              status = EXCLUDED.status, description = EXCLUDED.description, metadata = EXCLUDED.metadata,
              livemode = COALESCE(EXCLUDED.livemode, p.livemode),
+             amount_received = EXCLUDED.amount_received, latest_charge = EXCLUDED.latest_charge,
+             stripe_created = COALESCE(EXCLUDED.stripe_created, p.stripe_created),
+             canceled_at = EXCLUDED.canceled_at, cancellation_reason = EXCLUDED.cancellation_reason,
+             last_payment_error_code = EXCLUDED.last_payment_error_code,
+             last_payment_error_message = EXCLUDED.last_payment_error_message,
              last_event_id = EXCLUDED.last_event_id,
              last_event_created = EXCLUDED.last_event_created,
              last_event_rank = EXCLUDED.last_event_rank,
@@ -136,7 +165,14 @@ async fn upsert(
     .bind(changes.iter().map(|(_, p)| p.status.as_deref()).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, p)| p.description.as_deref()).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, p)| &p.metadata).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(_, p)| p.livemode).collect::<Vec<_>>());
+    .bind(changes.iter().map(|(_, p)| p.livemode).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, p)| p.amount_received).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, p)| p.latest_charge.as_deref()).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, p)| p.stripe_created).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, p)| p.canceled_at).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, p)| p.cancellation_reason.as_deref()).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, p)| p.last_error_code.as_deref()).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, p)| p.last_error_message.as_deref()).collect::<Vec<_>>());
     let written: Vec<String> = bind_versions(query, &versions).fetch_all(conn).await?;
     Ok(written.into_iter().collect())
 }

@@ -22,6 +22,13 @@ pub struct SubscriptionChange {
     pub cancel_at_period_end: Option<bool>,
     pub current_period_start: Option<i64>,
     pub current_period_end: Option<i64>,
+    pub cancel_at: Option<i64>,
+    pub canceled_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub trial_start: Option<i64>,
+    pub trial_end: Option<i64>,
+    pub collection_method: Option<String>,
+    pub stripe_created: Option<i64>,
     pub metadata: Value,
     pub livemode: Option<bool>,
 }
@@ -119,6 +126,13 @@ fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, R
         cancel_at_period_end: fields::boolean(object, "cancel_at_period_end"),
         current_period_start: period("current_period_start"),
         current_period_end: period("current_period_end"),
+        cancel_at: fields::integer(object, "cancel_at"),
+        canceled_at: fields::integer(object, "canceled_at"),
+        ended_at: fields::integer(object, "ended_at"),
+        trial_start: fields::integer(object, "trial_start"),
+        trial_end: fields::integer(object, "trial_end"),
+        collection_method: fields::string(object, "collection_method"),
+        stripe_created: fields::integer(object, "created"),
         metadata: fields::metadata(object),
         livemode: fields::boolean(object, "livemode"),
     })
@@ -159,15 +173,21 @@ async fn upsert(
         concat!(
             "INSERT INTO subscriptions AS s (customer_id, stripe_subscription_id, status, price_id, quantity,
                                          cancel_at_period_end, current_period_start, current_period_end,
-                                         metadata, livemode, last_event_id, last_event_created,
-                                         last_event_rank)
+                                         metadata, livemode, cancel_at, canceled_at, ended_at,
+                                         trial_start, trial_end, collection_method, stripe_created,
+                                         last_event_id, last_event_created, last_event_rank)
          SELECT c.id, t.sub, t.status, t.price_id, t.quantity, t.cancel_at_period_end,
                 to_timestamp(t.period_start), to_timestamp(t.period_end), t.metadata, t.livemode,
-                t.event_id, to_timestamp(t.created), t.rank
+                to_timestamp(t.cancel_at), to_timestamp(t.canceled_at), to_timestamp(t.ended_at),
+                to_timestamp(t.trial_start), to_timestamp(t.trial_end), t.collection_method,
+                to_timestamp(t.stripe_created), t.event_id, to_timestamp(t.created), t.rank
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::bool[], $7::int8[],
-                     $8::int8[], $9::jsonb[], $10::bool[], $11::text[], $12::int8[], $13::int2[])
+                     $8::int8[], $9::jsonb[], $10::bool[], $11::int8[], $12::int8[], $13::int8[],
+                     $14::int8[], $15::int8[], $16::text[], $17::int8[], $18::text[], $19::int8[],
+                     $20::int2[])
               AS t(sub, cid, status, price_id, quantity, cancel_at_period_end, period_start, period_end,
-                   metadata, livemode, event_id, created, rank)
+                   metadata, livemode, cancel_at, canceled_at, ended_at, trial_start, trial_end,
+                   collection_method, stripe_created, event_id, created, rank)
          LEFT JOIN end_customers c ON c.stripe_customer_id = t.cid
          ON CONFLICT (stripe_subscription_id) DO UPDATE SET
              customer_id = EXCLUDED.customer_id, price_id = EXCLUDED.price_id,
@@ -176,6 +196,13 @@ async fn upsert(
              quantity = EXCLUDED.quantity, cancel_at_period_end = EXCLUDED.cancel_at_period_end,
              current_period_start = EXCLUDED.current_period_start,
              current_period_end = EXCLUDED.current_period_end, metadata = EXCLUDED.metadata,
+             cancel_at = EXCLUDED.cancel_at,
+             -- A cancellation's time stays once known, like its status.
+             canceled_at = COALESCE(EXCLUDED.canceled_at, s.canceled_at),
+             ended_at = COALESCE(EXCLUDED.ended_at, s.ended_at),
+             trial_start = EXCLUDED.trial_start, trial_end = EXCLUDED.trial_end,
+             collection_method = EXCLUDED.collection_method,
+             stripe_created = COALESCE(EXCLUDED.stripe_created, s.stripe_created),
              livemode = COALESCE(EXCLUDED.livemode, s.livemode),
              last_event_id = EXCLUDED.last_event_id,
              last_event_created = EXCLUDED.last_event_created,
@@ -196,7 +223,14 @@ async fn upsert(
     .bind(changes.iter().map(|(_, s)| s.current_period_start).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, s)| s.current_period_end).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, s)| &s.metadata).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(_, s)| s.livemode).collect::<Vec<_>>());
+    .bind(changes.iter().map(|(_, s)| s.livemode).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, s)| s.cancel_at).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, s)| s.canceled_at).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, s)| s.ended_at).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, s)| s.trial_start).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, s)| s.trial_end).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, s)| s.collection_method.as_deref()).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, s)| s.stripe_created).collect::<Vec<_>>());
     let written: Vec<String> = bind_versions(query, &versions).fetch_all(conn).await?;
     Ok(written.into_iter().collect())
 }
