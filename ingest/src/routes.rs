@@ -86,10 +86,10 @@ async fn receive_stripe_webhook(
         .and_then(|v| v.to_str().ok());
     // Before a byte of the body is read: a request with no plausible
     // signature header, or announcing too much, costs no memory.
-    state.verifier.check_header(signature, now)?;
+    let signature = state.verifier.check_header(signature, now)?;
     state.body_limits.check_announced(&parts.headers)?;
     let BufferedBody { bytes, held } = state.body_limits.read(&parts.headers, body).await?;
-    let signed_at = state.verifier.verify_signed_at(signature, &bytes, now)?;
+    let signed_at = state.verifier.verify_body(&signature, &bytes)?;
     let stored = store_verified(&state, bytes.clone(), signed_at).await;
     drop(held);
     if let Err(error @ (IngestError::Envelope(_) | IngestError::Commit(CommitError::Rejected(_)))) =

@@ -90,33 +90,32 @@ impl SignatureVerifier {
         body: &[u8],
         now: i64,
     ) -> Result<(), SignatureError> {
-        self.verify_signed_at(header, body, now).map(|_| ())
+        let header = self.check_header(header, now)?;
+        self.verify_body(&header, body).map(|_| ())
     }
 
     /// What can be checked without the body: the header is there, parses,
-    /// and its time is within the tolerance. Returns the signed time.
-    pub fn check_header(&self, header: Option<&str>, now: i64) -> Result<i64, SignatureError> {
+    /// and its time is within the tolerance. Returns it parsed, so the body
+    /// is verified against the same parse.
+    pub fn check_header<'h>(
+        &self,
+        header: Option<&'h str>,
+        now: i64,
+    ) -> Result<SignatureHeader<'h>, SignatureError> {
         let header = parse_header(header.ok_or(SignatureError::Missing)?)?;
-        self.check_time(header.timestamp, now)?;
-        Ok(header.timestamp)
-    }
-
-    fn check_time(&self, timestamp: i64, now: i64) -> Result<(), SignatureError> {
-        if now.abs_diff(timestamp) > self.tolerance_secs.unsigned_abs() {
+        if now.abs_diff(header.timestamp) > self.tolerance_secs.unsigned_abs() {
             return Err(SignatureError::OutsideTolerance);
         }
-        Ok(())
+        Ok(header)
     }
 
-    /// [`verify`](Self::verify), returning the time the body was signed.
-    pub fn verify_signed_at(
+    /// Whether any secret signed `body` with a header that passed
+    /// [`check_header`](Self::check_header). Returns the signed time.
+    pub fn verify_body(
         &self,
-        header: Option<&str>,
+        header: &SignatureHeader<'_>,
         body: &[u8],
-        now: i64,
     ) -> Result<i64, SignatureError> {
-        let header = parse_header(header.ok_or(SignatureError::Missing)?)?;
-        self.check_time(header.timestamp, now)?;
         let signed_prefix = format!("{}.", header.timestamp);
         for key in &self.keys {
             let mut mac = key.clone();
