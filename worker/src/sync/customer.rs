@@ -7,7 +7,13 @@ use sqlx::PgConnection;
 
 use super::{
     BenchMarker, BenchTokens, ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields,
-    object_id, order::bind_versions,
+    object_id, order::bind_versions, tombstone::Tombstones,
+};
+
+const TOMBSTONES: Tombstones = Tombstones {
+    table: "end_customers",
+    id_column: "stripe_customer_id",
+    marks_placeholder: true,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,7 +85,13 @@ impl SyncedKind for Customers {
         conn: &'a mut PgConnection,
         changes: &'a [(&'a Version, &'a CustomerChange)],
     ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
-        write_tombstones(conn, changes)
+        TOMBSTONES.write(
+            conn,
+            changes
+                .iter()
+                .map(|(v, c)| (c.stripe_customer_id.as_str(), v.created))
+                .unzip(),
+        )
     }
 }
 
@@ -175,34 +187,6 @@ pub(super) fn linked_customer(object: &StripeObject) -> Option<String> {
     }
     tracing::warn!(customer = %id, "the customer field is not a customer id; not linked");
     None
-}
-
-/// A deletion older than the row's newest event, or a stub: the row keeps
-/// its details and gains the tombstone, exactly as if the deletion had come
-/// in order. Returns the customers tombstoned now.
-async fn write_tombstones(
-    conn: &mut PgConnection,
-    changes: &[(&Version, &CustomerChange)],
-) -> Result<HashSet<String>, sqlx::Error> {
-    let written: Vec<String> = sqlx::query_scalar(
-        // A customer seen only as a deletion gets a tombstone whose details
-        // (a placeholder's) its own older events fill in.
-        "INSERT INTO end_customers AS c (stripe_customer_id, deleted_at, is_placeholder)
-         SELECT t.cid, to_timestamp(t.created), true FROM unnest($1::text[], $2::int8[]) AS t(cid, created)
-         ON CONFLICT (stripe_customer_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at, updated_at = now()
-         WHERE c.deleted_at IS NULL
-         RETURNING c.stripe_customer_id",
-    )
-    .bind(
-        changes
-            .iter()
-            .map(|(_, c)| c.stripe_customer_id.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(changes.iter().map(|(v, _)| v.created).collect::<Vec<_>>())
-    .fetch_all(conn)
-    .await?;
-    Ok(written.into_iter().collect())
 }
 
 /// Rows for customers referenced before their own events arrived, so a

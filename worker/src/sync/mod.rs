@@ -16,6 +16,7 @@ pub mod price;
 pub mod product;
 pub mod registry;
 pub mod subscription;
+mod tombstone;
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -9,7 +9,13 @@ use sqlx::PgConnection;
 
 use super::{
     ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields, object_id,
-    order::bind_versions, product::Products,
+    order::bind_versions, product::Products, tombstone::Tombstones,
+};
+
+const TOMBSTONES: Tombstones = Tombstones {
+    table: "prices",
+    id_column: "stripe_price_id",
+    marks_placeholder: false,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +112,13 @@ impl SyncedKind for Prices {
         conn: &'a mut PgConnection,
         changes: &'a [(&'a Version, &'a PriceChange)],
     ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
-        write_tombstones(conn, changes)
+        TOMBSTONES.write(
+            conn,
+            changes
+                .iter()
+                .map(|(v, c)| (c.stripe_price_id.as_str(), v.created))
+                .unzip(),
+        )
     }
 }
 
@@ -176,27 +188,5 @@ async fn upsert(
     .bind(changes.iter().map(|(_, c)| c.stripe_created).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, c)| c.deleted).collect::<Vec<_>>());
     let written: Vec<String> = bind_versions(query, &versions).fetch_all(conn).await?;
-    Ok(written.into_iter().collect())
-}
-
-/// A deletion older than the row's newest event, or a stub, sets the
-/// tombstone and nothing else.
-async fn write_tombstones(
-    conn: &mut PgConnection,
-    changes: &[(&Version, &PriceChange)],
-) -> Result<HashSet<String>, sqlx::Error> {
-    let written: Vec<String> = sqlx::query_scalar(
-        // Seen only as a deletion: a tombstone whose details its own older
-        // events fill in (it holds no version until one does).
-        "INSERT INTO prices AS p (stripe_price_id, deleted_at)
-         SELECT t.id, to_timestamp(t.created) FROM unnest($1::text[], $2::int8[]) AS t(id, created)
-         ON CONFLICT (stripe_price_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at, updated_at = now()
-         WHERE p.deleted_at IS NULL
-         RETURNING p.stripe_price_id",
-    )
-    .bind(changes.iter().map(|(_, c)| c.stripe_price_id.as_str()).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(v, _)| v.created).collect::<Vec<_>>())
-    .fetch_all(conn)
-    .await?;
     Ok(written.into_iter().collect())
 }

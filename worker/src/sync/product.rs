@@ -8,7 +8,13 @@ use sqlx::PgConnection;
 
 use super::{
     ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields, object_id,
-    order::bind_versions,
+    order::bind_versions, tombstone::Tombstones,
+};
+
+const TOMBSTONES: Tombstones = Tombstones {
+    table: "products",
+    id_column: "stripe_product_id",
+    marks_placeholder: true,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -80,7 +86,13 @@ impl SyncedKind for Products {
         conn: &'a mut PgConnection,
         changes: &'a [(&'a Version, &'a ProductChange)],
     ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
-        write_tombstones(conn, changes)
+        TOMBSTONES.write(
+            conn,
+            changes
+                .iter()
+                .map(|(v, c)| (c.stripe_product_id.as_str(), v.created))
+                .unzip(),
+        )
     }
 
     fn ensure_placeholders<'a>(
@@ -140,28 +152,6 @@ async fn upsert(
     .bind(changes.iter().map(|(_, c)| c.stripe_created).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, c)| c.deleted).collect::<Vec<_>>());
     let written: Vec<String> = bind_versions(query, &versions).fetch_all(conn).await?;
-    Ok(written.into_iter().collect())
-}
-
-/// A deletion older than the row's newest event, or a stub, sets the
-/// tombstone and nothing else.
-async fn write_tombstones(
-    conn: &mut PgConnection,
-    changes: &[(&Version, &ProductChange)],
-) -> Result<HashSet<String>, sqlx::Error> {
-    let written: Vec<String> = sqlx::query_scalar(
-        // Seen only as a deletion: a tombstone whose details its own older
-        // events fill in (it holds no version until one does).
-        "INSERT INTO products AS p (stripe_product_id, deleted_at, is_placeholder)
-         SELECT t.id, to_timestamp(t.created), true FROM unnest($1::text[], $2::int8[]) AS t(id, created)
-         ON CONFLICT (stripe_product_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at, updated_at = now()
-         WHERE p.deleted_at IS NULL
-         RETURNING p.stripe_product_id",
-    )
-    .bind(changes.iter().map(|(_, c)| c.stripe_product_id.as_str()).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(v, _)| v.created).collect::<Vec<_>>())
-    .fetch_all(conn)
-    .await?;
     Ok(written.into_iter().collect())
 }
 
