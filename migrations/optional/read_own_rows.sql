@@ -29,3 +29,37 @@ DROP POLICY IF EXISTS tether_read_own_subscriptions ON subscriptions;
 CREATE POLICY tether_read_own_subscriptions ON subscriptions
     FOR SELECT TO authenticated
     USING (customer_id IN (SELECT u.customer_id FROM users u WHERE u.id = auth.uid()));
+
+DROP POLICY IF EXISTS tether_read_own_subscription_items ON subscription_items;
+CREATE POLICY tether_read_own_subscription_items ON subscription_items
+    FOR SELECT TO authenticated
+    USING (subscription_id IN (SELECT s.id FROM subscriptions s
+                               JOIN users u ON u.customer_id = s.customer_id WHERE u.id = auth.uid()));
+
+DROP POLICY IF EXISTS tether_read_own_invoices ON invoices;
+CREATE POLICY tether_read_own_invoices ON invoices
+    FOR SELECT TO authenticated
+    USING (customer_id IN (SELECT u.customer_id FROM users u WHERE u.id = auth.uid()));
+
+DROP POLICY IF EXISTS tether_read_own_invoice_lines ON invoice_lines;
+CREATE POLICY tether_read_own_invoice_lines ON invoice_lines
+    FOR SELECT TO authenticated
+    USING (invoice_id IN (SELECT i.id FROM invoices i
+                          JOIN users u ON u.customer_id = i.customer_id WHERE u.id = auth.uid()));
+
+DROP POLICY IF EXISTS tether_read_own_checkout_sessions ON checkout_sessions;
+CREATE POLICY tether_read_own_checkout_sessions ON checkout_sessions
+    FOR SELECT TO authenticated
+    USING (customer_id IN (SELECT u.customer_id FROM users u WHERE u.id = auth.uid()));
+
+-- The catalog is what a public pricing page shows: products and prices
+-- that are not deleted are readable by everyone, signed in or not.
+DROP POLICY IF EXISTS tether_read_catalog ON products;
+CREATE POLICY tether_read_catalog ON products
+    FOR SELECT TO anon, authenticated
+    USING (deleted_at IS NULL AND NOT is_placeholder);
+
+DROP POLICY IF EXISTS tether_read_catalog ON prices;
+CREATE POLICY tether_read_catalog ON prices
+    FOR SELECT TO anon, authenticated
+    USING (deleted_at IS NULL);

@@ -57,13 +57,12 @@ pub async fn prune(pool: &PgPool, older_than: Duration, dry_run: bool) -> Result
 /// `FROM ... WHERE ...` of the events prune may remove: processed, older
 /// than the cutoff, and no synced kind's row points at them.
 fn prunable_events() -> String {
-    let referenced: String = KINDS
+    // Two kinds may share a table (plans are prices): each table once.
+    let tables: std::collections::BTreeSet<&str> = KINDS.iter().map(|k| k.table()).collect();
+    let referenced: String = tables
         .iter()
-        .map(|k| {
-            format!(
-                " AND NOT EXISTS (SELECT 1 FROM {} s WHERE s.last_event_id = e.id)",
-                k.table()
-            )
+        .map(|table| {
+            format!(" AND NOT EXISTS (SELECT 1 FROM {table} s WHERE s.last_event_id = e.id)")
         })
         .collect();
     format!(

@@ -21,7 +21,12 @@ samples!(
     "customer.subscription.created",
     "customer.subscription.updated",
     "customer.subscription.deleted",
+    "invoice.created",
+    "invoice.finalized",
+    "invoice.payment_failed",
     "invoice.paid",
+    "invoice.voided",
+    "invoice.deleted",
     "charge.refunded",
     "product.created",
     "product.updated",
@@ -29,6 +34,9 @@ samples!(
     "price.created",
     "price.updated",
     "price.deleted",
+    "plan.created",
+    "plan.updated",
+    "plan.deleted",
     "checkout.session.completed",
 );
 

@@ -203,6 +203,40 @@ async fn a_price_before_its_product_links_to_a_placeholder_then_the_product() {
     assert_eq!(count(&app.pool, "SELECT count(*) FROM products").await, 1);
 }
 
+/// A plan is a recurring price's older name, with the same id: its events
+/// write the same row, and the price's `lookup_key`, which a plan does not
+/// carry, is kept.
+#[tokio::test]
+async fn plan_events_are_prices() {
+    let app = TestApp::spawn().await;
+    let mut price = fixture("price.created");
+    price["data"]["object"]["lookup_key"] = json!("pro_monthly");
+    apply(&app, &price).await;
+    apply(&app, &fixture("plan.updated")).await;
+    let row: (Option<String>, Option<String>, Option<i64>, Option<String>, i64) = sqlx::query_as(
+        "SELECT nickname, lookup_key, unit_amount, recurring_interval, (SELECT count(*) FROM prices)
+         FROM prices WHERE stripe_price_id = $1",
+    )
+    .bind(PRICE)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        row,
+        (
+            Some("Monthly (plan)".into()),
+            Some("pro_monthly".into()),
+            Some(2000),
+            Some("month".into()),
+            1
+        )
+    );
+    apply(&app, &fixture("plan.deleted")).await;
+    assert!(price_row(&app.pool).await.unwrap().5, "deleted as a price");
+    let id = fixture("plan.updated")["id"].as_str().unwrap().to_owned();
+    assert_eq!(log_statuses(&app.pool, &id).await, ["success"]);
+}
+
 #[tokio::test]
 async fn backfill_imports_products_and_prices_linked() {
     let app = TestApp::spawn().await;

@@ -32,6 +32,11 @@ impl FakeStripe {
         Self::spawn(&[("--products", products), ("--prices", prices)])
     }
 
+    /// A fake whose account holds `customers` and `invoices` for them.
+    pub fn start_invoices(customers: u32, invoices: u32) -> Self {
+        Self::spawn(&[("--customers", customers), ("--invoices", invoices)])
+    }
+
     fn spawn(counts: &[(&str, u32)]) -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake_stripe/server.py");
         let mut command = Command::new("python3");

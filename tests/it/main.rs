@@ -4,9 +4,11 @@
 mod bench;
 mod billing;
 mod config;
+mod docs;
 mod fake_stripe;
 mod helpers;
 mod ingest;
+mod invoices;
 mod limits;
 mod operators;
 mod retries;

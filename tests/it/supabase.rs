@@ -197,7 +197,11 @@ async fn with_the_opt_in_policies_a_user_reads_only_their_own_rows() {
         let mut s = fixture("customer.subscription.created");
         s["data"]["object"]["id"] = json!(subscription);
         s["data"]["object"]["customer"] = json!(customer);
-        for event in [c, p, s] {
+        s["data"]["object"]["items"]["data"][0]["id"] = json!(format!("si_{customer}"));
+        let mut i = fixture("invoice.paid");
+        i["data"]["object"]["id"] = json!(format!("in_{customer}"));
+        i["data"]["object"]["customer"] = json!(customer);
+        for event in [c, p, s, i] {
             apply(&app, &event).await;
         }
     }
@@ -233,6 +237,35 @@ async fn with_the_opt_in_policies_a_user_reads_only_their_own_rows() {
             .await
             .unwrap(),
         ["sub_alice"]
+    );
+    assert_eq!(
+        read("SELECT stripe_subscription_item_id FROM subscription_items")
+            .await
+            .unwrap(),
+        ["si_cus_alice"]
+    );
+    assert_eq!(
+        read(
+            "SELECT i.stripe_invoice_id || ' ' || count(l.id) FROM invoices i
+              LEFT JOIN invoice_lines l ON l.invoice_id = i.id GROUP BY i.stripe_invoice_id"
+        )
+        .await
+        .unwrap(),
+        ["in_cus_alice 1"]
+    );
+    apply(&app, &fixture("price.created")).await;
+    let catalog = as_role(
+        &app.pool,
+        "anon",
+        None,
+        "SELECT stripe_price_id FROM prices",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        catalog,
+        ["price_1PgafmB7WZ01zgkW6dKueIc5"],
+        "the pricing page is public"
     );
     assert_eq!(
         read("SELECT count(*)::text FROM stripe_events")

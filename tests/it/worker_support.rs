@@ -66,6 +66,10 @@ pub async fn snapshot(pool: &PgPool) -> Vec<String> {
                                        s.quantity, s.cancel_at_period_end, s.current_period_start,
                                        s.current_period_end, s.last_event_id)::text
          FROM subscriptions s LEFT JOIN end_customers c ON c.id = s.customer_id
+         UNION ALL
+         SELECT 'subscription item ' || row(i.stripe_subscription_id, i.stripe_subscription_item_id,
+                                            i.stripe_price_id, i.quantity, i.current_period_start)::text
+         FROM subscription_items i
          ORDER BY 1",
     )
     .fetch_all(pool)

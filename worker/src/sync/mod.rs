@@ -9,9 +9,12 @@
 pub mod checkout_session;
 pub mod customer;
 pub mod fields;
+pub mod invoice;
+mod items;
 pub mod kind;
 pub mod order;
 pub mod payment;
+pub mod plan;
 pub mod price;
 pub mod product;
 pub mod registry;

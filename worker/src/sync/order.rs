@@ -57,7 +57,8 @@ pub fn rank(event_type: &str) -> i16 {
     match event_type.rsplit('.').next().unwrap_or_default() {
         "created" => 0,
         "deleted" => 3,
-        "succeeded" | "canceled" => 3,
+        // Final states: a paid or voided invoice is never reopened.
+        "succeeded" | "canceled" | "paid" | "voided" => 3,
         "payment_failed" => 2,
         _ => 1,
     }

@@ -12,7 +12,7 @@ use super::{
     order::bind_versions, product::Products, tombstone::Tombstones,
 };
 
-const TOMBSTONES: Tombstones = Tombstones {
+pub(super) const TOMBSTONES: Tombstones = Tombstones {
     table: "prices",
     id_column: "stripe_price_id",
     marks_placeholder: false,
@@ -36,6 +36,9 @@ pub struct PriceChange {
     pub deleted: bool,
     /// A deletion stub, see `SyncedKind::is_stub`.
     pub stub: bool,
+    /// Read from a legacy `plan.*` event, which carries no `lookup_key`:
+    /// the stored one is kept.
+    pub from_plan: bool,
 }
 
 pub struct Prices;
@@ -78,6 +81,7 @@ impl SyncedKind for Prices {
             deleted: event_type == "price.deleted"
                 || fields::boolean(object, "deleted") == Some(true),
             stub: fields::boolean(object, "deleted") == Some(true),
+            from_plan: false,
         })
     }
 
@@ -125,7 +129,7 @@ impl SyncedKind for Prices {
 /// The newest change per price, where newer than the row, linked to its
 /// product's row (placeholders exist already). A deletion stub keeps what
 /// the row knew.
-async fn upsert(
+pub(super) async fn upsert(
     conn: &mut PgConnection,
     changes: &[(&Version, &PriceChange)],
 ) -> Result<HashSet<String>, sqlx::Error> {
@@ -136,14 +140,17 @@ async fn upsert(
                               metadata, livemode, stripe_created, deleted_at, last_event_id,
                               last_event_created, last_event_rank)
          SELECT t.id, pr.id, t.product, t.active, t.currency, t.unit_amount, t.type, t.interval,
-                t.interval_count, t.nickname, t.lookup_key, t.metadata, t.livemode,
+                t.interval_count, t.nickname,
+                -- A plan carries no lookup_key: it keeps the stored one.
+                CASE WHEN t.from_plan THEN (SELECT x.lookup_key FROM prices x WHERE x.stripe_price_id = t.id)
+                     ELSE t.lookup_key END, t.metadata, t.livemode,
                 to_timestamp(t.stripe_created), CASE WHEN t.deleted THEN to_timestamp(t.created) END,
                 t.event_id, to_timestamp(t.created), t.rank
          FROM unnest($1::text[], $2::text[], $3::bool[], $4::text[], $5::int8[], $6::text[], $7::text[],
                      $8::int4[], $9::text[], $10::text[], $11::jsonb[], $12::bool[], $13::int8[],
-                     $14::bool[], $15::text[], $16::int8[], $17::int2[])
+                     $14::bool[], $15::bool[], $16::text[], $17::int8[], $18::int2[])
               AS t(id, product, active, currency, unit_amount, type, interval, interval_count, nickname,
-                   lookup_key, metadata, livemode, stripe_created, deleted, event_id, created, rank)
+                   lookup_key, metadata, livemode, stripe_created, deleted, from_plan, event_id, created, rank)
          LEFT JOIN products pr ON pr.stripe_product_id = t.product
          ON CONFLICT (stripe_price_id) DO UPDATE SET
              product_id = COALESCE(EXCLUDED.product_id, p.product_id),
@@ -186,7 +193,8 @@ async fn upsert(
     .bind(changes.iter().map(|(_, c)| &c.metadata).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, c)| c.livemode).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, c)| c.stripe_created).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(_, c)| c.deleted).collect::<Vec<_>>());
+    .bind(changes.iter().map(|(_, c)| c.deleted).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, c)| c.from_plan).collect::<Vec<_>>());
     let written: Vec<String> = bind_versions(query, &versions).fetch_all(conn).await?;
     Ok(written.into_iter().collect())
 }

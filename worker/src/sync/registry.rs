@@ -6,8 +6,9 @@
 //! written, or given placeholders, before their children link to them.
 
 use super::{
-    Kind, checkout_session::CheckoutSessions, customer::Customers, kind::Registered,
-    payment::PaymentIntents, price::Prices, product::Products, subscription::Subscriptions,
+    Kind, checkout_session::CheckoutSessions, customer::Customers, invoice::Invoices,
+    kind::Registered, payment::PaymentIntents, plan::Plans, price::Prices, product::Products,
+    subscription::Subscriptions,
 };
 
 pub static KINDS: &[&dyn Kind] = &[
@@ -16,7 +17,9 @@ pub static KINDS: &[&dyn Kind] = &[
     &Registered::<Subscriptions>::KIND,
     &Registered::<Products>::KIND,
     &Registered::<Prices>::KIND,
+    &Registered::<Plans>::KIND,
     &Registered::<CheckoutSessions>::KIND,
+    &Registered::<Invoices>::KIND,
 ];
 
 /// The registered kind named `object` (Stripe's object name).

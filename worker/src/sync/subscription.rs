@@ -8,8 +8,16 @@ use sqlx::PgConnection;
 use super::{
     BenchMarker, BenchTokens, ListEndpoint, Refusal, StripeObject, SyncedKind, Version,
     customer::{self, Customers},
-    fields, object_id,
+    fields,
+    items::{ItemTable, Listed},
+    object_id,
     order::bind_versions,
+};
+
+const ITEMS: ItemTable = ItemTable {
+    table: "subscription_items",
+    parent_column: "stripe_subscription_id",
+    id_column: "stripe_subscription_item_id",
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -31,9 +39,24 @@ pub struct SubscriptionChange {
     pub stripe_created: Option<i64>,
     pub metadata: Value,
     pub livemode: Option<bool>,
+    pub items: Vec<SubscriptionItem>,
+    /// Whether `items` is the subscription's whole list.
+    pub items_complete: bool,
 }
 
-/// `subscriptions`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionItem {
+    pub stripe_subscription_item_id: String,
+    pub stripe_price_id: Option<String>,
+    pub stripe_product_id: Option<String>,
+    pub quantity: Option<i64>,
+    pub current_period_start: Option<i64>,
+    pub current_period_end: Option<i64>,
+    pub metadata: Value,
+    pub stripe_created: Option<i64>,
+}
+
+/// `subscriptions` and `subscription_items`.
 pub struct Subscriptions;
 
 impl SyncedKind for Subscriptions {
@@ -101,6 +124,7 @@ fn plant_bench_marker(object: &mut Value, tokens: &BenchTokens<'_>) {
 
 fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, Refusal> {
     let item = fields::first_item(object, "items");
+    let listed = Listed::read(object, "items");
     // Up to 2025-02-24.acacia the period is on the subscription; from
     // 2025-03-31.basil it moved to each item. Read whichever is there.
     let period = |key: &str| {
@@ -135,7 +159,43 @@ fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, R
         stripe_created: fields::integer(object, "created"),
         metadata: fields::metadata(object),
         livemode: fields::boolean(object, "livemode"),
+        items: distinct_items(listed.items.iter().filter_map(|i| read_item(object, i))),
+        items_complete: listed.complete,
     })
+}
+
+/// One item. Its period is its own from 2025-03-31.basil; before, the
+/// subscription's period applies to every item.
+fn read_item(subscription: &StripeObject, item: &Value) -> Option<SubscriptionItem> {
+    let price = item.get("price");
+    let period =
+        |key: &str| fields::integer(item, key).or_else(|| fields::integer(subscription, key));
+    Some(SubscriptionItem {
+        stripe_subscription_item_id: fields::string(item, "id")?,
+        stripe_price_id: fields::reference(item, "price"),
+        stripe_product_id: price.and_then(|p| fields::reference(p, "product")),
+        quantity: fields::integer(item, "quantity"),
+        current_period_start: period("current_period_start"),
+        current_period_end: period("current_period_end"),
+        metadata: fields::metadata(item),
+        stripe_created: fields::integer(item, "created"),
+    })
+}
+
+/// One row per item id (the last one listed wins): a payload that listed
+/// an item twice would otherwise fail its upsert on every attempt.
+fn distinct_items(items: impl Iterator<Item = SubscriptionItem>) -> Vec<SubscriptionItem> {
+    let mut distinct: Vec<SubscriptionItem> = Vec::new();
+    for item in items {
+        match distinct
+            .iter_mut()
+            .find(|i| i.stripe_subscription_item_id == item.stripe_subscription_item_id)
+        {
+            Some(seen) => *seen = item,
+            None => distinct.push(item),
+        }
+    }
+    distinct
 }
 
 /// The status a canceled subscription keeps.
@@ -163,8 +223,23 @@ async fn write_cancellations(
     Ok(written.into_iter().collect())
 }
 
-/// Writes the newest change per subscription where it is newer than the row.
+/// Writes the newest change per subscription where it is newer than the
+/// row, then the items of the subscriptions written.
 async fn upsert(
+    conn: &mut PgConnection,
+    changes: &[(&Version, &SubscriptionChange)],
+) -> Result<HashSet<String>, sqlx::Error> {
+    let written = upsert_subscriptions(conn, changes).await?;
+    let rewritten: Vec<&SubscriptionChange> = changes
+        .iter()
+        .map(|(_, c)| *c)
+        .filter(|c| written.contains(&c.stripe_subscription_id))
+        .collect();
+    write_items(conn, &rewritten).await?;
+    Ok(written)
+}
+
+async fn upsert_subscriptions(
     conn: &mut PgConnection,
     changes: &[(&Version, &SubscriptionChange)],
 ) -> Result<HashSet<String>, sqlx::Error> {
@@ -233,4 +308,67 @@ async fn upsert(
     .bind(changes.iter().map(|(_, s)| s.stripe_created).collect::<Vec<_>>());
     let written: Vec<String> = bind_versions(query, &versions).fetch_all(conn).await?;
     Ok(written.into_iter().collect())
+}
+
+/// Replaces the items of each subscription just written with its newest list.
+async fn write_items(
+    conn: &mut PgConnection,
+    subscriptions: &[&SubscriptionChange],
+) -> Result<(), sqlx::Error> {
+    let items: Vec<(&str, &SubscriptionItem)> = subscriptions
+        .iter()
+        .flat_map(|s| {
+            s.items
+                .iter()
+                .map(|i| (s.stripe_subscription_id.as_str(), i))
+        })
+        .collect();
+    if !items.is_empty() {
+        upsert_items(conn, &items).await?;
+    }
+    let complete: Vec<&str> = subscriptions
+        .iter()
+        .filter(|s| s.items_complete)
+        .map(|s| s.stripe_subscription_id.as_str())
+        .collect();
+    let listed: Vec<(&str, &str)> = items
+        .iter()
+        .map(|(s, i)| (*s, i.stripe_subscription_item_id.as_str()))
+        .collect();
+    ITEMS.remove_unlisted(conn, &complete, &listed).await?;
+    Ok(())
+}
+
+async fn upsert_items(
+    conn: &mut PgConnection,
+    items: &[(&str, &SubscriptionItem)],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO subscription_items AS i (subscription_id, stripe_subscription_id, stripe_subscription_item_id,
+                                          stripe_price_id, stripe_product_id, quantity, current_period_start,
+                                          current_period_end, metadata, stripe_created)
+         SELECT s.id, t.sub, t.id, t.price, t.product, t.quantity, to_timestamp(t.period_start),
+                to_timestamp(t.period_end), t.metadata, to_timestamp(t.created)
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::int8[],
+                     $8::jsonb[], $9::int8[])
+              AS t(sub, id, price, product, quantity, period_start, period_end, metadata, created)
+         JOIN subscriptions s ON s.stripe_subscription_id = t.sub
+         ON CONFLICT (stripe_subscription_id, stripe_subscription_item_id) DO UPDATE SET
+             stripe_price_id = EXCLUDED.stripe_price_id, stripe_product_id = EXCLUDED.stripe_product_id,
+             quantity = EXCLUDED.quantity, current_period_start = EXCLUDED.current_period_start,
+             current_period_end = EXCLUDED.current_period_end, metadata = EXCLUDED.metadata,
+             stripe_created = COALESCE(EXCLUDED.stripe_created, i.stripe_created), updated_at = now()",
+    )
+    .bind(items.iter().map(|(s, _)| *s).collect::<Vec<_>>())
+    .bind(items.iter().map(|(_, i)| i.stripe_subscription_item_id.as_str()).collect::<Vec<_>>())
+    .bind(items.iter().map(|(_, i)| i.stripe_price_id.as_deref()).collect::<Vec<_>>())
+    .bind(items.iter().map(|(_, i)| i.stripe_product_id.as_deref()).collect::<Vec<_>>())
+    .bind(items.iter().map(|(_, i)| i.quantity).collect::<Vec<_>>())
+    .bind(items.iter().map(|(_, i)| i.current_period_start).collect::<Vec<_>>())
+    .bind(items.iter().map(|(_, i)| i.current_period_end).collect::<Vec<_>>())
+    .bind(items.iter().map(|(_, i)| &i.metadata).collect::<Vec<_>>())
+    .bind(items.iter().map(|(_, i)| i.stripe_created).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -1,0 +1,181 @@
+//! The README's "Tables" section is the reference for what an app can read:
+//! checked here against the migrated database and the sync registry, so it
+//! cannot drift from the code.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tether_shared::install::TETHER_TABLES;
+use tether_worker::sync::KINDS;
+
+use crate::helpers::TestApp;
+
+const README: &str = include_str!("../../README.md");
+
+/// Tables only tether itself reads: named, their columns not listed.
+const BOOKKEEPING: &[&str] = &[
+    "rejected_deliveries",
+    "backfill_cursors",
+    "tether_settings",
+    "supabase_signups",
+];
+
+/// The text of the README section under `heading`, up to the next heading
+/// of the same or a higher level.
+fn section(heading: &str) -> &'static str {
+    let start = README.find(heading).expect("the section exists") + heading.len();
+    let level = heading.chars().take_while(|c| *c == '#').count();
+    let rest = &README[start..];
+    let end = rest
+        .match_indices("\n#")
+        .find(|(i, _)| rest[i + 1..].chars().take_while(|c| *c == '#').count() <= level)
+        .map_or(rest.len(), |(i, _)| i);
+    &rest[..end]
+}
+
+/// Each bullet as (its first backticked name, every backticked name in it),
+/// a backticked text counting by its first word (`metadata jsonb`).
+fn bullets(text: &str) -> Vec<(String, BTreeSet<String>)> {
+    text.split("\n- ")
+        .skip(1)
+        .map(|item| item.split("\n\n").next().unwrap_or_default())
+        .filter_map(|item| {
+            let names: Vec<String> = item
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .filter_map(|quoted| quoted.split_whitespace().next().map(str::to_owned))
+                .collect();
+            Some((names.first()?.clone(), names.into_iter().collect()))
+        })
+        .collect()
+}
+
+/// The version guard is named once for every synced row.
+fn covered_by_prose(column: &str) -> bool {
+    column.starts_with("last_event_")
+}
+
+#[tokio::test]
+async fn every_table_and_column_is_documented() {
+    let app = TestApp::spawn().await;
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns
+         WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let tables = section("## Tables");
+    let tables = &tables[..tables.find("\n### ").unwrap_or(tables.len())];
+    let documented: BTreeMap<String, BTreeSet<String>> = bullets(tables).into_iter().collect();
+    let mut missing = Vec::new();
+    for table in TETHER_TABLES {
+        if !tables.contains(&format!("`{table}`")) {
+            missing.push(format!("table {table}"));
+        }
+    }
+    for (table, column) in &columns {
+        if BOOKKEEPING.contains(&table.as_str()) || covered_by_prose(column) {
+            continue;
+        }
+        if !documented
+            .get(table)
+            .is_some_and(|names| names.contains(column))
+        {
+            missing.push(format!("{table}.{column}"));
+        }
+    }
+    assert_eq!(missing, Vec::<String>::new(), "not in the README's Tables");
+    for (table, names) in &documented {
+        let own: BTreeSet<&str> = columns
+            .iter()
+            .filter(|(t, _)| t == table)
+            .map(|(_, c)| c.as_str())
+            .collect();
+        if own.is_empty() || BOOKKEEPING.contains(&table.as_str()) {
+            continue;
+        }
+        let strays: Vec<&String> = names
+            .iter()
+            .filter(|name| {
+                !own.contains(name.as_str())
+                    && !name.contains('.')
+                    && !TETHER_TABLES.contains(&name.as_str())
+                    && !KNOWN_VALUES.contains(&name.as_str())
+                    && !covered_by_prose(name)
+            })
+            .collect();
+        assert!(strays.is_empty(), "`{table}` has no column {strays:?}");
+    }
+}
+
+/// Backticked words in the Tables section that are values or commands
+/// (`tether link-user`), not columns.
+const KNOWN_VALUES: &[&str] = &[
+    "canceled",
+    "success",
+    "error",
+    "dead",
+    "ignored",
+    "stale",
+    "duplicate",
+    "discarded",
+    "draft",
+    "open",
+    "paid",
+    "void",
+    "uncollectible",
+    "snapshot",
+    "has_more",
+    "tether",
+];
+
+#[test]
+fn every_handled_event_type_is_documented_under_its_table() {
+    let handled = section("### Handled events");
+    let listed: BTreeMap<String, BTreeSet<String>> = bullets(handled).into_iter().collect();
+    let mut documented: BTreeSet<&str> = BTreeSet::new();
+    for kind in KINDS {
+        let under_table = listed.get(kind.table());
+        for event in kind.events() {
+            assert!(
+                under_table.is_some_and(|names| names.contains(*event)),
+                "{event} is handled (table {}) but not listed under it",
+                kind.table()
+            );
+            documented.insert(event);
+        }
+    }
+    let every_listed: BTreeSet<&str> = listed
+        .values()
+        .flatten()
+        .filter(|name| name.contains('.'))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        every_listed, documented,
+        "listed as handled but no kind handles it"
+    );
+}
+
+#[test]
+fn the_types_said_to_be_ignored_are_not_handled() {
+    let handled = section("### Handled events");
+    let ignored = &handled[handled
+        .find("Still ignored")
+        .expect("the ignored types are stated")..];
+    let patterns: Vec<&str> = ignored
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|name| name.contains('.'))
+        .collect();
+    assert!(patterns.len() >= 10, "{patterns:?}");
+    for pattern in patterns {
+        let prefix = pattern.trim_end_matches('*');
+        let clash = KINDS.iter().flat_map(|k| k.events()).find(|event| {
+            **event == pattern || (pattern.ends_with('*') && event.starts_with(prefix))
+        });
+        assert_eq!(clash, None, "`{pattern}` is said to be ignored");
+    }
+}
