@@ -6,12 +6,12 @@
 \set ON_ERROR_STOP on
 \pset pager off
 BEGIN;
-SELECT array_agg(id) AS ids FROM (SELECT id FROM stripe_events ORDER BY random() LIMIT 32) s \gset
+SELECT array_agg(id) AS ids FROM (SELECT id FROM received_events ORDER BY random() LIMIT 32) s \gset
 
 \echo '== ingest: store a batch (a repeat id is skipped)'
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF)
-INSERT INTO stripe_events (id, type, api_version, created, livemode, account, payload)
-SELECT id, 'customer.updated', NULL, now(), false, NULL, '{}'::jsonb
+INSERT INTO received_events (id, type, api_version, created, livemode, account, body)
+SELECT id, 'customer.updated', NULL, now(), false, NULL, '{}'
 FROM unnest(:'ids'::text[] || ARRAY['evt_explain_new']) AS id
 ON CONFLICT (id) DO NOTHING RETURNING id;
 
@@ -26,12 +26,16 @@ LIMIT 8 FOR UPDATE SKIP LOCKED;
 
 \echo '== worker: load a job''s events'
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF)
-SELECT id, type, extract(epoch FROM created)::int8, payload -> 'data' -> 'object'
-FROM stripe_events WHERE id = ANY(:'ids'::text[]);
+SELECT id, type, extract(epoch FROM created)::int8, body
+FROM received_events WHERE id = ANY(:'ids'::text[]);
+
+\echo '== worker: already processed?'
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF)
+SELECT id FROM processed_events WHERE id = ANY(:'ids'::text[]);
 
 \echo '== worker: mark processed'
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF)
-UPDATE stripe_events SET processed_at = now() WHERE id = ANY(:'ids'::text[]);
+INSERT INTO processed_events (id) SELECT unnest(:'ids'::text[]) ON CONFLICT (id) DO NOTHING;
 
 \echo '== worker: customer upsert (version-guarded)'
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF)

@@ -65,14 +65,17 @@ settle() { psql -qh 127.0.0.1 -U postgres -d tether_bench -c "VACUUM ANALYZE" -c
 # would take minutes.
 prefill() {
   psql -qh 127.0.0.1 -U postgres -d tether_bench >/dev/null <<'SQL'
-INSERT INTO stripe_events (id, type, api_version, created, livemode, payload, received_at, processed_at)
+INSERT INTO received_events (id, type, api_version, created, livemode, body, received_at)
 SELECT 'evt_prefill_' || lpad(g::text, 12, '0'), 'customer.updated', '2026-07-29.dahlia',
        to_timestamp(1700000000 + g), false,
        jsonb_build_object('id', 'evt_prefill_' || g, 'object', 'event', 'type', 'customer.updated',
                           'data', jsonb_build_object('object', jsonb_build_object('id', 'cus_prefill' || (g % 50000),
                           'object', 'customer', 'email', 'prefill' || g || '@example.com',
-                          'description', repeat('x', 1500)))),
-       now() - interval '1 day', now() - interval '1 day'
+                          'description', repeat('x', 1500))))::text,
+       now() - interval '1 day'
+FROM generate_series(1, 1000000) AS g;
+INSERT INTO processed_events (id, processed_at)
+SELECT 'evt_prefill_' || lpad(g::text, 12, '0'), now() - interval '1 day'
 FROM generate_series(1, 1000000) AS g;
 INSERT INTO webhook_logs (event_type, event_id, status, attempt, created_at)
 SELECT 'customer.updated', 'evt_prefill_' || lpad(g::text, 12, '0'), 'success', 1, now() - interval '1 day'

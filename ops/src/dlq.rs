@@ -182,7 +182,7 @@ pub async fn discard(pool: &PgPool, filter: &Filter, dry_run: bool) -> Result<us
     let event_ids: Vec<&str> = discarded.iter().map(|l| l.id.as_str()).collect();
     sqlx::query(
         "INSERT INTO webhook_logs (event_type, event_id, status, error_message)
-         SELECT type, id, 'discarded', 'discarded by an operator' FROM stripe_events WHERE id = ANY($1)
+         SELECT type, id, 'discarded', 'discarded by an operator' FROM received_events WHERE id = ANY($1)
          UNION ALL
          SELECT 'supabase.signup', id::text, 'discarded', 'discarded by an operator'
          FROM supabase_signups WHERE id::text = ANY($1)",
@@ -191,7 +191,8 @@ pub async fn discard(pool: &PgPool, filter: &Filter, dry_run: bool) -> Result<us
     .execute(&mut *tx)
     .await?;
     sqlx::query(
-        "UPDATE stripe_events SET processed_at = now() WHERE id = ANY($1) AND processed_at IS NULL",
+        "INSERT INTO processed_events (id) SELECT id FROM received_events WHERE id = ANY($1)
+         ON CONFLICT (id) DO NOTHING",
     )
     .bind(&event_ids)
     .execute(&mut *tx)

@@ -33,8 +33,8 @@ pub async fn prune(pool: &PgPool, older_than: Duration, dry_run: bool) -> Result
         Utc::now() - chrono::Duration::from_std(older_than).unwrap_or(chrono::TimeDelta::MAX);
     let events = prunable_events();
     let logs = "FROM webhook_logs l WHERE l.created_at < $1
-                AND NOT EXISTS (SELECT 1 FROM stripe_events e
-                                WHERE e.id = l.event_id AND e.processed_at IS NULL)";
+                AND NOT EXISTS (SELECT 1 FROM received_events e WHERE e.id = l.event_id
+                                AND NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.id = e.id))";
     let (events, logs) = if dry_run {
         (
             count(pool, &events, &cutoff).await?,
@@ -42,7 +42,7 @@ pub async fn prune(pool: &PgPool, older_than: Duration, dry_run: bool) -> Result
         )
     } else {
         (
-            delete(pool, "stripe_events", "id", &events, &cutoff).await?,
+            delete(pool, "received_events", "id", &events, &cutoff).await?,
             delete(pool, "webhook_logs", "id", logs, &cutoff).await?,
         )
     };
@@ -66,7 +66,8 @@ fn prunable_events() -> String {
         })
         .collect();
     format!(
-        "FROM stripe_events e WHERE e.received_at < $1 AND e.processed_at IS NOT NULL{referenced}"
+        "FROM received_events e WHERE e.received_at < $1
+         AND EXISTS (SELECT 1 FROM processed_events p WHERE p.id = e.id){referenced}"
     )
 }
 
@@ -90,20 +91,27 @@ async fn delete(
     from_where: &str,
     cutoff: &DateTime<Utc>,
 ) -> Result<u64, OpsError> {
-    let alias = if table == "stripe_events" { "e" } else { "l" };
+    let alias = if table == "received_events" { "e" } else { "l" };
     let blocks: i64 = sqlx::query_scalar(
         "SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::int8)::int8",
     )
     .bind(table)
     .fetch_one(pool)
     .await?;
-    let statement = format!(
+    let mut statement = format!(
         "DELETE FROM {table} WHERE {key} IN
          (SELECT {alias}.{key} {from_where}
             AND {alias}.ctid >= format('(%s,0)', $2::int8)::tid
             AND {alias}.ctid < format('(%s,0)', $3::int8)::tid
-          FOR UPDATE SKIP LOCKED)"
+          FOR UPDATE OF {alias} SKIP LOCKED)"
     );
+    if table == "received_events" {
+        // An event's processed mark goes with it.
+        statement = format!(
+            "WITH gone AS ({statement} RETURNING {key})
+             DELETE FROM processed_events p USING gone WHERE p.id = gone.{key}"
+        );
+    }
     let mut deleted = 0;
     let mut start = 0;
     while start < blocks {

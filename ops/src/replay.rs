@@ -39,11 +39,13 @@ pub async fn replay(
     dry_run: bool,
 ) -> Result<Replayed, OpsError> {
     let events: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT id, octet_length(payload::text)::int8 FROM stripe_events
-         WHERE type = $1 AND processed_at IS NOT NULL
-           AND ($2::float8 IS NULL OR received_at > now() - make_interval(secs => $2))
-           AND ($3::text IS NULL OR payload -> 'data' -> 'object' ->> 'id' = $3)
-         ORDER BY created, id",
+        "SELECT e.id, octet_length(e.body)::int8 FROM received_events e
+         WHERE e.type = $1 AND EXISTS (SELECT 1 FROM processed_events p WHERE p.id = e.id)
+           AND ($2::float8 IS NULL OR e.received_at > now() - make_interval(secs => $2))
+           -- The text search only spares parsing bodies that cannot match.
+           AND ($3::text IS NULL OR strpos(e.body, $3) > 0
+                AND tether_event_payload(e.body) -> 'data' -> 'object' ->> 'id' = $3)
+         ORDER BY e.created, e.id",
     )
     .bind(&selection.event_type)
     .bind(selection.since.map(|s| s.as_secs_f64()))
@@ -54,7 +56,7 @@ pub async fn replay(
         for chunk in events.chunks(EVENTS_PER_TRANSACTION) {
             let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
             let mut tx = pool.begin().await?;
-            sqlx::query("UPDATE stripe_events SET processed_at = NULL WHERE id = ANY($1)")
+            sqlx::query("DELETE FROM processed_events WHERE id = ANY($1)")
                 .bind(&ids)
                 .execute(&mut *tx)
                 .await?;

@@ -75,7 +75,7 @@ pub async fn status(pool: &PgPool) -> Result<Status, OpsError> {
 
 async fn window(pool: &PgPool, minutes: u32) -> Result<Window, OpsError> {
     let received: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM stripe_events WHERE received_at > now() - make_interval(mins => $1)",
+        "SELECT count(*) FROM received_events WHERE received_at > now() - make_interval(mins => $1)",
     )
     .bind(minutes as i32)
     .fetch_one(pool)

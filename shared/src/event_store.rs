@@ -32,10 +32,10 @@ pub async fn store(
     events: &[NewEvent<'_>],
 ) -> Result<HashSet<String>, StoreError> {
     let new_ids: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO stripe_events (id, type, api_version, created, livemode, account, payload)
-         SELECT id, type, api_version, to_timestamp(created), livemode, account, payload::jsonb
+        "INSERT INTO received_events (id, type, api_version, created, livemode, account, body)
+         SELECT id, type, api_version, to_timestamp(created), livemode, account, body
          FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[], $6::text[], $7::text[])
-              AS e(id, type, api_version, created, livemode, account, payload)
+              AS e(id, type, api_version, created, livemode, account, body)
          ON CONFLICT (id) DO NOTHING
          RETURNING id",
     )
@@ -65,8 +65,8 @@ pub async fn store(
 }
 
 /// A redelivery is answered as a duplicate; one whose body differs from
-/// the stored event (compared as JSON) is also kept in
-/// `rejected_deliveries`, since only one of the two can be true.
+/// the stored event (compared as JSON, when the bytes differ) is also kept
+/// in `rejected_deliveries`, since only one of the two can be true.
 async fn record_mismatches(
     conn: &mut PgConnection,
     repeated: &[&NewEvent<'_>],
@@ -79,8 +79,8 @@ async fn record_mismatches(
          SELECT d.id, d.type, 'redelivered with a body that differs from the stored event',
                 left(d.body, 2048), octet_length(d.body)
          FROM unnest($1::text[], $2::text[], $3::text[]) AS d(id, type, body)
-         JOIN stripe_events e ON e.id = d.id
-         WHERE e.payload <> d.body::jsonb",
+         JOIN received_events e ON e.id = d.id
+         WHERE e.body <> d.body AND tether_event_payload(e.body) IS DISTINCT FROM tether_event_payload(d.body)",
     )
     .bind(
         repeated

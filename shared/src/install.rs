@@ -8,10 +8,12 @@ use sqlx::PgPool;
 
 use crate::config::AppTables;
 
-/// Every table tether's migrations create. A new migration that creates a
-/// table adds it here, so an install never takes over an app's table.
+/// Every table (and view) tether's migrations create. A new migration that
+/// creates one adds it here, so an install never takes over an app's table.
 pub const TETHER_TABLES: &[&str] = &[
     "stripe_events",
+    "received_events",
+    "processed_events",
     "end_customers",
     "payments",
     "subscriptions",

@@ -254,7 +254,7 @@ async fn replay_applies_history_and_never_moves_a_row_backwards() {
     post_ok(&app, &ignored).await;
     // As an older version without a handler would have left it.
     tether_queue::test_support::clear(&app.pool).await.unwrap();
-    sqlx::query("UPDATE stripe_events SET processed_at = now()")
+    sqlx::query("INSERT INTO processed_events (id) SELECT id FROM received_events")
         .execute(&app.pool)
         .await
         .unwrap();
@@ -314,7 +314,7 @@ async fn prune_removes_exactly_what_it_should() {
     let unprocessed = fixture("payment_intent.succeeded");
     post_ok(&app, &unprocessed).await;
     let id = |e: &Value| e["id"].as_str().unwrap().to_owned();
-    sqlx::query("UPDATE stripe_events SET received_at = now() - interval '40 days'")
+    sqlx::query("UPDATE received_events SET received_at = now() - interval '40 days'")
         .execute(&app.pool)
         .await
         .unwrap();

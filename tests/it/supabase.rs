@@ -94,12 +94,12 @@ async fn as_role(
     Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
 }
 
-/// Every table tether's migrations created, read from the database, so a
-/// new table is covered here without editing this file.
+/// Every table and view tether's migrations created, read from the
+/// database, so a new one is covered here without editing this file.
 async fn migrated_tables(pool: &PgPool) -> Vec<String> {
     sqlx::query_scalar(
-        "SELECT tablename::text FROM pg_tables
-         WHERE schemaname = 'public' AND tablename <> '_sqlx_migrations' ORDER BY 1",
+        "SELECT table_name::text FROM information_schema.tables
+         WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations' ORDER BY 1",
     )
     .fetch_all(pool)
     .await
@@ -323,7 +323,7 @@ async fn migrate_never_takes_over_an_apps_tables() {
     );
     assert!(stderr.contains("TETHER_SCHEMA"), "{stderr}");
     let tether_tables: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'stripe_events'")
+        sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'received_events'")
             .fetch_one(&pool)
             .await
             .unwrap();
@@ -340,7 +340,7 @@ async fn migrate_never_takes_over_an_apps_tables() {
         "again: idempotent"
     );
     let in_billing: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_tables WHERE schemaname = 'billing' AND tablename IN ('stripe_events', 'subscriptions', 'users')",
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'billing' AND tablename IN ('received_events', 'subscriptions', 'users')",
     )
     .fetch_one(&pool)
     .await

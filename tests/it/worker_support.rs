@@ -91,7 +91,7 @@ pub async fn log_statuses(pool: &PgPool, event_id: &str) -> Vec<String> {
 /// Empties every table between two deliveries in one test.
 pub async fn reset(pool: &PgPool) {
     sqlx::query(
-        "TRUNCATE end_customers, payments, subscriptions, products, prices, webhook_logs, stripe_events CASCADE",
+        "TRUNCATE end_customers, payments, subscriptions, products, prices, webhook_logs, received_events, processed_events CASCADE",
     )
     .execute(pool)
     .await

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use sqlx::{PgConnection, PgPool, types::Json};
+use sqlx::{PgConnection, PgPool};
 use tether_queue::ClaimedJob;
 
 use crate::{
@@ -58,7 +58,7 @@ pub async fn apply_jobs(
     Ok(plan.outcomes())
 }
 
-/// One row of `stripe_events`, loaded to be applied.
+/// One stored event (`received_events`), loaded to be applied.
 struct LoadedEvent {
     id: String,
     event_type: String,
@@ -70,13 +70,10 @@ async fn load_events(
     conn: &mut PgConnection,
     ids: &[String],
 ) -> Result<Vec<LoadedEvent>, sqlx::Error> {
-    let rows: Vec<(String, String, i64, Option<Json<StripeObject>>)> = sqlx::query_as(
-        // Anything but an object reads as an empty one, which every kind
-        // refuses (no id): a permanent, per-event failure.
-        "SELECT id, type, extract(epoch FROM created)::int8,
-                CASE WHEN jsonb_typeof(o) = 'object' THEN o END
-         FROM stripe_events, LATERAL (SELECT payload -> 'data' -> 'object' AS o) AS data
-         WHERE id = ANY($1)",
+    // The body as received; its `data.object` is read here, not by
+    // PostgreSQL, which stores it as text.
+    let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
+        "SELECT id, type, extract(epoch FROM created)::int8, body FROM received_events WHERE id = ANY($1)",
     )
     .bind(ids)
     .fetch_all(conn)
@@ -89,11 +86,11 @@ async fn load_events(
     }
     Ok(rows
         .into_iter()
-        .map(|(id, event_type, created, object)| LoadedEvent {
+        .map(|(id, event_type, created, body)| LoadedEvent {
             id,
             event_type,
             created,
-            object: object.map(|Json(o)| o).unwrap_or_default(),
+            object: StripeObject::of_event(&body),
         })
         .collect())
 }
@@ -102,12 +99,11 @@ async fn already_processed(
     conn: &mut PgConnection,
     ids: &[String],
 ) -> Result<HashSet<String>, sqlx::Error> {
-    let rows: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM stripe_events WHERE id = ANY($1) AND processed_at IS NOT NULL",
-    )
-    .bind(ids)
-    .fetch_all(conn)
-    .await?;
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM processed_events WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(conn)
+            .await?;
     Ok(rows.into_iter().collect())
 }
 
@@ -115,10 +111,15 @@ async fn mark_processed(conn: &mut PgConnection, ids: &[&str]) -> Result<(), sql
     if ids.is_empty() {
         return Ok(());
     }
-    sqlx::query("UPDATE stripe_events SET processed_at = now() WHERE id = ANY($1)")
-        .bind(ids)
-        .execute(conn)
-        .await?;
+    // A narrow row of its own: the event's row, body included, is never
+    // rewritten. An event that locks nothing (an ignored type) may be in
+    // two claims at once; the second mark is then a no-op.
+    sqlx::query(
+        "INSERT INTO processed_events (id) SELECT unnest($1::text[]) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(ids)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -41,7 +41,7 @@ async fn try_record(
     let event_ids: &[String] = job.events.as_deref().unwrap_or_default();
     let mut tx = pool.begin().await?;
     let types: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, type FROM stripe_events WHERE id = ANY($1)")
+        sqlx::query_as("SELECT id, type FROM received_events WHERE id = ANY($1)")
             .bind(event_ids)
             .fetch_all(&mut *tx)
             .await?;

@@ -33,7 +33,7 @@ pub(crate) async fn one_job_per_event(
     event_ids: &[String],
 ) -> Result<Vec<JobPayload>, sqlx::Error> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT id, octet_length(payload::text)::int8 FROM stripe_events WHERE id = ANY($1)",
+        "SELECT id, octet_length(body)::int8 FROM received_events WHERE id = ANY($1)",
     )
     .bind(event_ids)
     .fetch_all(conn)

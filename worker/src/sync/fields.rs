@@ -14,6 +14,28 @@ use serde_json::{Value, value::RawValue};
 #[serde(transparent)]
 pub struct StripeObject(HashMap<String, Box<RawValue>>);
 
+impl StripeObject {
+    /// `data.object` of an event's body. Anything but an object, or a body
+    /// that does not parse, reads as an empty object, which every kind
+    /// refuses (no id): a permanent, per-event failure.
+    pub fn of_event(body: &str) -> Self {
+        #[derive(Deserialize)]
+        struct Event<'a> {
+            #[serde(borrow)]
+            data: Data<'a>,
+        }
+        #[derive(Deserialize)]
+        struct Data<'a> {
+            #[serde(borrow)]
+            object: &'a RawValue,
+        }
+        serde_json::from_str::<Event<'_>>(body)
+            .ok()
+            .and_then(|event| serde_json::from_str(event.data.object.get()).ok())
+            .unwrap_or_default()
+    }
+}
+
 /// Something with named fields: a [`StripeObject`], or a parsed value
 /// inside one (a subscription item).
 pub trait Fields {
