@@ -4,6 +4,7 @@
 mod bench;
 mod billing;
 mod config;
+mod deploy;
 mod fake_stripe;
 mod helpers;
 mod ingest;
