@@ -3,6 +3,7 @@
 
 mod bench;
 mod billing;
+mod compose;
 mod config;
 mod deploy;
 mod fake_stripe;
@@ -11,6 +12,7 @@ mod ingest;
 mod limits;
 mod operators;
 mod retries;
+mod roles;
 mod stripe_api;
 mod supabase;
 mod sync;
