@@ -165,3 +165,97 @@ fn every_alert_links_to_its_runbook_section() {
         );
     }
 }
+
+/// The metric names agreed with the code that exports them. A rule or a
+/// panel naming anything else would silently show nothing.
+const METRICS: &[&str] = &[
+    "tether_webhooks_total",
+    "tether_ingest_request_duration_seconds",
+    "tether_ingest_batch_size",
+    "tether_jobs_total",
+    "tether_apply_duration_seconds",
+    "tether_claim_size",
+    "tether_ack_to_applied_seconds",
+    "tether_queue_pending",
+    "tether_queue_scheduled_retries",
+    "tether_queue_dead_letters",
+    "tether_queue_oldest_pending_age_seconds",
+    "tether_workers_live",
+];
+
+/// Every `tether_...` name in a PromQL expression, without the
+/// `_bucket`/`_sum`/`_count` series a histogram adds.
+fn metric_names(expr: &str) -> Vec<String> {
+    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("tether_"))
+        .map(|word| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| word.strip_suffix(suffix))
+                .filter(|base| METRICS.contains(base))
+                .unwrap_or(word)
+                .to_owned()
+        })
+        .collect()
+}
+
+fn dashboard() -> serde_json::Value {
+    let text = std::fs::read_to_string(repo_file("deploy/grafana/tether-dashboard.json")).unwrap();
+    serde_json::from_str(&text).expect("the dashboard is JSON")
+}
+
+#[test]
+fn rules_and_panels_name_only_the_agreed_metrics() {
+    let mut exprs: Vec<String> = alert_rules()
+        .iter()
+        .map(|rule| rule["expr"].as_str().unwrap().to_owned())
+        .collect();
+    for panel in dashboard()["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            exprs.push(target["expr"].as_str().unwrap().to_owned());
+        }
+    }
+    for expr in &exprs {
+        for name in metric_names(expr) {
+            assert!(METRICS.contains(&name.as_str()), "{name} in {expr}");
+        }
+    }
+    assert_eq!(
+        metric_names("rate(tether_apply_duration_seconds_bucket[5m])"),
+        ["tether_apply_duration_seconds"]
+    );
+}
+
+/// The panels someone on call looks at first, all on the data source that
+/// Grafana's provisioning creates.
+#[test]
+fn the_dashboard_shows_the_on_call_panels() {
+    let dashboard = dashboard();
+    let panels = dashboard["panels"].as_array().unwrap();
+    let titles: Vec<&str> = panels
+        .iter()
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "Queue depth",
+        "Oldest pending job",
+        "Ack-to-applied lag",
+        "Dead letters",
+        "Webhooks by outcome",
+        "Jobs by outcome",
+        "Apply latency (one claim's transaction)",
+        "Live workers",
+    ] {
+        assert!(titles.contains(&expected), "{expected} in {titles:?}");
+    }
+    let source = load_yaml("deploy/grafana/provisioning/datasources/prometheus.yml");
+    let uid = source["datasources"][0]["uid"].as_str().unwrap();
+    for panel in panels {
+        assert_eq!(panel["datasource"]["uid"], uid, "{}", panel["title"]);
+        assert!(
+            !panel["targets"].as_array().unwrap().is_empty(),
+            "{}",
+            panel["title"]
+        );
+    }
+}
