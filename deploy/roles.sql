@@ -14,20 +14,25 @@
 --
 --   psql "$OWNER_DATABASE_URL" -v ON_ERROR_STOP=1 -f deploy/roles.sql
 --
+-- (psql 15 or later, for \getenv.)
+--
 -- Variables (psql -v NAME=VALUE), all optional:
 --   schema           tether's schema, as TETHER_SCHEMA (default public)
 --   ingest_password  login password of tether_ingest; else read from the
 --   worker_password  environment variables TETHER_INGEST_DB_PASSWORD and
 --                    TETHER_WORKER_DB_PASSWORD; else the password is left
 --                    as it is (none for a new role: set one, or use
---                    certificate or peer authentication).
+--                    certificate or peer authentication). The password
+--                    travels in an ALTER ROLE statement: run this with
+--                    log_statement below 'ddl', or PostgreSQL logs it.
 --
 -- Every tether table has row-level security on with no policy (see
 -- migrations/20261122000007_private_by_default.sql), so each grant on such a
 -- table comes with a policy that lets this role see the rows its grants
--- allow. Features that need more (the admin API, Supabase sign-ups,
--- TETHER_RETENTION, the operator commands) are listed with their exact
--- grants in docs/operations.md, "Database roles".
+-- allow. TETHER_RETENTION and the Supabase webhook have roles of their own
+-- at the end; the other features that need more (the admin API, sign-ups
+-- on workers, the operator commands) are listed in docs/operations.md,
+-- "Database roles".
 
 \if :{?schema}
 \else
@@ -43,6 +48,8 @@
 \endif
 
 BEGIN;
+-- No NOTICE for each policy that does not exist yet.
+SET LOCAL client_min_messages = warning;
 
 SELECT format('CREATE ROLE %I LOGIN', name)
 FROM unnest(ARRAY['tether_ingest', 'tether_worker']) AS name
@@ -56,9 +63,7 @@ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name)
   ALTER ROLE tether_worker PASSWORD :'worker_password';
 \endif
 
--- Start from nothing, so a grant removed here is removed in the database too.
-REVOKE ALL ON ALL TABLES IN SCHEMA :"schema" FROM tether_ingest, tether_worker;
-REVOKE ALL ON ALL TABLES IN SCHEMA apalis FROM tether_ingest, tether_worker;
+-- Grants only add: the extra grants of docs/operations.md survive a rerun.
 GRANT USAGE ON SCHEMA :"schema", apalis TO tether_ingest, tether_worker;
 
 -- ingest ---------------------------------------------------------------------
@@ -94,6 +99,36 @@ SELECT format('DROP POLICY IF EXISTS tether_worker_rows ON %1$I.%2$I; '
               :'schema', name)
 FROM unnest(ARRAY['stripe_events', 'end_customers', 'payments', 'subscriptions', 'products',
                   'prices', 'checkout_sessions', 'users', 'webhook_logs']) AS name
+\gexec
+
+-- Optional features -----------------------------------------------------------
+-- Roles without login that hold a feature's extra grants. Turn a feature on
+-- by granting its role to the process's role, e.g.
+--   GRANT tether_retention TO tether_worker;
+SELECT format('CREATE ROLE %I NOLOGIN', name)
+FROM unnest(ARRAY['tether_retention', 'tether_supabase_webhook']) AS name
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name)
+\gexec
+
+-- TETHER_RETENTION on a worker (on top of tether_worker, whose reads of the
+-- synced tables tell which events rows still point at).
+GRANT SELECT, DELETE ON :"schema".stripe_events, :"schema".webhook_logs TO tether_retention;
+-- Each prune batch locks its rows (FOR UPDATE SKIP LOCKED), which needs
+-- UPDATE on some column: created_at, whose change would only move a log
+-- row's own retention. (stripe_events has the worker's processed_at.)
+GRANT UPDATE (created_at) ON :"schema".webhook_logs TO tether_retention;
+-- SUPABASE_WEBHOOK_TOKEN on ingest: the sign-up row, with ON CONFLICT
+-- (kind, row_id) DO NOTHING RETURNING id, which reads those three columns
+-- to tell a repeat from a new one; its job goes in through
+-- apalis.tether_push_job, which runs with ingest's own apalis.jobs grant.
+GRANT INSERT (kind, row_id, source, email, record), SELECT (id, kind, row_id)
+  ON :"schema".supabase_signups TO tether_supabase_webhook;
+
+SELECT format('DROP POLICY IF EXISTS %3$I ON %1$I.%2$I; '
+              'CREATE POLICY %3$I ON %1$I.%2$I TO %3$I USING (true) WITH CHECK (true)',
+              :'schema', grant_on.tbl, grant_on.role)
+FROM (VALUES ('stripe_events', 'tether_retention'), ('webhook_logs', 'tether_retention'),
+             ('supabase_signups', 'tether_supabase_webhook')) AS grant_on(tbl, role)
 \gexec
 
 COMMIT;

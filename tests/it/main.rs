@@ -7,6 +7,7 @@ mod compose;
 mod config;
 mod deploy;
 mod fake_stripe;
+mod feature_roles;
 mod helpers;
 mod ingest;
 mod limits;

@@ -49,14 +49,14 @@ fn apply_roles(database: &TestDatabase, schema: &str) {
 }
 
 /// `database`'s URL with another user.
-fn url_as(database: &TestDatabase, user: &str) -> String {
+pub fn url_as(database: &TestDatabase, user: &str) -> String {
     database
         .url()
         .replacen("postgres://postgres@", &format!("postgres://{user}@"), 1)
 }
 
 /// `tether migrate` as the owner, then the roles (twice: it is idempotent).
-fn install(database: &TestDatabase, schema: &str) {
+pub fn install(database: &TestDatabase, schema: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_tether"))
         .arg("migrate")
         .env("DATABASE_URL", database.url())
@@ -72,7 +72,7 @@ fn install(database: &TestDatabase, schema: &str) {
     apply_roles(database, schema);
 }
 
-fn spawn(subcommand: &str, database_url: String, env: &[(&str, String)]) -> KillOnDrop {
+pub fn spawn(subcommand: &str, database_url: String, env: &[(&str, String)]) -> KillOnDrop {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tether"));
     command
         .arg(subcommand)
@@ -88,7 +88,7 @@ fn spawn(subcommand: &str, database_url: String, env: &[(&str, String)]) -> Kill
 
 /// Stops a process the way docker does (SIGTERM), so its shutdown path
 /// runs with the role's grants too; returns its exit code and stderr.
-async fn stop(mut process: KillOnDrop) -> (Option<i32>, String) {
+pub async fn stop(mut process: KillOnDrop) -> (Option<i32>, String) {
     let pid = process.0.id().to_string();
     let signalled = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(signalled.success(), "kill -TERM {pid}");
@@ -103,16 +103,30 @@ async fn stop(mut process: KillOnDrop) -> (Option<i32>, String) {
     .unwrap()
 }
 
+/// A free loopback port for a process of ours to listen on.
+pub fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
+/// Waits for ingest's `/readyz` on `port` (its database answers, as its
+/// role); returns its base URL.
+pub async fn wait_until_ready(http: &reqwest::Client, port: u16) -> String {
+    let base = format!("http://127.0.0.1:{port}");
+    eventually(Duration::from_secs(10), "ingest is ready", || async {
+        let ready = http.get(format!("{base}/readyz")).send().await;
+        ready.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    base
+}
+
 /// One signed event through ingest (as tether_ingest) and a worker (as
 /// tether_worker), in `schema`.
 async fn deliver_with_least_privilege(schema: &str) {
     let database = TestDatabase::create().await;
     install(&database, schema);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let ingest = spawn(
         "ingest",
         url_as(&database, "tether_ingest"),
@@ -131,16 +145,7 @@ async fn deliver_with_least_privilege(schema: &str) {
         ],
     );
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    eventually(
-        Duration::from_secs(10),
-        "ingest is ready as tether_ingest",
-        || async {
-            let ready = http.get(format!("{base}/readyz")).send().await;
-            ready.is_ok_and(|r| r.status() == 200)
-        },
-    )
-    .await;
+    let base = wait_until_ready(&http, port).await;
 
     let event_id = new_event_id();
     let event = fresh_event("customer.created", &event_id, unix_now()).unwrap();

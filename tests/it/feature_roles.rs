@@ -1,0 +1,184 @@
+//! deploy/roles.sql's optional feature roles: granting `tether_retention`
+//! lets a worker prune (TETHER_RETENTION), and `tether_supabase_webhook`
+//! lets ingest receive Supabase sign-ups, with nothing else added.
+//!
+//! Role membership is global to the PostgreSQL cluster, so this test never
+//! grants a feature to `tether_ingest` or `tether_worker` themselves (the
+//! other tests rely on what those may not do): it logs in as roles of its
+//! own that are members of a process role and a feature role, as an
+//! operator's `GRANT tether_retention TO tether_worker` would make them.
+
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::{
+    helpers::{TEST_SECRET, TestDatabase, fresh_event, new_event_id, unix_now},
+    roles::{free_port, install, spawn, stop, url_as, wait_until_ready},
+    worker_support::eventually,
+};
+
+/// A login role for this test only, member of `member_of`; dropped by the
+/// caller at the end.
+async fn login_role(owner: &PgPool, member_of: &str) -> String {
+    let name = format!("tether_feature_{}", uuid::Uuid::new_v4().simple());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE ROLE {name} LOGIN IN ROLE {member_of}"
+    )))
+    .execute(owner)
+    .await
+    .unwrap();
+    name
+}
+
+async fn scalar(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn retention_and_the_supabase_webhook_work_with_their_feature_roles() {
+    let database = TestDatabase::create().await;
+    install(&database, "public");
+    let owner = database.connect().await;
+    let ingest_role = login_role(&owner, "tether_ingest, tether_supabase_webhook").await;
+    let worker_role = login_role(&owner, "tether_worker, tether_retention").await;
+
+    let port = free_port();
+    let ingest = spawn(
+        "ingest",
+        url_as(&database, &ingest_role),
+        &[
+            ("STRIPE_WEBHOOK_SECRET", TEST_SECRET.to_owned()),
+            ("TETHER_LISTEN", format!("127.0.0.1:{port}")),
+            ("SUPABASE_WEBHOOK_TOKEN", "sb-hook-token".to_owned()),
+        ],
+    );
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = wait_until_ready(&http, port).await;
+
+    let signup = json!({
+        "type": "INSERT", "table": "users", "schema": "auth",
+        "record": { "id": uuid::Uuid::new_v4().to_string(), "email": "ada@example.com" },
+        "old_record": null
+    });
+    for duplicate in [false, true] {
+        let reply = http
+            .post(format!("{base}/webhooks/supabase"))
+            .bearer_auth("sb-hook-token")
+            .json(&signup)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+        let body: serde_json::Value = reply.json().await.unwrap();
+        assert_eq!(body, json!({"received": true, "duplicate": duplicate}));
+    }
+
+    // Two versions of one customer: once both are applied, only the newer
+    // is still pointed at, so retention may remove the older.
+    let (older, newer) = (new_event_id(), new_event_id());
+    for (id, created) in [(&older, unix_now() - 10), (&newer, unix_now() - 5)] {
+        let body =
+            serde_json::to_vec(&fresh_event("customer.updated", id, created).unwrap()).unwrap();
+        let signature = tether_stripe::signature::sign(TEST_SECRET, unix_now(), &body);
+        let reply = http
+            .post(format!("{base}/webhooks/stripe"))
+            .header("stripe-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+    }
+    let worker_url = url_as(&database, &worker_role);
+    let worker = spawn(
+        "worker",
+        worker_url.clone(),
+        &[("TETHER_POLL_MS", "100".to_owned())],
+    );
+    let applied = async {
+        for _ in 0..300 {
+            let open = "SELECT count(*) FROM stripe_events WHERE processed_at IS NULL";
+            if scalar(&owner, open).await == 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+    .await;
+    let (code, stderr) = stop(worker).await;
+    assert!(applied, "the worker did not apply both events:\n{stderr}");
+    assert_eq!(code, Some(0), "{stderr}");
+    let statuses: Vec<String> =
+        sqlx::query_scalar("SELECT status FROM webhook_logs ORDER BY event_id = $1")
+            .bind(&newer)
+            .fetch_all(&owner)
+            .await
+            .unwrap();
+    assert_eq!(statuses.len(), 2, "{statuses:?}");
+
+    // Retention prunes once when a worker starts, then hourly.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let pruning = spawn(
+        "worker",
+        worker_url,
+        &[("TETHER_RETENTION", "1s".to_owned())],
+    );
+    eventually(
+        Duration::from_secs(15),
+        "the older event is pruned",
+        || async { scalar(&owner, "SELECT count(*) FROM stripe_events").await == 1 },
+    )
+    .await;
+    let kept: Vec<String> = sqlx::query_scalar("SELECT id FROM stripe_events")
+        .fetch_all(&owner)
+        .await
+        .unwrap();
+    assert_eq!(kept, [newer.as_str()]);
+    eventually(Duration::from_secs(5), "the logs are pruned", || async {
+        scalar(&owner, "SELECT count(*) FROM webhook_logs").await == 0
+    })
+    .await;
+    assert_eq!(
+        scalar(&owner, "SELECT count(*) FROM supabase_signups").await,
+        1
+    );
+    assert_eq!(
+        scalar(
+            &owner,
+            "SELECT count(*) FROM apalis.jobs WHERE job_type = 'tether::supabase_signups'"
+        )
+        .await,
+        1,
+        "the sign-up is queued once"
+    );
+
+    for (name, process) in [("ingest", ingest), ("worker", pruning)] {
+        let (code, stderr) = stop(process).await;
+        assert!(!stderr.contains("permission denied"), "{name}:\n{stderr}");
+        assert_eq!(code, Some(0), "{name}:\n{stderr}");
+    }
+    owner.close().await;
+    drop(database);
+    let server = database_server().await;
+    for role in [ingest_role, worker_role] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP ROLE {role}")))
+            .execute(&server)
+            .await
+            .unwrap();
+    }
+}
+
+/// The `postgres` database, for statements that outlive the test database.
+async fn database_server() -> PgPool {
+    let url = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    PgPool::connect(&format!("{}/postgres", url.trim_end_matches('/')))
+        .await
+        .unwrap()
+}
