@@ -29,10 +29,9 @@
 -- Every tether table has row-level security on with no policy (see
 -- migrations/20261122000007_private_by_default.sql), so each grant on such a
 -- table comes with a policy that lets this role see the rows its grants
--- allow. TETHER_RETENTION and the Supabase webhook have roles of their own
--- at the end; the other features that need more (the admin API, sign-ups
--- on workers, the operator commands) are listed in docs/operations.md,
--- "Database roles".
+-- allow. TETHER_RETENTION, the Supabase webhook and the operator commands
+-- (also the admin API) have roles of their own at the end; what else needs
+-- more is in docs/operations.md, "Database roles".
 
 \if :{?schema}
 \else
@@ -106,7 +105,7 @@ FROM unnest(ARRAY['stripe_events', 'end_customers', 'payments', 'subscriptions',
 -- by granting its role to the process's role, e.g.
 --   GRANT tether_retention TO tether_worker;
 SELECT format('CREATE ROLE %I NOLOGIN', name)
-FROM unnest(ARRAY['tether_retention', 'tether_supabase_webhook']) AS name
+FROM unnest(ARRAY['tether_retention', 'tether_supabase_webhook', 'tether_operator']) AS name
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name)
 \gexec
 
@@ -124,11 +123,35 @@ GRANT UPDATE (created_at) ON :"schema".webhook_logs TO tether_retention;
 GRANT INSERT (kind, row_id, source, email, record), SELECT (id, kind, row_id)
   ON :"schema".supabase_signups TO tether_supabase_webhook;
 
+-- The operator commands `status`, `dlq`, `replay`, `prune` and `rejected`,
+-- for a person's login role or for ingest's /admin/* (TETHER_ADMIN_TOKEN):
+-- they read everything, move and drop dead letters, queue events again,
+-- and prune. (`backfill`, `reconcile` and `link-user` write the synced
+-- tables and events: run them as the owner.)
+GRANT USAGE ON SCHEMA :"schema", apalis TO tether_operator;
+GRANT SELECT
+  ON :"schema".stripe_events, :"schema".end_customers, :"schema".payments,
+     :"schema".subscriptions, :"schema".products, :"schema".prices,
+     :"schema".checkout_sessions, :"schema".users, :"schema".organizations,
+     :"schema".webhook_logs, :"schema".rejected_deliveries, :"schema".supabase_signups
+  TO tether_operator;
+GRANT UPDATE (processed_at), DELETE ON :"schema".stripe_events TO tether_operator;
+GRANT INSERT, DELETE, UPDATE (created_at) ON :"schema".webhook_logs TO tether_operator;
+GRANT SELECT, INSERT, UPDATE, DELETE ON apalis.jobs TO tether_operator;
+GRANT SELECT ON apalis.workers TO tether_operator;
+
 SELECT format('DROP POLICY IF EXISTS %3$I ON %1$I.%2$I; '
               'CREATE POLICY %3$I ON %1$I.%2$I TO %3$I USING (true) WITH CHECK (true)',
               :'schema', grant_on.tbl, grant_on.role)
 FROM (VALUES ('stripe_events', 'tether_retention'), ('webhook_logs', 'tether_retention'),
-             ('supabase_signups', 'tether_supabase_webhook')) AS grant_on(tbl, role)
+             ('supabase_signups', 'tether_supabase_webhook'),
+             ('stripe_events', 'tether_operator'), ('end_customers', 'tether_operator'),
+             ('payments', 'tether_operator'), ('subscriptions', 'tether_operator'),
+             ('products', 'tether_operator'), ('prices', 'tether_operator'),
+             ('checkout_sessions', 'tether_operator'), ('users', 'tether_operator'),
+             ('organizations', 'tether_operator'), ('webhook_logs', 'tether_operator'),
+             ('rejected_deliveries', 'tether_operator'), ('supabase_signups', 'tether_operator'))
+     AS grant_on(tbl, role)
 \gexec
 
 COMMIT;

@@ -1,6 +1,7 @@
-//! deploy/roles.sql's optional feature roles: granting `tether_retention`
-//! lets a worker prune (TETHER_RETENTION), and `tether_supabase_webhook`
-//! lets ingest receive Supabase sign-ups, with nothing else added.
+//! deploy/roles.sql's optional feature roles: `tether_retention` lets a
+//! worker prune (TETHER_RETENTION), `tether_supabase_webhook` lets ingest
+//! receive Supabase sign-ups, and `tether_operator` runs the operator
+//! commands and ingest's /admin/*, each with nothing else added.
 //!
 //! Role membership is global to the PostgreSQL cluster, so this test never
 //! grants a feature to `tether_ingest` or `tether_worker` themselves (the
@@ -14,9 +15,10 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use crate::{
-    helpers::{TEST_SECRET, TestDatabase, fresh_event, new_event_id, unix_now},
-    roles::{free_port, install, spawn, stop, url_as, wait_until_ready},
-    worker_support::eventually,
+    helpers::{TEST_SECRET, TestApp, TestDatabase, fresh_event, new_event_id, unix_now},
+    operators::dead_letter,
+    roles::{apply_roles, free_port, install, spawn, stop, url_as, wait_until_ready, with_user},
+    worker_support::{database_url, drain, eventually, let_payment_writes_succeed},
 };
 
 /// A login role for this test only, member of `member_of`; dropped by the
@@ -165,8 +167,14 @@ async fn retention_and_the_supabase_webhook_work_with_their_feature_roles() {
     }
     owner.close().await;
     drop(database);
+    drop_roles(&[ingest_role, worker_role]).await;
+}
+
+/// Drops this test's login roles (they hold no grants of their own, only
+/// memberships).
+async fn drop_roles(roles: &[String]) {
     let server = database_server().await;
-    for role in [ingest_role, worker_role] {
+    for role in roles {
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP ROLE {role}")))
             .execute(&server)
             .await
@@ -181,4 +189,106 @@ async fn database_server() -> PgPool {
     PgPool::connect(&format!("{}/postgres", url.trim_end_matches('/')))
         .await
         .unwrap()
+}
+
+/// `tether ARGS --json` as `url`'s role, which must succeed without being
+/// refused anything.
+fn tether_as(url: &str, args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(args)
+        .arg("--json")
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("tether runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "tether {args:?}: {stderr}");
+    assert!(
+        !stderr.contains("permission denied"),
+        "tether {args:?}: {stderr}"
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+/// A person whose role holds only `tether_operator` finds, shows and
+/// replays a dead letter, replays history and prunes; an ingest holding
+/// `tether_ingest` and `tether_operator` serves `/admin/*`.
+#[tokio::test]
+async fn the_operator_role_runs_the_operator_commands_and_the_admin_api() {
+    let app = TestApp::spawn().await;
+    let id = dead_letter(&app).await;
+    let owner_url = database_url(&app);
+    apply_roles(&owner_url, "public");
+    let person = login_role(&app.pool, "tether_operator").await;
+    let url = with_user(&owner_url, &person);
+
+    let status = tether_as(&url, &["status"]);
+    assert_eq!(
+        status["needs_attention"],
+        json!("1 dead letter(s): see `tether dlq list`")
+    );
+    assert_eq!(tether_as(&url, &["dlq", "list"])[0]["id"], json!(id));
+    assert_eq!(
+        tether_as(&url, &["dlq", "show", &id])["payload"]["id"],
+        json!(id)
+    );
+    assert_eq!(
+        tether_as(&url, &["dlq", "discard", "--all", "--dry-run"]),
+        json!({"discarded": 1, "dry_run": true})
+    );
+    let_payment_writes_succeed(&app.pool).await;
+    assert_eq!(
+        tether_as(&url, &["dlq", "replay", &id]),
+        json!({"replayed": 1, "dry_run": false})
+    );
+    drain(&app.pool).await;
+    assert_eq!(
+        tether_as(&url, &["replay", "--type", "payment_intent.succeeded"]),
+        json!({"events": 1, "dry_run": false})
+    );
+    drain(&app.pool).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let pruned = tether_as(&url, &["prune", "--older-than", "1s"]);
+    assert_eq!(pruned["dry_run"], json!(false), "{pruned}");
+    assert_eq!(tether_as(&url, &["rejected"]), json!([]));
+
+    let admin = login_role(&app.pool, "tether_ingest, tether_operator").await;
+    let port = free_port();
+    let ingest = spawn(
+        "ingest",
+        with_user(&owner_url, &admin),
+        &[
+            ("STRIPE_WEBHOOK_SECRET", TEST_SECRET.to_owned()),
+            ("TETHER_LISTEN", format!("127.0.0.1:{port}")),
+            ("TETHER_ADMIN_TOKEN", "admin-token".to_owned()),
+        ],
+    );
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = wait_until_ready(&http, port).await;
+    for path in ["/admin/status", "/admin/dlq"] {
+        let reply = http
+            .get(format!("{base}{path}"))
+            .bearer_auth("admin-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            reply.status(),
+            200,
+            "{path}: {}",
+            reply.text().await.unwrap()
+        );
+    }
+    let reply = http
+        .post(format!("{base}/admin/prune"))
+        .bearer_auth("admin-token")
+        .json(&json!({"older_than": "30d", "dry_run": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let (code, stderr) = stop(ingest).await;
+    assert!(!stderr.contains("permission denied"), "{stderr}");
+    assert_eq!(code, Some(0), "{stderr}");
+    drop_roles(&[person, admin]).await;
 }

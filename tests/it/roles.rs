@@ -23,7 +23,7 @@ use crate::{
 static ROLES: Mutex<()> = Mutex::new(());
 
 /// Runs deploy/roles.sql with psql, as the README tells operators to.
-fn apply_roles(database: &TestDatabase, schema: &str) {
+pub fn apply_roles(database_url: &str, schema: &str) {
     let _turn = ROLES.lock().unwrap_or_else(|e| e.into_inner());
     let out = Command::new("psql")
         .args([
@@ -36,7 +36,7 @@ fn apply_roles(database: &TestDatabase, schema: &str) {
             "-f",
         ])
         .arg(repo_file("deploy/roles.sql"))
-        .arg(database.url())
+        .arg(database_url)
         .env_remove("TETHER_INGEST_DB_PASSWORD")
         .env_remove("TETHER_WORKER_DB_PASSWORD")
         .output()
@@ -50,9 +50,12 @@ fn apply_roles(database: &TestDatabase, schema: &str) {
 
 /// `database`'s URL with another user.
 pub fn url_as(database: &TestDatabase, user: &str) -> String {
-    database
-        .url()
-        .replacen("postgres://postgres@", &format!("postgres://{user}@"), 1)
+    with_user(&database.url(), user)
+}
+
+/// A `postgres://postgres@...` URL with another user.
+pub fn with_user(url: &str, user: &str) -> String {
+    url.replacen("postgres://postgres@", &format!("postgres://{user}@"), 1)
 }
 
 /// `tether migrate` as the owner, then the roles (twice: it is idempotent).
@@ -68,8 +71,8 @@ pub fn install(database: &TestDatabase, schema: &str) {
         "migrate: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    apply_roles(database, schema);
-    apply_roles(database, schema);
+    apply_roles(&database.url(), schema);
+    apply_roles(&database.url(), schema);
 }
 
 pub fn spawn(subcommand: &str, database_url: String, env: &[(&str, String)]) -> KillOnDrop {
