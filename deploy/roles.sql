@@ -29,9 +29,9 @@
 -- Every tether table has row-level security on with no policy (see
 -- migrations/20261122000007_private_by_default.sql), so each grant on such a
 -- table comes with a policy that lets this role see the rows its grants
--- allow. TETHER_RETENTION, the Supabase webhook and the operator commands
--- (also the admin API) have roles of their own at the end; what else needs
--- more is in docs/operations.md, "Database roles".
+-- allow. TETHER_RETENTION, the Supabase webhook, sign-ups on workers and
+-- the operator commands (also the admin API) have roles of their own at
+-- the end; docs/operations.md, "Database roles", says how to use them.
 
 \if :{?schema}
 \else
@@ -105,7 +105,7 @@ FROM unnest(ARRAY['stripe_events', 'end_customers', 'payments', 'subscriptions',
 -- by granting its role to the process's role, e.g.
 --   GRANT tether_retention TO tether_worker;
 SELECT format('CREATE ROLE %I NOLOGIN', name)
-FROM unnest(ARRAY['tether_retention', 'tether_supabase_webhook', 'tether_operator']) AS name
+FROM unnest(ARRAY['tether_retention', 'tether_supabase_webhook', 'tether_signups', 'tether_operator']) AS name
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name)
 \gexec
 
@@ -122,6 +122,13 @@ GRANT UPDATE (created_at) ON :"schema".webhook_logs TO tether_retention;
 -- apalis.tether_push_job, which runs with ingest's own apalis.jobs grant.
 GRANT INSERT (kind, row_id, source, email, record), SELECT (id, kind, row_id)
   ON :"schema".supabase_signups TO tether_supabase_webhook;
+
+-- STRIPE_SECRET_KEY on a worker (on top of tether_worker): sign-ups become
+-- Stripe customers, recorded on the sign-up and on tether's organizations.
+-- With TETHER_ORGANIZATIONS_TABLE / TETHER_USERS_TABLE, also grant
+-- SELECT (id, stripe_customer_id), UPDATE (stripe_customer_id) on those.
+GRANT SELECT, UPDATE (stripe_customer_id, processed_at) ON :"schema".supabase_signups TO tether_signups;
+GRANT SELECT, UPDATE (stripe_customer_id) ON :"schema".organizations TO tether_signups;
 
 -- The operator commands `status`, `dlq`, `replay`, `prune` and `rejected`,
 -- for a person's login role or for ingest's /admin/* (TETHER_ADMIN_TOKEN):
@@ -145,6 +152,7 @@ SELECT format('DROP POLICY IF EXISTS %3$I ON %1$I.%2$I; '
               :'schema', grant_on.tbl, grant_on.role)
 FROM (VALUES ('stripe_events', 'tether_retention'), ('webhook_logs', 'tether_retention'),
              ('supabase_signups', 'tether_supabase_webhook'),
+             ('supabase_signups', 'tether_signups'), ('organizations', 'tether_signups'),
              ('stripe_events', 'tether_operator'), ('end_customers', 'tether_operator'),
              ('payments', 'tether_operator'), ('subscriptions', 'tether_operator'),
              ('products', 'tether_operator'), ('prices', 'tether_operator'),

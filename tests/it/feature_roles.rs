@@ -1,7 +1,8 @@
 //! deploy/roles.sql's optional feature roles: `tether_retention` lets a
 //! worker prune (TETHER_RETENTION), `tether_supabase_webhook` lets ingest
-//! receive Supabase sign-ups, and `tether_operator` runs the operator
-//! commands and ingest's /admin/*, each with nothing else added.
+//! receive Supabase sign-ups, `tether_signups` lets a worker turn them into
+//! customers, and `tether_operator` runs the operator commands and
+//! ingest's /admin/*, each with nothing else added.
 //!
 //! Role membership is global to the PostgreSQL cluster, so this test never
 //! grants a feature to `tether_ingest` or `tether_worker` themselves (the
@@ -15,6 +16,7 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use crate::{
+    fake_stripe::{FakeStripe, KEY},
     helpers::{TEST_SECRET, TestApp, TestDatabase, fresh_event, new_event_id, unix_now},
     operators::dead_letter,
     roles::{apply_roles, free_port, install, spawn, stop, url_as, wait_until_ready, with_user},
@@ -291,4 +293,65 @@ async fn the_operator_role_runs_the_operator_commands_and_the_admin_api() {
     assert!(!stderr.contains("permission denied"), "{stderr}");
     assert_eq!(code, Some(0), "{stderr}");
     drop_roles(&[person, admin]).await;
+}
+
+/// A worker holding `tether_worker` and `tether_signups`, with a Stripe
+/// key, turns a queued sign-up into one Stripe customer and links it.
+#[tokio::test]
+async fn the_signups_role_turns_a_signup_into_a_customer() {
+    let database = TestDatabase::create().await;
+    install(&database, "public");
+    let owner = database.connect().await;
+    let worker_role = login_role(&owner, "tether_worker, tether_signups").await;
+    let fake = FakeStripe::start(0, 0, 0);
+
+    let user = uuid::Uuid::new_v4();
+    let mut tx = owner.begin().await.unwrap();
+    let signup: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO supabase_signups (kind, row_id, source, email)
+         VALUES ('user', $1, 'auth.users', 'ada@example.com') RETURNING id",
+    )
+    .bind(user.to_string())
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    tether_queue::signups::push(&mut tx, &signup.to_string())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let worker = spawn(
+        "worker",
+        url_as(&database, &worker_role),
+        &[
+            ("TETHER_POLL_MS", "100".to_owned()),
+            ("STRIPE_SECRET_KEY", KEY.to_owned()),
+            ("STRIPE_API_BASE", fake.base.clone()),
+        ],
+    );
+    let linked = "SELECT count(*) FROM supabase_signups WHERE stripe_customer_id IS NOT NULL";
+    let mut done = false;
+    for _ in 0..300 {
+        if scalar(&owner, linked).await == 1 {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (code, stderr) = stop(worker).await;
+    assert!(done, "the sign-up was not linked:\n{stderr}");
+    assert!(!stderr.contains("permission denied"), "{stderr}");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(fake.created().await, 1);
+    let email: Option<String> = sqlx::query_scalar(
+        "SELECT c.email FROM users u JOIN end_customers c ON c.id = u.customer_id WHERE u.id = $1",
+    )
+    .bind(user)
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!(email.as_deref(), Some("ada@example.com"));
+    owner.close().await;
+    drop(database);
+    drop_roles(&[worker_role]).await;
 }
