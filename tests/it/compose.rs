@@ -302,3 +302,38 @@ async fn the_ingest_health_check_passes_against_a_running_ingest() {
         "/healthz"
     );
 }
+
+/// Traces are off unless OTEL_EXPORTER_OTLP_ENDPOINT is set when compose
+/// starts (passed through, never defaulted), and the address the file tells
+/// people to set is where the collector of the observability profile
+/// receives OTLP over HTTP.
+#[test]
+fn the_traces_endpoint_is_the_collector_of_the_observability_profile() {
+    let endpoint = "http://otel-collector:4318";
+    for name in ["ingest", "worker"] {
+        let env = environment(&service(name));
+        assert_eq!(
+            env.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            Some(&None),
+            "{name} passes it through"
+        );
+    }
+    let text = std::fs::read_to_string(repo_file("docker-compose.yml")).unwrap();
+    assert!(text.contains(&format!("OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}")));
+    let collector = service("otel-collector");
+    assert_eq!(strings(&collector["profiles"]), ["observability"]);
+    assert_eq!(
+        strings(&collector["volumes"]),
+        ["./deploy/otel/collector.yml:/etc/otelcol/config.yaml:ro"]
+    );
+    let config = load_yaml("deploy/otel/collector.yml");
+    let http = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"].as_str();
+    assert_eq!(http, Some("0.0.0.0:4318"));
+    let exporter = config["exporters"]["otlp/jaeger"]["endpoint"]
+        .as_str()
+        .unwrap();
+    assert!(
+        services().contains_key(exporter.split(':').next().unwrap()),
+        "{exporter}"
+    );
+}
