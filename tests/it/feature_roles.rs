@@ -23,17 +23,36 @@ use crate::{
     worker_support::{database_url, drain, eventually, let_payment_writes_succeed},
 };
 
-/// A login role for this test only, member of `member_of`; dropped by the
-/// caller at the end.
-async fn login_role(owner: &PgPool, member_of: &str) -> String {
-    let name = format!("tether_feature_{}", uuid::Uuid::new_v4().simple());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "CREATE ROLE {name} LOGIN IN ROLE {member_of}"
-    )))
-    .execute(owner)
-    .await
-    .unwrap();
-    name
+/// A login role for one test, member of the given roles, dropped when this
+/// goes away, also when the test fails. It holds no grant of its own.
+struct TestRole(String);
+
+impl TestRole {
+    async fn create(owner: &PgPool, member_of: &str) -> Self {
+        let name = format!("tether_feature_{}", uuid::Uuid::new_v4().simple());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE ROLE {name} LOGIN IN ROLE {member_of}"
+        )))
+        .execute(owner)
+        .await
+        .unwrap();
+        Self(name)
+    }
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        // psql, not sqlx: Drop cannot wait on the test's runtime.
+        let server = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let dropped = std::process::Command::new("psql")
+            .arg(format!("{}/postgres", server.trim_end_matches('/')))
+            .args(["-X", "-q", "-c", &format!("DROP ROLE IF EXISTS {}", self.0)])
+            .output();
+        if !dropped.is_ok_and(|out| out.status.success()) {
+            eprintln!("could not drop test role {}", self.0);
+        }
+    }
 }
 
 async fn scalar(pool: &PgPool, sql: &str) -> i64 {
@@ -48,13 +67,13 @@ async fn retention_and_the_supabase_webhook_work_with_their_feature_roles() {
     let database = TestDatabase::create().await;
     install(&database, "public");
     let owner = database.connect().await;
-    let ingest_role = login_role(&owner, "tether_ingest, tether_supabase_webhook").await;
-    let worker_role = login_role(&owner, "tether_worker, tether_retention").await;
+    let ingest_role = TestRole::create(&owner, "tether_ingest, tether_supabase_webhook").await;
+    let worker_role = TestRole::create(&owner, "tether_worker, tether_retention").await;
 
     let port = free_port();
     let ingest = spawn(
         "ingest",
-        url_as(&database, &ingest_role),
+        url_as(&database, &ingest_role.0),
         &[
             ("STRIPE_WEBHOOK_SECRET", TEST_SECRET.to_owned()),
             ("TETHER_LISTEN", format!("127.0.0.1:{port}")),
@@ -98,7 +117,7 @@ async fn retention_and_the_supabase_webhook_work_with_their_feature_roles() {
             .unwrap();
         assert_eq!(reply.status(), 200);
     }
-    let worker_url = url_as(&database, &worker_role);
+    let worker_url = url_as(&database, &worker_role.0);
     let worker = spawn(
         "worker",
         worker_url.clone(),
@@ -167,30 +186,6 @@ async fn retention_and_the_supabase_webhook_work_with_their_feature_roles() {
         assert!(!stderr.contains("permission denied"), "{name}:\n{stderr}");
         assert_eq!(code, Some(0), "{name}:\n{stderr}");
     }
-    owner.close().await;
-    drop(database);
-    drop_roles(&[ingest_role, worker_role]).await;
-}
-
-/// Drops this test's login roles (they hold no grants of their own, only
-/// memberships).
-async fn drop_roles(roles: &[String]) {
-    let server = database_server().await;
-    for role in roles {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP ROLE {role}")))
-            .execute(&server)
-            .await
-            .unwrap();
-    }
-}
-
-/// The `postgres` database, for statements that outlive the test database.
-async fn database_server() -> PgPool {
-    let url = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    PgPool::connect(&format!("{}/postgres", url.trim_end_matches('/')))
-        .await
-        .unwrap()
 }
 
 /// `tether ARGS --json` as `url`'s role, which must succeed without being
@@ -221,8 +216,8 @@ async fn the_operator_role_runs_the_operator_commands_and_the_admin_api() {
     let id = dead_letter(&app).await;
     let owner_url = database_url(&app);
     apply_roles(&owner_url, "public");
-    let person = login_role(&app.pool, "tether_operator").await;
-    let url = with_user(&owner_url, &person);
+    let person = TestRole::create(&app.pool, "tether_operator").await;
+    let url = with_user(&owner_url, &person.0);
 
     let status = tether_as(&url, &["status"]);
     assert_eq!(
@@ -254,11 +249,11 @@ async fn the_operator_role_runs_the_operator_commands_and_the_admin_api() {
     assert_eq!(pruned["dry_run"], json!(false), "{pruned}");
     assert_eq!(tether_as(&url, &["rejected"]), json!([]));
 
-    let admin = login_role(&app.pool, "tether_ingest, tether_operator").await;
+    let admin = TestRole::create(&app.pool, "tether_ingest, tether_operator").await;
     let port = free_port();
     let ingest = spawn(
         "ingest",
-        with_user(&owner_url, &admin),
+        with_user(&owner_url, &admin.0),
         &[
             ("STRIPE_WEBHOOK_SECRET", TEST_SECRET.to_owned()),
             ("TETHER_LISTEN", format!("127.0.0.1:{port}")),
@@ -292,7 +287,6 @@ async fn the_operator_role_runs_the_operator_commands_and_the_admin_api() {
     let (code, stderr) = stop(ingest).await;
     assert!(!stderr.contains("permission denied"), "{stderr}");
     assert_eq!(code, Some(0), "{stderr}");
-    drop_roles(&[person, admin]).await;
 }
 
 /// A worker holding `tether_worker` and `tether_signups`, with a Stripe
@@ -302,7 +296,7 @@ async fn the_signups_role_turns_a_signup_into_a_customer() {
     let database = TestDatabase::create().await;
     install(&database, "public");
     let owner = database.connect().await;
-    let worker_role = login_role(&owner, "tether_worker, tether_signups").await;
+    let worker_role = TestRole::create(&owner, "tether_worker, tether_signups").await;
     let fake = FakeStripe::start(0, 0, 0);
 
     let user = uuid::Uuid::new_v4();
@@ -322,7 +316,7 @@ async fn the_signups_role_turns_a_signup_into_a_customer() {
 
     let worker = spawn(
         "worker",
-        url_as(&database, &worker_role),
+        url_as(&database, &worker_role.0),
         &[
             ("TETHER_POLL_MS", "100".to_owned()),
             ("STRIPE_SECRET_KEY", KEY.to_owned()),
@@ -351,7 +345,4 @@ async fn the_signups_role_turns_a_signup_into_a_customer() {
     .await
     .unwrap();
     assert_eq!(email.as_deref(), Some("ada@example.com"));
-    owner.close().await;
-    drop(database);
-    drop_roles(&[worker_role]).await;
 }
