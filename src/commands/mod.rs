@@ -2,6 +2,7 @@
 
 mod backfill;
 mod dlq;
+mod healthcheck;
 mod link_user;
 mod migrate;
 mod prune;
@@ -94,6 +95,8 @@ pub enum Command {
     Rejected(rejected::Rejected),
     /// Load generator and end-to-end measurement against a running ingest.
     Bench(Box<tether_bench::Bench>),
+    /// GET a URL; exit 0 on 2xx (a container health check without curl).
+    Healthcheck(healthcheck::Healthcheck),
 }
 
 pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -124,6 +127,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::SendTestEvent(args) => send_test_event::run(args).await,
         Command::Rejected(args) => rejected::run(args).await,
         Command::Bench(args) => tether_bench::run(*args).await,
+        Command::Healthcheck(args) => healthcheck::run(args).await,
     }
     .map(|()| ExitCode::SUCCESS)
 }

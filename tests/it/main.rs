@@ -3,15 +3,19 @@
 
 mod bench;
 mod billing;
+mod compose;
 mod config;
+mod deploy;
 mod docs;
 mod fake_stripe;
+mod feature_roles;
 mod helpers;
 mod ingest;
 mod invoices;
 mod limits;
 mod operators;
 mod retries;
+mod roles;
 mod stripe_api;
 mod supabase;
 mod sync;

@@ -10,7 +10,7 @@ const DOOMED: &str = "pi_doomed";
 
 /// A payment event that fails every attempt until the cause is fixed, run
 /// until it is a dead letter (4 attempts with the test settings).
-async fn dead_letter(app: &TestApp) -> String {
+pub async fn dead_letter(app: &TestApp) -> String {
     make_payment_writes_fail(&app.pool, DOOMED).await;
     let mut event = fixture_at("payment_intent.succeeded", 1_780_000_000);
     event["data"]["object"]["id"] = json!(DOOMED);
