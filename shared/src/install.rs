@@ -25,6 +25,9 @@ pub const TETHER_TABLES: &[&str] = &[
     "products",
     "prices",
     "checkout_sessions",
+    "charges",
+    "refunds",
+    "disputes",
 ];
 
 /// The version of tether's first migration: recorded in a schema's

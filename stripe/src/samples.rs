@@ -30,6 +30,9 @@ samples!(
     "price.updated",
     "price.deleted",
     "checkout.session.completed",
+    "charge.succeeded",
+    "refund.created",
+    "charge.dispute.created",
 );
 
 pub fn sample_event(event_type: &str) -> Option<&'static str> {

@@ -6,8 +6,9 @@
 //! written, or given placeholders, before their children link to them.
 
 use super::{
-    Kind, checkout_session::CheckoutSessions, customer::Customers, kind::Registered,
-    payment::PaymentIntents, price::Prices, product::Products, subscription::Subscriptions,
+    Kind, charge::Charges, checkout_session::CheckoutSessions, customer::Customers,
+    dispute::Disputes, kind::Registered, payment::PaymentIntents, price::Prices, product::Products,
+    refund::Refunds, subscription::Subscriptions,
 };
 
 pub static KINDS: &[&dyn Kind] = &[
@@ -17,6 +18,9 @@ pub static KINDS: &[&dyn Kind] = &[
     &Registered::<Products>::KIND,
     &Registered::<Prices>::KIND,
     &Registered::<CheckoutSessions>::KIND,
+    &Registered::<Charges>::KIND,
+    &Registered::<Refunds>::KIND,
+    &Registered::<Disputes>::KIND,
 ];
 
 /// The registered kind named `object` (Stripe's object name).
