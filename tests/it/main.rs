@@ -9,6 +9,7 @@ mod helpers;
 mod ingest;
 mod limits;
 mod operators;
+mod refunds;
 mod retries;
 mod stripe_api;
 mod supabase;
