@@ -31,7 +31,7 @@ def template(event_type):
 
 def make_objects(customers, subscriptions, payment_intents, products=0, prices=0, charges=0):
     objects = {"customers": [], "subscriptions": [], "payment_intents": [], "products": [], "prices": [],
-               "checkout_sessions": [], "charges": []}
+               "checkout_sessions": [], "charges": [], "refunds": [], "disputes": []}
     base = template("product.created")
     for i in range(products):
         p = copy.deepcopy(base)
@@ -175,7 +175,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         kinds = {"/v1/customers": "customers", "/v1/subscriptions": "subscriptions",
                  "/v1/payment_intents": "payment_intents", "/v1/products": "products", "/v1/prices": "prices",
-                 "/v1/checkout/sessions": "checkout_sessions", "/v1/charges": "charges"}
+                 "/v1/checkout/sessions": "checkout_sessions", "/v1/charges": "charges",
+                 "/v1/refunds": "refunds", "/v1/disputes": "disputes"}
         if self.command == "GET" and url.path in kinds:
             items = state.objects[kinds[url.path]]
             if url.path == "/v1/customers" and "email" in query:

@@ -568,3 +568,31 @@ async fn backfill_imports_charges_and_their_refunds_reach_the_payments() {
                   WHERE NOT c.is_placeholder";
     assert_eq!(count(&app.pool, linked).await, 5);
 }
+
+/// A charge writes `payments.amount_refunded`, so it takes its payment
+/// intent's lock, the one a payment's own events take: a charge and its
+/// payment applied by two workers at once never work it out from two
+/// snapshots and lose the refund.
+#[tokio::test]
+async fn a_charge_waits_for_its_payment_intents_lock() {
+    let app = TestApp::spawn().await;
+    let mut other_worker = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(PAYMENT)
+        .execute(&mut *other_worker)
+        .await
+        .unwrap();
+    post_ok(&app, &fixture("charge.refunded")).await;
+    let pool = app.pool.clone();
+    let applying = tokio::spawn(async move { drain(&pool).await });
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let charges = "SELECT count(*) FROM charges";
+    assert_eq!(
+        count(&app.pool, charges).await,
+        0,
+        "waits while the payment intent is locked"
+    );
+    other_worker.commit().await.unwrap();
+    assert_eq!(applying.await.unwrap(), 1);
+    assert_eq!(count(&app.pool, charges).await, 1);
+}
