@@ -276,3 +276,48 @@ async fn refresh_payments(
         .collect();
     payment_refunds::refresh(conn, &payment_intents).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(json: &str) -> StripeObject {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn bank_debit_charges_are_charges_too() {
+        let charge = read(&object(
+            r#"{"id":"py_1","object":"charge","payment_intent":"pi_1"}"#,
+        ));
+        assert_eq!(
+            charge.map(|c| (c.stripe_charge_id, c.stripe_payment_intent_id)),
+            Ok(("py_1".into(), Some("pi_1".into())))
+        );
+        assert_eq!(
+            read(&object(r#"{"id":"re_1","object":"charge"}"#)).map(|c| c.stripe_charge_id),
+            Err(Refusal::WrongId {
+                id: "re_1".into(),
+                expected: "charge"
+            })
+        );
+    }
+
+    #[test]
+    fn a_payment_intent_field_that_is_not_one_links_nothing() {
+        let charge = read(&object(r#"{"id":"ch_1","payment_intent":"cs_1"}"#)).unwrap();
+        assert_eq!(charge.stripe_payment_intent_id, None);
+        assert!(Charges::references(&charge).is_empty());
+    }
+
+    #[test]
+    fn only_a_charge_that_carries_a_refund_is_terminal() {
+        let refunded = read(&object(r#"{"id":"ch_1","amount_refunded":5}"#)).unwrap();
+        let paid = read(&object(
+            r#"{"id":"ch_1","amount_refunded":0,"refunded":false}"#,
+        ))
+        .unwrap();
+        assert!(Charges::is_terminal(&refunded));
+        assert!(!Charges::is_terminal(&paid));
+    }
+}

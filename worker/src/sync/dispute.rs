@@ -138,3 +138,23 @@ async fn upsert(
     let written: Vec<String> = bind_versions(query, &versions).fetch_all(conn).await?;
     Ok(written.into_iter().collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn due_by(json: &str) -> Option<i64> {
+        evidence_due_by(&serde_json::from_str(json).unwrap())
+    }
+
+    #[test]
+    fn the_due_date_is_read_from_either_api_shape() {
+        assert_eq!(due_by(r#"{"evidence_details":{"due_by":17}}"#), Some(17));
+        assert_eq!(due_by(r#"{"evidence_due_by":17}"#), Some(17));
+        assert_eq!(
+            due_by(r#"{"evidence_details":{"due_by":0}}"#),
+            None,
+            "no response allowed"
+        );
+    }
+}
