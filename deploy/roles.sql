@@ -80,7 +80,8 @@ GRANT SELECT, INSERT ON :"schema".processed_events TO tether_worker;
 GRANT SELECT, INSERT, UPDATE
   ON :"schema".end_customers, :"schema".payments, :"schema".subscriptions,
      :"schema".products, :"schema".prices, :"schema".checkout_sessions,
-     :"schema".invoices, :"schema".users
+     :"schema".invoices, :"schema".charges, :"schema".refunds, :"schema".disputes,
+     :"schema".users
   TO tether_worker;
 -- A subscription's items and an invoice's lines are replaced as a set.
 GRANT SELECT, INSERT, UPDATE, DELETE
@@ -103,7 +104,7 @@ SELECT format('DROP POLICY IF EXISTS tether_worker_rows ON %1$I.%2$I; '
               :'schema', name)
 FROM unnest(ARRAY['received_events', 'processed_events', 'end_customers', 'payments', 'subscriptions',
                   'subscription_items', 'products', 'prices', 'checkout_sessions', 'invoices',
-                  'invoice_lines', 'users', 'webhook_logs']) AS name
+                  'invoice_lines', 'charges', 'refunds', 'disputes', 'users', 'webhook_logs']) AS name
 \gexec
 
 -- Optional features -----------------------------------------------------------
@@ -150,6 +151,7 @@ GRANT SELECT
      :"schema".end_customers, :"schema".payments, :"schema".subscriptions,
      :"schema".subscription_items, :"schema".products, :"schema".prices,
      :"schema".checkout_sessions, :"schema".invoices, :"schema".invoice_lines,
+     :"schema".charges, :"schema".refunds, :"schema".disputes,
      :"schema".users, :"schema".organizations,
      :"schema".webhook_logs, :"schema".rejected_deliveries, :"schema".supabase_signups
   TO tether_operator;
@@ -168,7 +170,9 @@ FROM (VALUES ('received_events', 'tether_retention'), ('processed_events', 'teth
              ('supabase_signups', 'tether_signups'), ('organizations', 'tether_signups'),
              ('received_events', 'tether_operator'), ('processed_events', 'tether_operator'),
              ('subscription_items', 'tether_operator'), ('invoices', 'tether_operator'),
-             ('invoice_lines', 'tether_operator'), ('end_customers', 'tether_operator'),
+             ('invoice_lines', 'tether_operator'), ('charges', 'tether_operator'),
+             ('refunds', 'tether_operator'), ('disputes', 'tether_operator'),
+             ('end_customers', 'tether_operator'),
              ('payments', 'tether_operator'), ('subscriptions', 'tether_operator'),
              ('products', 'tether_operator'), ('prices', 'tether_operator'),
              ('checkout_sessions', 'tether_operator'), ('users', 'tether_operator'),

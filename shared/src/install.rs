@@ -30,6 +30,9 @@ pub const TETHER_TABLES: &[&str] = &[
     "invoices",
     "invoice_lines",
     "subscription_items",
+    "charges",
+    "refunds",
+    "disputes",
 ];
 
 /// The version of tether's first migration: recorded in a schema's

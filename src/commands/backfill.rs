@@ -16,7 +16,8 @@ use tether_shared::{
 #[derive(Args)]
 pub struct Backfill {
     /// What to import: customers, payment-intents, subscriptions, products,
-    /// prices, checkout-sessions, invoices (every kind the worker syncs), or all.
+    /// prices, checkout-sessions, invoices, charges, refunds, disputes (every
+    /// kind the worker syncs), or all.
     #[arg(default_value = "all", value_parser = kind_names())]
     pub kinds: Vec<String>,
 

@@ -38,6 +38,9 @@ samples!(
     "plan.updated",
     "plan.deleted",
     "checkout.session.completed",
+    "charge.succeeded",
+    "refund.created",
+    "charge.dispute.created",
 );
 
 pub fn sample_event(event_type: &str) -> Option<&'static str> {

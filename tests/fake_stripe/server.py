@@ -29,9 +29,9 @@ def template(event_type):
     return json.loads((EVENTS / f"{event_type}.json").read_text())["data"]["object"]
 
 
-def make_objects(customers, subscriptions, payment_intents, products=0, prices=0, invoices=0):
+def make_objects(customers, subscriptions, payment_intents, products=0, prices=0, invoices=0, charges=0):
     objects = {"customers": [], "subscriptions": [], "payment_intents": [], "products": [], "prices": [],
-               "checkout_sessions": [], "invoices": []}
+               "checkout_sessions": [], "invoices": [], "charges": [], "refunds": [], "disputes": []}
     base = template("product.created")
     for i in range(products):
         p = copy.deepcopy(base)
@@ -65,6 +65,13 @@ def make_objects(customers, subscriptions, payment_intents, products=0, prices=0
         v = copy.deepcopy(base)
         v.update(id=f"in_fake{i:07d}", customer=f"cus_fake{i % max(customers, 1):07d}", amount_due=100 + i)
         objects["invoices"].append(v)
+    base = template("charge.refunded")
+    for i in range(charges):
+        c = copy.deepcopy(base)
+        # Charge i pays payment intent i and has i cents refunded.
+        c.update(id=f"ch_fake{i:07d}", customer=f"cus_fake{i % max(customers, 1):07d}",
+                 payment_intent=f"pi_fake{i:07d}", amount=100 + i, amount_refunded=i, refunded=i > 0)
+        objects["charges"].append(c)
     return objects
 
 
@@ -173,7 +180,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         kinds = {"/v1/customers": "customers", "/v1/subscriptions": "subscriptions",
                  "/v1/payment_intents": "payment_intents", "/v1/products": "products", "/v1/prices": "prices",
-                 "/v1/checkout/sessions": "checkout_sessions", "/v1/invoices": "invoices"}
+                 "/v1/checkout/sessions": "checkout_sessions", "/v1/invoices": "invoices",
+                 "/v1/charges": "charges", "/v1/refunds": "refunds", "/v1/disputes": "disputes"}
         if self.command == "GET" and url.path in kinds:
             items = state.objects[kinds[url.path]]
             if url.path == "/v1/customers" and "email" in query:
@@ -236,10 +244,11 @@ def main():
     parser.add_argument("--products", type=int, default=0)
     parser.add_argument("--prices", type=int, default=0)
     parser.add_argument("--invoices", type=int, default=0)
+    parser.add_argument("--charges", type=int, default=0)
     args = parser.parse_args()
     server = Server(("127.0.0.1", args.port), Handler)
     server.state = State(make_objects(args.customers, args.subscriptions, args.payment_intents,
-                                      args.products, args.prices, args.invoices), args.key)
+                                      args.products, args.prices, args.invoices, args.charges), args.key)
     print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
     server.serve_forever()
 

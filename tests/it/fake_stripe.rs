@@ -37,6 +37,16 @@ impl FakeStripe {
         Self::spawn(&[("--customers", customers), ("--invoices", invoices)])
     }
 
+    /// A fake whose account holds customers, payment intents and charges;
+    /// charge i pays payment intent i and has i cents refunded.
+    pub fn start_charges(customers: u32, payment_intents: u32, charges: u32) -> Self {
+        Self::spawn(&[
+            ("--customers", customers),
+            ("--payment-intents", payment_intents),
+            ("--charges", charges),
+        ])
+    }
+
     fn spawn(counts: &[(&str, u32)]) -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake_stripe/server.py");
         let mut command = Command::new("python3");

@@ -14,6 +14,7 @@ mod ingest;
 mod invoices;
 mod limits;
 mod operators;
+mod refunds;
 mod retries;
 mod roles;
 mod stripe_api;

@@ -6,17 +6,21 @@
 //! version). Only a payload that cannot be what its type says (no id, or an
 //! object of another kind) is refused, and that refusal is permanent.
 
+pub mod charge;
 pub mod checkout_session;
 pub mod customer;
+pub mod dispute;
 pub mod fields;
 pub mod invoice;
 mod items;
 pub mod kind;
 pub mod order;
 pub mod payment;
+mod payment_refunds;
 pub mod plan;
 pub mod price;
 pub mod product;
+pub mod refund;
 pub mod registry;
 pub mod subscription;
 mod tombstone;
@@ -122,6 +126,21 @@ pub async fn write_terminal(
         }
     }
     Ok(written)
+}
+
+/// The object's id, if the object is of the expected kind and the id
+/// starts with one of `id_prefixes`: for kinds whose ids Stripe gives
+/// more than one prefix.
+fn object_id_with(
+    object: &StripeObject,
+    kind: &'static str,
+    id_prefixes: &[&str],
+) -> Result<String, Refusal> {
+    let id = object_id(object, kind, "")?;
+    if id_prefixes.iter().any(|p| id.starts_with(p)) {
+        return Ok(id);
+    }
+    Err(Refusal::WrongId { id, expected: kind })
 }
 
 /// The object's id, if the object is of the expected kind.

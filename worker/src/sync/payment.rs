@@ -10,6 +10,7 @@ use super::{
     customer::{self, Customers},
     fields, object_id,
     order::bind_versions,
+    payment_refunds,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -173,6 +174,12 @@ async fn upsert(
     .bind(changes.iter().map(|(_, p)| p.cancellation_reason.as_deref()).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, p)| p.last_error_code.as_deref()).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, p)| p.last_error_message.as_deref()).collect::<Vec<_>>());
-    let written: Vec<String> = bind_versions(query, &versions).fetch_all(conn).await?;
+    let written: Vec<String> = bind_versions(query, &versions)
+        .fetch_all(&mut *conn)
+        .await?;
+    // A charge or refund that arrived before this payment's row is counted
+    // now (a new row starts at 0).
+    let written_ids: Vec<&str> = written.iter().map(String::as_str).collect();
+    payment_refunds::refresh(conn, &written_ids).await?;
     Ok(written.into_iter().collect())
 }

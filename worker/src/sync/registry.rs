@@ -6,9 +6,9 @@
 //! written, or given placeholders, before their children link to them.
 
 use super::{
-    Kind, checkout_session::CheckoutSessions, customer::Customers, invoice::Invoices,
-    kind::Registered, payment::PaymentIntents, plan::Plans, price::Prices, product::Products,
-    subscription::Subscriptions,
+    Kind, charge::Charges, checkout_session::CheckoutSessions, customer::Customers,
+    dispute::Disputes, invoice::Invoices, kind::Registered, payment::PaymentIntents, plan::Plans,
+    price::Prices, product::Products, refund::Refunds, subscription::Subscriptions,
 };
 
 pub static KINDS: &[&dyn Kind] = &[
@@ -20,6 +20,9 @@ pub static KINDS: &[&dyn Kind] = &[
     &Registered::<Plans>::KIND,
     &Registered::<CheckoutSessions>::KIND,
     &Registered::<Invoices>::KIND,
+    &Registered::<Charges>::KIND,
+    &Registered::<Refunds>::KIND,
+    &Registered::<Disputes>::KIND,
 ];
 
 /// The registered kind named `object` (Stripe's object name).

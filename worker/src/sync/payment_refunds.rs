@@ -1,0 +1,48 @@
+//! `payments.amount_refunded`: a refund seen from the payment row, with no
+//! join. It is worked out again from what `charges` and `refunds` know for
+//! the payment intent whenever either of them, or the payment, is written,
+//! so it ends the same in every delivery order: a charge or refund that
+//! arrives before its payment is counted when the payment's row is written.
+//!
+//! Every writer locks the payment intent's id (a charge and a refund list it
+//! as a reference, a payment is its own object), so two workers never work
+//! it out at once from different snapshots.
+
+use sqlx::PgConnection;
+
+use super::{SyncedKind, payment::PaymentIntents};
+
+/// Sets `amount_refunded` of the payments `payment_intents` to the larger of
+/// the charges' refunded amounts and the refunds that have not failed or
+/// been canceled (the two tell the same story, but either may be missing:
+/// an endpoint may subscribe to only one of them).
+pub async fn refresh(conn: &mut PgConnection, payment_intents: &[&str]) -> Result<(), sqlx::Error> {
+    if payment_intents.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE payments p SET amount_refunded = r.amount, updated_at = now()
+         FROM (SELECT pi, GREATEST(
+                   (SELECT COALESCE(sum(c.amount_refunded), 0) FROM charges c
+                    WHERE c.stripe_payment_intent_id = pi),
+                   (SELECT COALESCE(sum(f.amount), 0) FROM refunds f
+                    WHERE f.stripe_payment_intent_id = pi
+                      AND COALESCE(f.status, '') NOT IN ('failed', 'canceled'))
+               )::int8 AS amount
+               FROM (SELECT DISTINCT unnest($1::text[]) AS pi) AS ids) AS r
+         WHERE p.stripe_payment_intent_id = r.pi AND p.amount_refunded <> r.amount",
+    )
+    .bind(payment_intents)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A child's link to its payment intent, as a reference: it is locked with
+/// the child, see the module comment.
+pub(super) fn as_reference(payment_intent: &Option<String>) -> Vec<(&'static str, &str)> {
+    payment_intent
+        .iter()
+        .map(|id| (PaymentIntents::OBJECT, id.as_str()))
+        .collect()
+}
