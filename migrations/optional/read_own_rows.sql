@@ -63,3 +63,20 @@ DROP POLICY IF EXISTS tether_read_catalog ON prices;
 CREATE POLICY tether_read_catalog ON prices
     FOR SELECT TO anon, authenticated
     USING (deleted_at IS NULL);
+
+DROP POLICY IF EXISTS tether_read_own_charges ON charges;
+CREATE POLICY tether_read_own_charges ON charges
+    FOR SELECT TO authenticated
+    USING (customer_id IN (SELECT u.customer_id FROM users u WHERE u.id = auth.uid()));
+
+DROP POLICY IF EXISTS tether_read_own_refunds ON refunds;
+CREATE POLICY tether_read_own_refunds ON refunds
+    FOR SELECT TO authenticated
+    USING (customer_id IN (SELECT u.customer_id FROM users u WHERE u.id = auth.uid()));
+
+-- Stripe's dispute names no customer: it is the user's through its charge.
+DROP POLICY IF EXISTS tether_read_own_disputes ON disputes;
+CREATE POLICY tether_read_own_disputes ON disputes
+    FOR SELECT TO authenticated
+    USING (stripe_charge_id IN (SELECT ch.stripe_charge_id FROM charges ch
+                                JOIN users u ON u.customer_id = ch.customer_id WHERE u.id = auth.uid()));

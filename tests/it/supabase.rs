@@ -253,6 +253,27 @@ async fn with_the_opt_in_policies_a_user_reads_only_their_own_rows() {
         .unwrap(),
         ["in_cus_alice 1"]
     );
+    for customer in ["cus_alice", "cus_bob"] {
+        let mut charge = fixture("charge.succeeded");
+        charge["data"]["object"]["id"] = json!(format!("ch_{customer}"));
+        charge["data"]["object"]["customer"] = json!(customer);
+        charge["data"]["object"]["payment_intent"] = json!(format!("pi_{}", &customer[4..]));
+        let mut dispute = fixture("charge.dispute.created");
+        dispute["data"]["object"]["id"] = json!(format!("dp_{customer}"));
+        dispute["data"]["object"]["charge"] = json!(format!("ch_{customer}"));
+        apply(&app, &charge).await;
+        apply(&app, &dispute).await;
+    }
+    assert_eq!(
+        read("SELECT stripe_charge_id FROM charges").await.unwrap(),
+        ["ch_cus_alice"]
+    );
+    assert_eq!(
+        read("SELECT stripe_dispute_id FROM disputes")
+            .await
+            .unwrap(),
+        ["dp_cus_alice"]
+    );
     apply(&app, &fixture("price.created")).await;
     let catalog = as_role(
         &app.pool,
