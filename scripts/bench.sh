@@ -9,6 +9,8 @@
 #                                    e2e16 e2e64 pgbench idle flat ops backfill
 #   TETHER_BIN=/path/to/tether scripts/bench.sh ingest    another build of tether
 #   BENCH_PGPORT=5440 scripts/bench.sh e2e16              another PostgreSQL on this host
+#   BENCH_RESET_STATEMENTS=1 ...     reset pg_stat_statements (server-wide) before
+#                                    each e2e16/e2e64 run; read with scripts/statements.sql
 #
 # e2e16 and e2e64 report what each applied event cost PostgreSQL (CPU, WAL,
 # commits). `pgbench` runs PostgreSQL's own limit for comparison:
@@ -133,7 +135,10 @@ run_e2e() {
 # PostgreSQL. Starts from a checkpoint, so every run pays the same full-page
 # writes.
 run_e2e_cost() { # name connections
-  fresh_database; settle; start_ingest; start_workers 2
+  fresh_database; settle
+  # Profiling (BENCHMARKS.md): statement statistics of this run alone.
+  [[ -z "${BENCH_RESET_STATEMENTS:-}" ]] || pg -d postgres -c "SELECT pg_stat_statements_reset()" >/dev/null
+  start_ingest; start_workers 2
   bench "$1" -n "$events" -c "$2" --verify --wait-timeout 600
   local rss="ingest $(peak_rss "$ingest_pid"), workers $(peak_rss "${worker_pids[0]}") / $(peak_rss "${worker_pids[1]}")"
   local per='r["database"]["per_event"]'
