@@ -9,6 +9,7 @@
 #                                    e2e16 e2e64 pgbench idle flat ops backfill
 #   TETHER_BIN=/path/to/tether scripts/bench.sh ingest    another build of tether
 #   BENCH_PGPORT=5440 scripts/bench.sh e2e16              another PostgreSQL on this host
+#   BENCH_LISTEN=127.0.0.1:18190 ...  ingest's address (default 127.0.0.1:18090)
 #   BENCH_RESET_STATEMENTS=1 ...     reset pg_stat_statements (server-wide) before
 #                                    each e2e16/e2e64 run; read with scripts/statements.sql
 #
@@ -37,7 +38,9 @@ mkdir -p "$out"
 # TLS to a database on the same host only costs CPU (it was ~20% of ingest).
 export DATABASE_URL="postgres://postgres@127.0.0.1:$pgport/tether_bench?sslmode=disable"
 export STRIPE_WEBHOOK_SECRET=whsec_bench_secret
-export TETHER_LISTEN=127.0.0.1:18090
+# Another bench on this box (another checkout) needs another BENCH_LISTEN and
+# BENCH_PGPORT: the script drops and re-creates tether_bench.
+export TETHER_LISTEN=${BENCH_LISTEN:-127.0.0.1:18090}
 export RUST_LOG=warn
 url="http://$TETHER_LISTEN/webhooks/stripe"
 # TETHER_BIN runs another build (say, the previous commit's) instead.
@@ -58,7 +61,12 @@ fresh_database() {
 }
 start_ingest() {
   "$bin" ingest >"$out/ingest.log" 2>&1 & ingest_pid=$!; pids+=("$ingest_pid")
-  for _ in $(seq 1 50); do curl -fs "http://$TETHER_LISTEN/healthz" >/dev/null && return; sleep 0.1; done
+  for _ in $(seq 1 50); do
+    # Answered by our ingest, not by another one holding the port.
+    kill -0 "$ingest_pid" 2>/dev/null || { say "ingest exited: $(tail -1 "$out/ingest.log")"; exit 1; }
+    curl -fs "http://$TETHER_LISTEN/healthz" >/dev/null && kill -0 "$ingest_pid" 2>/dev/null && return
+    sleep 0.1
+  done
   say "ingest did not start"; exit 1
 }
 start_workers() {
