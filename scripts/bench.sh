@@ -5,30 +5,49 @@
 # and N `tether worker` processes, all on this machine.
 #
 #   scripts/bench.sh                 all scenarios
-#   scripts/bench.sh ingest drain    some of them: ingest ingest256 drain e2e idle flat ops backfill
+#   scripts/bench.sh ingest drain    some of them: ingest ingest256 drain e2e
+#                                    e2e16 e2e64 pgbench idle flat ops backfill
 #   TETHER_BIN=/path/to/tether scripts/bench.sh ingest    another build of tether
+#   BENCH_PGPORT=5440 scripts/bench.sh e2e16              another PostgreSQL on this host
+#   BENCH_LISTEN=127.0.0.1:18190 ...  ingest's address (default 127.0.0.1:18090)
+#   BENCH_RESET_STATEMENTS=1 ...     reset pg_stat_statements (server-wide) before
+#                                    each e2e16/e2e64 run; read with scripts/statements.sql
+#
+# e2e16 and e2e64 report what each applied event cost PostgreSQL (CPU, WAL,
+# commits). `pgbench` runs PostgreSQL's own limit for comparison:
+# pgbench_limit.sh, one ~3.4 kB upsert and one queue insert per
+# transaction, at 16 and 64 clients. That script is not ours and lives
+# outside the repository (with the fixture it reads), so it is called where
+# it is: PGBENCH_LIMIT (default /work/shared/bench/pgbench_limit.sh), for
+# PGBENCH_SECS seconds per run (default 20). When e2e16/e2e64 and pgbench run
+# in the same invocation, the summary ends with tether's rate over pgbench's.
 #
 # Results go to target/bench/<scenario>.json; a markdown summary to stdout.
 # Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust), like the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scenarios=("${@:-ingest ingest256 drain e2e idle flat ops backfill}")
+scenarios=("${@:-ingest ingest256 drain e2e e2e16 e2e64 pgbench idle flat ops backfill}")
 read -r -a scenarios <<<"${scenarios[*]}"
 events=${BENCH_EVENTS:-200000}
+pgport=${BENCH_PGPORT:-5432}
+pgbench_limit=${PGBENCH_LIMIT:-/work/shared/bench/pgbench_limit.sh}
 out=target/bench
 mkdir -p "$out"
 
 # TLS to a database on the same host only costs CPU (it was ~20% of ingest).
-export DATABASE_URL="postgres://postgres@127.0.0.1:5432/tether_bench?sslmode=disable"
+export DATABASE_URL="postgres://postgres@127.0.0.1:$pgport/tether_bench?sslmode=disable"
 export STRIPE_WEBHOOK_SECRET=whsec_bench_secret
-export TETHER_LISTEN=127.0.0.1:18090
+# Another bench on this box (another checkout) needs another BENCH_LISTEN and
+# BENCH_PGPORT: the script drops and re-creates tether_bench.
+export TETHER_LISTEN=${BENCH_LISTEN:-127.0.0.1:18090}
 export RUST_LOG=warn
 url="http://$TETHER_LISTEN/webhooks/stripe"
 # TETHER_BIN runs another build (say, the previous commit's) instead.
 bin=${TETHER_BIN:-target/release/tether}
 
 say() { echo "bench.sh: $*" >&2; }
+pg() { psql -qh 127.0.0.1 -p "$pgport" -U postgres "$@"; }
 [ -n "${TETHER_BIN:-}" ] || cargo build --release --bin tether --quiet
 
 pids=()
@@ -37,12 +56,17 @@ trap cleanup EXIT
 
 fresh_database() {
   stop_all
-  psql -qh 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS tether_bench WITH (FORCE)" -c "CREATE DATABASE tether_bench" >/dev/null
+  pg -d postgres -c "DROP DATABASE IF EXISTS tether_bench WITH (FORCE)" -c "CREATE DATABASE tether_bench" >/dev/null
   "$bin" migrate >/dev/null
 }
 start_ingest() {
   "$bin" ingest >"$out/ingest.log" 2>&1 & ingest_pid=$!; pids+=("$ingest_pid")
-  for _ in $(seq 1 50); do curl -fs "http://$TETHER_LISTEN/healthz" >/dev/null && return; sleep 0.1; done
+  for _ in $(seq 1 50); do
+    # Answered by our ingest, not by another one holding the port.
+    kill -0 "$ingest_pid" 2>/dev/null || { say "ingest exited: $(tail -1 "$out/ingest.log")"; exit 1; }
+    curl -fs "http://$TETHER_LISTEN/healthz" >/dev/null && kill -0 "$ingest_pid" 2>/dev/null && return
+    sleep 0.1
+  done
   say "ingest did not start"; exit 1
 }
 start_workers() {
@@ -58,13 +82,13 @@ bench() { local name=$1; shift; "$bin" bench --url "$url" --json "$@" >"$out/$na
 # field NAME EXPR [FORMAT]: a value from target/bench/NAME.json, e.g. field ingest 'r["acks_per_sec"]' ',.0f'
 field() { python3 -c "import json,sys; r=json.load(open('$out/$1.json')); print(format(eval(sys.argv[1]), sys.argv[2]))" "$2" "${3:-}"; }
 # Queue drained and vacuumed between scenarios, so one does not tax the next.
-settle() { psql -qh 127.0.0.1 -U postgres -d tether_bench -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null; }
+settle() { pg -d tether_bench -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null; }
 
 # 1,000,000 events already stored and applied (with their webhook_logs
 # rows), as after months in production, made in SQL because sending them
 # would take minutes.
 prefill() {
-  psql -qh 127.0.0.1 -U postgres -d tether_bench >/dev/null <<'SQL'
+  pg -d tether_bench >/dev/null <<'SQL'
 INSERT INTO received_events (id, type, api_version, created, livemode, body, received_at)
 SELECT 'evt_prefill_' || lpad(g::text, 12, '0'), 'customer.updated', '2026-07-29.dahlia',
        to_timestamp(1700000000 + g), false,
@@ -118,6 +142,47 @@ run_e2e() {
   echo "| end to end, 60 s as fast as ingest acks, ingest + 2 workers | $(field e2e-max 'r["applied"]["events_per_sec"]' ',.0f') events/s applied (acks $(field e2e-max 'r["acks_per_sec"]' ',.0f')/s) | lag p99 $(field e2e-max 'round(r["applied"]["lag_ms"]["p99"])') ms | |"
 }
 
+# End to end at a fixed concurrency, with what each applied event cost
+# PostgreSQL. Starts from a checkpoint, so every run pays the same full-page
+# writes.
+run_e2e_cost() { # name connections
+  fresh_database; settle
+  # Profiling (BENCHMARKS.md): statement statistics of this run alone.
+  [[ -z "${BENCH_RESET_STATEMENTS:-}" ]] || pg -d postgres -c "SELECT pg_stat_statements_reset()" >/dev/null
+  start_ingest; start_workers 2
+  bench "$1" -n "$events" -c "$2" --verify --wait-timeout 600
+  local rss="ingest $(peak_rss "$ingest_pid"), workers $(peak_rss "${worker_pids[0]}") / $(peak_rss "${worker_pids[1]}")"
+  local per='r["database"]["per_event"]'
+  local cpu="$(field "$1" "'?' if $per['server_cpu_ms'] is None else format($per['server_cpu_ms'], '.3f')") ms CPU"
+  local wal="$(field "$1" "$per['wal_bytes']" ',.0f') B WAL"
+  local commits="$(field "$1" "$per['commits']" '.3f') commits"
+  local rate; rate=$(field "$1" 'r["applied"]["events_per_sec"]' '.0f')
+  e2e_rate[$2]=$rate
+  say "$1: $rate applied/s end to end, per applied event $cpu, $wal, $commits"
+  echo "| end to end, $2 connections, $events events, ingest + 2 workers | $(field "$1" 'r["applied"]["events_per_sec"]' ',.0f') events/s applied | per applied event: $cpu, $wal, $commits; verify: $(field "$1" '"ok" if r["verify"]["rows_wrong"]+r["verify"]["outcome_count_wrong"]+r["verify"]["stored_not_applied"]==0 else "FAILED"') | $rss MB |"
+}
+
+# PostgreSQL's own limit on this box, in this session: transactions/s of
+# the `txn` script (one event's upsert and queue insert per transaction).
+run_pgbench() {
+  stop_all
+  PGPORT=$pgport "$pgbench_limit" tether_pgbench "${PGBENCH_SECS:-20}" 16 64 >"$out/pgbench.txt" 2>&1
+  for c in 16 64; do
+    pgbench_tps[$c]=$(sed -n "s/^script=txn clients=$c .* tps=\([0-9.]*\) .*/\1/p" "$out/pgbench.txt")
+    [[ -n "${pgbench_tps[$c]}" ]] || { say "pgbench gave no rate at $c clients; see $out/pgbench.txt"; exit 1; }
+    say "pgbench: ${pgbench_tps[$c]} txn/s at $c clients"
+    echo "| pgbench_limit.sh, one event per transaction, $c clients, ${PGBENCH_SECS:-20} s | $(python3 -c "print(format(${pgbench_tps[$c]}, ',.0f'))") txn/s | | |"
+  done
+}
+
+# tether's applied events/s over pgbench's transactions/s, when both ran.
+print_ratios() {
+  for c in 16 64; do
+    [[ -n "${e2e_rate[$c]:-}" && -n "${pgbench_tps[$c]:-}" ]] || continue
+    echo "| tether / pgbench at $c connections | $(python3 -c "print(format(${e2e_rate[$c]} / ${pgbench_tps[$c]}, '.2f'))")× | | |"
+  done
+}
+
 run_idle() {
   fresh_database; start_ingest; start_workers 2
   bench idle --duration 30 --rate 20 -c 4 --verify
@@ -129,7 +194,7 @@ run_idle() {
 # is under load (it must answer no 503).
 run_ops() {
   fresh_database; say "prefilling 1,000,000 events and 10,000 dead letters"; prefill
-  psql -qh 127.0.0.1 -U postgres -d tether_bench -f queue/bench_dead_letters.sql >/dev/null
+  pg -d tether_bench -f queue/bench_dead_letters.sql >/dev/null
   local times=()
   for _ in 1 2 3 4 5; do
     local t0; t0=$(date +%s%N); "$bin" status --json >/dev/null; times+=($(( ($(date +%s%N) - t0) / 1000000 )))
@@ -159,6 +224,7 @@ run_backfill() {
   echo "| backfill of 100,000 customers from a local fake | $(python3 -c "import json; print(format(json.load(open('$out/backfill.json'))[0]['objects_per_sec'], ',.0f'))") objects/s | $(python3 -c "import json; r=json.load(open('$out/backfill.json'))[0]; print(r['written'], 'rows written')") | tether $(awk '{printf "%.1f", $1/1024}' "$out/backfill.rss") MB |"
 }
 
+declare -A e2e_rate=() pgbench_tps=()
 echo "| scenario | throughput | latency / check | peak RSS |"
 echo "|---|---|---|---|"
 for s in "${scenarios[@]}"; do
@@ -167,6 +233,9 @@ for s in "${scenarios[@]}"; do
     ingest256) run_ingest ingest256 256 ;;
     drain) run_drain drain ;;
     e2e) run_e2e ;;
+    e2e16) run_e2e_cost e2e16 16 ;;
+    e2e64) run_e2e_cost e2e64 64 ;;
+    pgbench) run_pgbench ;;
     idle) run_idle ;;
     flat) run_drain flat prefilled ;;
     ops) run_ops ;;
@@ -174,4 +243,5 @@ for s in "${scenarios[@]}"; do
     *) say "unknown scenario $s"; exit 2 ;;
   esac
 done
+print_ratios
 stop_all

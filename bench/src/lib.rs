@@ -2,8 +2,10 @@
 //! ships with PostgreSQL. It sends signed events to a running ingest over
 //! keep-alive connections, reports acknowledgements and latency, then waits
 //! for the workers and reports, from the database, how fast events were
-//! applied and (with `--verify`) whether every one was applied correctly.
+//! applied and (with `--verify`) whether every one was applied correctly,
+//! and what the run cost the database.
 
+mod cost;
 mod load;
 mod report;
 mod settle;
@@ -106,6 +108,11 @@ pub struct Bench {
     #[arg(long, conflicts_with = "no_wait")]
     pub verify: bool,
 
+    /// Seconds to wait after the run before reading the commit count:
+    /// PostgreSQL flushes an idle backend's statistics only after 10 s.
+    #[arg(long, value_name = "SECS", default_value_t = 11.0)]
+    pub stats_wait: f64,
+
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -134,6 +141,7 @@ pub async fn run(args: Bench) -> anyhow::Result<()> {
     let stop = shutdown::on_signal();
     let progress = Arc::new(Progress::default());
     let reporter = report::spawn_progress(progress.clone(), stop.child_token());
+    let cost_before = cost::before(&pool).await;
     let started_at = SystemTime::now();
     let pace = Pace {
         rate: args.rate,
@@ -157,13 +165,19 @@ pub async fn run(args: Bench) -> anyhow::Result<()> {
     };
     reporter.cancel();
     let mut report = Report::from_load(&workload, &args, &sent);
-    if !args.no_wait {
+    if args.no_wait {
+        report.database = database_cost(&pool, cost_before, &args, &stop).await;
+        let acked = report.events - report.events_unacked;
+        if let Some(cost) = &mut report.database {
+            cost.per(cost::Basis::AckedEvent, acked);
+        }
+    } else {
         finish(
             &pool,
             &workload,
             &args,
             &sent,
-            started_at,
+            (started_at, cost_before),
             &stop,
             &mut report,
         )
@@ -178,7 +192,7 @@ async fn finish(
     workload: &Workload,
     args: &Bench,
     sent: &load::LoadResult,
-    started_at: SystemTime,
+    (started_at, cost_before): (SystemTime, Option<cost::Reading>),
     stop: &CancellationToken,
     report: &mut Report,
 ) -> anyhow::Result<()> {
@@ -192,11 +206,16 @@ async fn finish(
     .await;
     report.drained = Some(drained);
     report.drain_wait_secs = Some(waited.elapsed().as_secs_f64());
+    report.database = database_cost(pool, cost_before, args, stop).await;
     let mut distinct = sent.sent.clone();
     distinct.sort_unstable();
     distinct.dedup();
     let stored = settle::stored_rows(pool, workload, &distinct).await?;
-    report.applied = Some(settle::applied(&stored, started_at));
+    let applied = settle::applied(&stored, started_at);
+    if let Some(cost) = &mut report.database {
+        cost.per(cost::Basis::AppliedEvent, applied.applied);
+    }
+    report.applied = Some(applied);
     if args.verify {
         let mut acked = sent.acked.clone();
         acked.sort_unstable();
@@ -204,6 +223,24 @@ async fn finish(
         report.verify = Some(verify::verify(pool, workload, &acked, &stored).await?);
     }
     Ok(())
+}
+
+/// The database's counters since `before`; a failure to read them is
+/// reported and leaves the rest of the report intact.
+async fn database_cost(
+    pool: &sqlx::PgPool,
+    before: Option<cost::Reading>,
+    args: &Bench,
+    stop: &CancellationToken,
+) -> Option<cost::DatabaseCost> {
+    let wait = Duration::from_secs_f64(args.stats_wait.max(0.0));
+    match cost::after(pool, before?, wait, stop).await {
+        Ok(cost) => Some(cost),
+        Err(error) => {
+            eprintln!("bench: cannot read the database's counters after the run: {error}");
+            None
+        }
+    }
 }
 
 fn workload_options(args: &Bench) -> WorkloadOptions {

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Bench,
+    cost::DatabaseCost,
     load::{LoadResult, Progress},
     settle::{Applied, Percentiles},
     verify::Verdict,
@@ -39,6 +40,8 @@ pub struct Report {
     pub drained: Option<bool>,
     pub drain_wait_secs: Option<f64>,
     pub applied: Option<Applied>,
+    /// What the run cost PostgreSQL, ingest and apply together.
+    pub database: Option<DatabaseCost>,
     pub verify: Option<Verdict>,
 }
 
@@ -81,6 +84,7 @@ impl Report {
             drained: None,
             drain_wait_secs: None,
             applied: None,
+            database: None,
             verify: None,
         }
     }
@@ -138,6 +142,9 @@ impl Report {
                 "lag      stored -> applied p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
                 lag.p50, lag.p95, lag.p99, lag.max
             );
+        }
+        if let Some(cost) = &self.database {
+            println!("{}", cost.line());
         }
         if let Some(verdict) = &self.verify {
             if verdict.passed() {

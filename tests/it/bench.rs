@@ -12,6 +12,10 @@ use crate::{
     worker_support::{count, database_url, drain, spawn_worker},
 };
 
+/// For runs that do not look at the database's cost: no wait for
+/// PostgreSQL's statistics to flush.
+const NO_STATS_WAIT: [&str; 2] = ["--stats-wait", "0"];
+
 /// Runs the command without blocking the test's runtime, which also serves ingest.
 async fn bench(app: &TestApp, args: &[&str]) -> (Output, Value) {
     let output = Command::new(env!("CARGO_BIN_EXE_tether"))
@@ -53,6 +57,8 @@ async fn bench_sends_distinct_signed_events_and_verifies_every_one_applied() {
             "--reorder",
             "0.5",
             "--verify",
+            NO_STATS_WAIT[0],
+            NO_STATS_WAIT[1],
         ],
     )
     .await;
@@ -92,6 +98,8 @@ async fn verify_fails_when_a_row_does_not_hold_its_newest_event() {
         "10",
         "--run-id",
         "tamper",
+        NO_STATS_WAIT[0],
+        NO_STATS_WAIT[1],
     ];
     let (output, _) = bench(&app, &[&send[..], &["--no-wait"]].concat()).await;
     assert!(output.status.success());
@@ -117,4 +125,67 @@ async fn verify_fails_when_a_row_does_not_hold_its_newest_event() {
     assert_eq!(report["verify"]["rows_wrong"], 1);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("pi_btamperx3"), "{stderr}");
+}
+
+#[tokio::test]
+async fn bench_reports_what_the_run_cost_the_database_per_applied_event() {
+    let app = TestApp::spawn().await;
+    let _worker = spawn_worker(&app, &[]);
+
+    let (output, report) = bench(&app, &["-n", "300", "-c", "8", "--verify"]).await;
+
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["applied"]["applied"], 300);
+    let cost = &report["database"];
+    let wal = cost["wal_bytes"].as_u64().unwrap();
+    let commits = cost["commits"].as_u64().unwrap();
+    // Each stored event's body alone is 2 to 7 kB before compression.
+    assert!(wal > 300 * 500, "WAL bytes: {wal}");
+    // At least one ingest commit and one apply commit.
+    assert!(commits >= 2, "commits: {commits}");
+    // The test talks to PostgreSQL on loopback: its processes are ours to read.
+    let cpu = cost["server_cpu_secs"]
+        .as_f64()
+        .expect("PostgreSQL CPU on this host");
+    assert!(cpu > 0.0, "PostgreSQL CPU: {cpu}");
+    assert_eq!(cost["stats_wait_secs"].as_f64().map(f64::round), Some(11.0));
+
+    let per = &cost["per_event"];
+    assert_eq!(per["basis"], "applied_event");
+    assert_eq!(per["events"], 300);
+    assert_close(per["wal_bytes"].as_f64().unwrap(), wal as f64 / 300.0);
+    assert_close(per["commits"].as_f64().unwrap(), commits as f64 / 300.0);
+    assert_close(per["server_cpu_ms"].as_f64().unwrap(), cpu * 1000.0 / 300.0);
+}
+
+#[tokio::test]
+async fn an_ingest_only_run_reports_its_cost_per_acked_event() {
+    let app = TestApp::spawn().await;
+
+    let (output, report) = bench(
+        &app,
+        &["-n", "100", "-c", "4", "--no-wait", "--stats-wait", "2"],
+    )
+    .await;
+
+    assert!(output.status.success());
+    assert_eq!(report["acks"], 100);
+    let cost = &report["database"];
+    let per = &cost["per_event"];
+    assert_eq!(per["basis"], "acked_event");
+    assert_eq!(per["events"], 100);
+    let wal = cost["wal_bytes"].as_u64().unwrap();
+    assert!(wal > 100 * 500, "WAL bytes: {wal}");
+    assert_close(per["wal_bytes"].as_f64().unwrap(), wal as f64 / 100.0);
+}
+
+fn assert_close(got: f64, want: f64) {
+    assert!(
+        (got - want).abs() <= want.abs() * 1e-9,
+        "{got} is not {want}"
+    );
 }
