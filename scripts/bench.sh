@@ -10,6 +10,8 @@
 #   TETHER_BIN=/path/to/tether scripts/bench.sh ingest    another build of tether
 #   BENCH_PGPORT=5440 scripts/bench.sh e2e16              another PostgreSQL on this host
 #   BENCH_LISTEN=127.0.0.1:18190 ...  ingest's address (default 127.0.0.1:18090)
+#   BENCH_MIX=invoice.paid=1,... ...   the event mix of every bench run (default: tether bench's)
+#   scripts/bench.sh drainbilling    the drain with invoices and charges in the mix
 #   BENCH_RESET_STATEMENTS=1 ...     reset pg_stat_statements (server-wide) before
 #                                    each e2e16/e2e64 run; read with scripts/statements.sql
 #
@@ -78,7 +80,11 @@ start_workers() {
 stop_all() { cleanup; pids=(); worker_pids=(); ingest_pid=; }
 # Peak resident memory (VmHWM) of a process, in MB.
 peak_rss() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
-bench() { local name=$1; shift; "$bin" bench --url "$url" --json "$@" >"$out/$name.json" 2>"$out/$name.err"; }
+# Every kind a billing page reads: the five types plus invoices and charges.
+billing_mix="customer.created=1,customer.updated=2,payment_intent.succeeded=2,customer.subscription.created=1,customer.subscription.updated=1,invoice.created=1,invoice.finalized=1,invoice.paid=2,charge.succeeded=2,charge.refunded=1"
+mix_args=()
+[[ -z "${BENCH_MIX:-}" ]] || mix_args=(--mix "$BENCH_MIX")
+bench() { local name=$1; shift; "$bin" bench --url "$url" --json "${mix_args[@]}" "$@" >"$out/$name.json" 2>"$out/$name.err"; }
 # field NAME EXPR [FORMAT]: a value from target/bench/NAME.json, e.g. field ingest 'r["acks_per_sec"]' ',.0f'
 field() { python3 -c "import json,sys; r=json.load(open('$out/$1.json')); print(format(eval(sys.argv[1]), sys.argv[2]))" "$2" "${3:-}"; }
 # Queue drained and vacuumed between scenarios, so one does not tax the next.
@@ -232,6 +238,7 @@ for s in "${scenarios[@]}"; do
     ingest) run_ingest ingest 64 ;;
     ingest256) run_ingest ingest256 256 ;;
     drain) run_drain drain ;;
+    drainbilling) mix_args=(--mix "$billing_mix"); run_drain drainbilling; mix_args=() ;;
     e2e) run_e2e ;;
     e2e16) run_e2e_cost e2e16 16 ;;
     e2e64) run_e2e_cost e2e64 64 ;;

@@ -79,6 +79,7 @@ impl Consumer {
             match self.claim(self.config.fetch_size as i64).await {
                 Ok(claimed) if !claimed.is_empty() => {
                     backoff.reset();
+                    let backlog = claimed.len() >= self.config.fetch_size as usize;
                     // One slot per claim: its jobs are applied together.
                     let permit = slots.clone().acquire_owned().await.expect("never closed");
                     let this = self.clone();
@@ -91,8 +92,14 @@ impl Consumer {
                         }
                         drop(permit);
                     });
+                    if !backlog {
+                        self.gather(shutdown).await;
+                    }
                 }
-                Ok(_) => wait_for_work(wake, self.config.poll_interval(), shutdown).await,
+                Ok(_) => {
+                    wait_for_work(wake, self.config.poll_interval(), shutdown).await;
+                    self.gather(shutdown).await;
+                }
                 Err(error) => {
                     let pause = backoff.next();
                     tracing::error!(error = %error, retry_in_ms = pause.as_millis() as u64, "cannot fetch jobs");
@@ -104,6 +111,16 @@ impl Consumer {
         // transaction, so this is bounded by the slowest one.
         running.close();
         running.wait().await;
+    }
+
+    /// Below a backlog, a short wait lets more jobs arrive, so the next
+    /// claim applies them in one transaction: one commit, one set of locks
+    /// and fixed statements, instead of one per job.
+    async fn gather(&self, shutdown: &CancellationToken) {
+        let pause = self.config.gather();
+        if !pause.is_zero() {
+            tokio::select! { _ = shutdown.cancelled() => {}, _ = tokio::time::sleep(pause) => {} }
+        }
     }
 
     async fn claim(&self, limit: i64) -> Result<Vec<ClaimedJob>, QueueError> {

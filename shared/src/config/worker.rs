@@ -48,6 +48,14 @@ pub struct WorkerConfig {
     #[arg(long = "fetch-size", env = "TETHER_FETCH_SIZE", value_name = "TETHER_FETCH_SIZE",
           default_value_t = WorkerConfig::DEFAULT.fetch_size, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub fetch_size: u32,
+
+    /// Below a backlog (a claim took fewer than TETHER_FETCH_SIZE jobs), wait
+    /// this long before the next claim, so jobs committed close together are
+    /// applied in one transaction; 0 claims at once. Adds at most this much
+    /// latency per event.
+    #[arg(long = "gather-ms", env = "TETHER_GATHER_MS", value_name = "TETHER_GATHER_MS",
+          default_value_t = WorkerConfig::DEFAULT.gather_ms, value_parser = clap::value_parser!(u64).range(0..=100))]
+    pub gather_ms: u64,
 }
 
 impl WorkerConfig {
@@ -61,6 +69,7 @@ impl WorkerConfig {
         orphan_after_secs: 60,
         poll_ms: 500,
         fetch_size: 16,
+        gather_ms: 3,
         retention: None,
     };
 
@@ -75,6 +84,10 @@ impl WorkerConfig {
 
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_ms)
+    }
+
+    pub fn gather(&self) -> Duration {
+        Duration::from_millis(self.gather_ms)
     }
 }
 
