@@ -1,6 +1,6 @@
 //! A worker's settings.
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use clap::Args;
 
@@ -48,6 +48,15 @@ pub struct WorkerConfig {
     #[arg(long = "fetch-size", env = "TETHER_FETCH_SIZE", value_name = "TETHER_FETCH_SIZE",
           default_value_t = WorkerConfig::DEFAULT.fetch_size, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub fetch_size: u32,
+
+    /// Serve `GET /metrics` (Prometheus text) and `GET /healthz` on this
+    /// address. Unset: no metrics listener.
+    #[arg(
+        long = "metrics-listen",
+        env = "TETHER_METRICS_LISTEN",
+        value_name = "TETHER_METRICS_LISTEN"
+    )]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl WorkerConfig {
@@ -62,6 +71,7 @@ impl WorkerConfig {
         poll_ms: 500,
         fetch_size: 16,
         retention: None,
+        metrics_listen: None,
     };
 
     pub fn heartbeat_interval(&self) -> Duration {
