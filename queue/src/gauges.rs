@@ -23,9 +23,12 @@ pub struct QueueGauges {
     pub workers_live: i64,
 }
 
-/// One statement, one round trip. The status literals must stay literals:
-/// they let the planner prove that the partial fetch index covers the
-/// `Pending` and `Failed` rows.
+/// One statement, one round trip. The counts are one pass over
+/// `apalis.jobs`, which holds only the backlog and the dead letters, never
+/// history; the oldest pending job is found through apalis's partial fetch
+/// index (`idx_apalis_jobs_fetch_partial`), so the status literals must
+/// stay literals and the order must stay the index's. tether gives every
+/// job priority 0, so the first row in that order is the oldest.
 pub async fn sample(pool: &PgPool, live_within: Duration) -> Result<QueueGauges, QueueError> {
     let (pending, scheduled_retries, dead_letters, oldest, workers_live): (
         i64,
@@ -47,12 +50,13 @@ pub async fn sample(pool: &PgPool, live_within: Duration) -> Result<QueueGauges,
     })
 }
 
-pub const SAMPLE: &str = "SELECT
-    (SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND status = 'Pending'),
-    (SELECT count(*) FROM apalis.jobs
-      WHERE job_type = $1 AND status = 'Failed' AND attempts < max_attempts),
-    (SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND status = 'Killed'),
-    (SELECT extract(epoch FROM now() - min(run_at))::float8 FROM apalis.jobs
-      WHERE job_type = $1 AND status = 'Pending' AND run_at <= now()),
+const SAMPLE: &str = "SELECT c.pending, c.retries, c.dead,
+    (SELECT extract(epoch FROM now() - run_at)::float8 FROM apalis.jobs
+      WHERE job_type = $1 AND status = 'Pending' AND run_at <= now()
+      ORDER BY priority DESC, run_at ASC LIMIT 1),
     (SELECT count(*) FROM apalis.workers
-      WHERE worker_type = $1 AND last_seen > now() - make_interval(secs => $2))";
+      WHERE worker_type = $1 AND last_seen > now() - make_interval(secs => $2))
+  FROM (SELECT count(*) FILTER (WHERE status = 'Pending') AS pending,
+               count(*) FILTER (WHERE status = 'Failed' AND attempts < max_attempts) AS retries,
+               count(*) FILTER (WHERE status = 'Killed') AS dead
+        FROM apalis.jobs WHERE job_type = $1) AS c";
