@@ -219,6 +219,44 @@ async fn ingest_counts_each_webhook_by_outcome() {
 }
 
 #[tokio::test]
+async fn ingest_counts_a_503_when_the_database_is_away() {
+    let app = TestApp::spawn().await;
+    let closed = free_port();
+    let (_ingest, addr) = spawn_ingest(
+        &app,
+        &[
+            (
+                "DATABASE_URL",
+                &format!("postgres://postgres@127.0.0.1:{closed}/nowhere"),
+            ),
+            ("TETHER_COMMIT_TIMEOUT_MS", "1000"),
+        ],
+    )
+    .await;
+    let event = serde_json::to_vec(&fixture("customer.created")).unwrap();
+
+    assert_eq!(post_to(addr, &app.secret, &event).await, 503);
+
+    let samples = scrape(addr).await;
+    assert_eq!(
+        value(
+            &samples,
+            "tether_webhooks_total",
+            &[("outcome", "unavailable")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "tether_webhooks_total",
+            &[("outcome", "accepted")]
+        ),
+        None
+    );
+}
+
+#[tokio::test]
 async fn a_worker_counts_applied_and_dead_events_and_samples_the_queue() {
     let app = TestApp::spawn().await;
     make_payment_writes_fail(&app.pool, "pi_doomed").await;
