@@ -50,7 +50,8 @@ pub async fn sample(pool: &PgPool, live_within: Duration) -> Result<QueueGauges,
     })
 }
 
-const SAMPLE: &str = "SELECT c.pending, c.retries, c.dead,
+/// Public so a test can EXPLAIN it (`tests/it/metrics.rs`).
+pub const SAMPLE: &str = "SELECT c.pending, c.retries, c.dead,
     (SELECT extract(epoch FROM now() - run_at)::float8 FROM apalis.jobs
       WHERE job_type = $1 AND status = 'Pending' AND run_at <= now()
       ORDER BY priority DESC, run_at ASC LIMIT 1),

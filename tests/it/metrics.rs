@@ -317,3 +317,47 @@ async fn a_worker_counts_applied_and_dead_events_and_samples_the_queue() {
     );
     assert!(value(&samples, "tether_apply_duration_seconds_count", &[]).unwrap() >= 2.0);
 }
+
+/// The gauges run every 5 s on every worker: the oldest pending job must
+/// come from the fetch index, not from reading the backlog.
+#[tokio::test]
+async fn the_oldest_pending_job_is_read_through_an_index() {
+    let app = TestApp::spawn().await;
+    sqlx::query(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority)
+         SELECT 'job_' || g, $1, '\\x7b7d', 'Pending', 0, 2147483647,
+                now() - make_interval(secs => g), 0
+         FROM generate_series(1, 20000) AS g",
+    )
+    .bind(tether_queue::QUEUE)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE apalis.jobs")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN {}",
+        tether_queue::gauges::SAMPLE
+    )))
+    .bind(tether_queue::QUEUE)
+    .bind(60.0_f64)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("Index Scan using idx_apalis_jobs_fetch_partial"),
+        "{plan}"
+    );
+
+    let sample = tether_queue::gauges::sample(&app.pool, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(sample.pending, 20_000);
+    assert_eq!(sample.dead_letters, 0);
+    let oldest = sample.oldest_pending_age.as_secs_f64();
+    assert!((20_000.0..20_060.0).contains(&oldest), "{oldest}");
+}
