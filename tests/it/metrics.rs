@@ -316,6 +316,15 @@ async fn a_worker_counts_applied_and_dead_events_and_samples_the_queue() {
         "{claims} claims of {events} events"
     );
     assert!(value(&samples, "tether_apply_duration_seconds_count", &[]).unwrap() >= 2.0);
+    let health = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("http://{metrics}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "the listener answers health checks");
 }
 
 /// The gauges run every 5 s on every worker: the oldest pending job must
