@@ -30,6 +30,7 @@ use std::{
 
 use sqlx::PgPool;
 use tether_queue::QueueError;
+use tether_shared::telemetry::SPANS;
 use tether_shared::{
     event_store::{self, NewEvent},
     telemetry::context,
@@ -226,7 +227,7 @@ impl Gathered {
 async fn commit_and_answer(pool: &PgPool, batch: Vec<Submission>, turn: &Turn<'_>) {
     let events: Vec<&IncomingEvent> = batch.iter().map(|s| &s.event).collect();
     // One transaction serves many traces: it links each request's commit span.
-    let span = tracing::info_span!("group_commit", batch_size = events.len());
+    let span = tracing::info_span!(target: SPANS, "group_commit", batch_size = events.len());
     for traceparent in events.iter().filter_map(|e| e.traceparent.as_deref()) {
         context::add_link(&span, traceparent);
     }

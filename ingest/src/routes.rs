@@ -15,6 +15,7 @@ use axum::{
     routing::{get, post},
 };
 use serde::Serialize;
+use tether_shared::telemetry::SPANS;
 use tether_shared::{config::Mode, telemetry::context};
 use tether_stripe::envelope::{EnvelopeError, parse_envelope_str};
 use tracing::Instrument;
@@ -117,7 +118,7 @@ async fn receive(state: &AppState, request: Request) -> Result<Json<Ack>, Ingest
         let signed_at = state.verifier.verify_body(&signature, &body.bytes)?;
         Ok::<_, IngestError>((body, signed_at))
     }
-    .instrument(tracing::info_span!("verify_signature"))
+    .instrument(tracing::info_span!(target: SPANS, "verify_signature"))
     .await;
     let (BufferedBody { bytes, held }, signed_at) = verified?;
     let stored = store_verified(state, bytes.clone(), signed_at).await;
@@ -173,7 +174,7 @@ async fn store_verified(
     span.record("object_id", envelope.object_id.as_str());
     // The job keeps this span's context, so the worker's spans for the
     // event join this trace.
-    let commit = tracing::info_span!("commit");
+    let commit = tracing::info_span!(target: SPANS, "commit");
     let traceparent = context::traceparent(&commit);
     let stored = state
         .committer

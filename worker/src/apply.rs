@@ -10,6 +10,7 @@ use std::{
 
 use sqlx::{PgConnection, PgPool, types::Json};
 use tether_queue::ClaimedJob;
+use tether_shared::telemetry::SPANS;
 use tracing::Instrument;
 
 use crate::{
@@ -38,7 +39,7 @@ pub async fn apply_jobs(
     max_attempts: u32,
 ) -> Result<Outcomes, ApplyError> {
     let attempt = group.iter().map(|j| j.attempt).max().unwrap_or(1);
-    let span = tracing::info_span!("apply", jobs = group.len(), attempt);
+    let span = tracing::info_span!(target: SPANS, "apply", jobs = group.len(), attempt);
     let began = Instant::now();
     let applied = apply_in_transaction(pool, group, attempt, max_attempts)
         .instrument(span)

@@ -4,6 +4,7 @@ use std::sync::LazyLock;
 
 use sqlx::PgPool;
 use tether_queue::ClaimedJob;
+use tether_shared::telemetry::SPANS;
 use tether_shared::{config::WorkerConfig, telemetry::context};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
@@ -28,7 +29,7 @@ const BUDGET_KIB: u32 = 4 * 1024;
 pub(crate) async fn run_claim(pool: &PgPool, config: &WorkerConfig, claimed: Vec<ClaimedJob>) {
     let events: usize = claimed.iter().map(ClaimedJob::event_count).sum();
     crate::metrics::claimed(events);
-    let span = tracing::info_span!("claim", jobs = claimed.len(), events);
+    let span = tracing::info_span!(target: SPANS, "claim", jobs = claimed.len(), events);
     for traceparent in claimed.iter().flat_map(|j| j.traceparents.values()) {
         context::add_link(&span, traceparent);
     }

@@ -4,7 +4,7 @@
 //! only while spans are exported: they are for the trace, and a claim of
 //! hundreds of events would otherwise pay for spans nobody reads.
 
-use tether_shared::telemetry::{self, context};
+use tether_shared::telemetry::{self, SPANS, context};
 use tracing::Span;
 
 use crate::logs::LogRow;
@@ -29,7 +29,7 @@ impl EventSpans {
         let apply = context::traceparent(&Span::current());
         let spans = events
             .map(|event| {
-                let span = tracing::info_span!(parent: None, "apply_event",
+                let span = tracing::info_span!(target: SPANS, parent: None, "apply_event",
                     event_id = event.id, event_type = event.event_type,
                     object_id = event.object_id, attempt,
                     outcome = tracing::field::Empty, error = tracing::field::Empty,

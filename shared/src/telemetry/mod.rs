@@ -24,6 +24,13 @@ use crate::config::LogFormat;
 
 pub use export::ExportError;
 
+/// The target of the spans that exist for traces only (a request's
+/// verification and commit, group commits, claims, applies). Logs leave
+/// them out, so without export nothing at all is made for them: a span
+/// every layer refuses costs nothing, while one the log layer takes is
+/// formatted on creation, on every request.
+pub const SPANS: &str = "tether_trace";
+
 /// Whether spans are exported, so trace contexts are worth making.
 static EXPORTING: AtomicBool = AtomicBool::new(false);
 
@@ -77,7 +84,12 @@ where
     S: Subscriber + for<'span> LookupSpan<'span>,
 {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"))
+        .add_directive(
+            format!("{SPANS}=off")
+                .parse()
+                .expect("a target directive parses"),
+        );
     let layer = fmt::layer().with_writer(std::io::stderr);
     match format {
         LogFormat::Json => layer.json().flatten_event(true).with_filter(filter).boxed(),
