@@ -66,7 +66,14 @@ impl Exporter {
     where
         S: Subscriber + for<'span> LookupSpan<'span>,
     {
-        tracing_opentelemetry::layer().with_tracer(self.tracer.clone())
+        // Each span is made on the request path: leave out what no one
+        // reads (source location, thread, busy/idle time) rather than
+        // build and send it thousands of times a second.
+        tracing_opentelemetry::layer()
+            .with_tracer(self.tracer.clone())
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
     }
 
     pub fn shutdown(self) {
