@@ -64,6 +64,19 @@ WHERE j.job_type = 'tether::stripe_events' AND j.status IN ('Running', 'Queued')
                         WHERE w.worker_type = 'tether::stripe_events' AND w.id <> 'me'
                           AND w.last_seen < now() - interval '60 seconds'));
 
+\echo '== worker metrics: queue gauges, every 5 s (queue/src/gauges.rs)'
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF)
+SELECT c.pending, c.retries, c.dead,
+    (SELECT extract(epoch FROM now() - run_at)::float8 FROM apalis.jobs
+      WHERE job_type = 'tether::stripe_events' AND status = 'Pending' AND run_at <= now()
+      ORDER BY priority DESC, run_at ASC LIMIT 1),
+    (SELECT count(*) FROM apalis.workers
+      WHERE worker_type = 'tether::stripe_events' AND last_seen > now() - interval '60 seconds')
+  FROM (SELECT count(*) FILTER (WHERE status = 'Pending') AS pending,
+               count(*) FILTER (WHERE status = 'Failed' AND attempts < max_attempts) AS retries,
+               count(*) FILTER (WHERE status = 'Killed') AS dead
+        FROM apalis.jobs WHERE job_type = 'tether::stripe_events') AS c;
+
 \echo '== an event''s outcomes (dlq show, bench --verify)'
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF)
 SELECT status FROM webhook_logs WHERE event_id = (:'ids'::text[])[1];

@@ -30,10 +30,15 @@ use std::{
 
 use sqlx::PgPool;
 use tether_queue::QueueError;
-use tether_shared::event_store::{self, NewEvent};
+use tether_shared::telemetry::SPANS;
+use tether_shared::{
+    event_store::{self, NewEvent},
+    telemetry::context,
+};
 use tether_stripe::envelope::EventEnvelope;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 /// Most requests one transaction carries.
 const MAX_BATCH_EVENTS: usize = 512;
@@ -46,6 +51,9 @@ pub struct IncomingEvent {
     pub envelope: EventEnvelope,
     /// The body exactly as received (already known to be JSON).
     pub body: String,
+    /// The request's trace context, stored with the job; `None` when
+    /// traces are not exported.
+    pub traceparent: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,8 +226,14 @@ impl Gathered {
 
 async fn commit_and_answer(pool: &PgPool, batch: Vec<Submission>, turn: &Turn<'_>) {
     let events: Vec<&IncomingEvent> = batch.iter().map(|s| &s.event).collect();
+    // One transaction serves many traces: it links each request's commit span.
+    let span = tracing::info_span!(target: SPANS, "group_commit", batch_size = events.len());
+    for traceparent in events.iter().filter_map(|e| e.traceparent.as_deref()) {
+        context::add_link(&span, traceparent);
+    }
     let began = std::time::Instant::now();
-    let stored = store_batch(pool, &events, turn).await;
+    let stored = store_batch(pool, &events, turn).instrument(span).await;
+    crate::metrics::batch_committed(events.len());
     tracing::debug!(
         events = events.len(),
         micros = began.elapsed().as_micros() as u64,
@@ -313,6 +327,7 @@ async fn store_batch(
         .map(|e| NewEvent {
             envelope: &e.envelope,
             body: &e.body,
+            traceparent: e.traceparent.as_deref(),
         })
         .collect();
     let new = event_store::store(&mut tx, &events).await?;

@@ -6,6 +6,7 @@ mod body;
 pub mod committer;
 pub mod error;
 mod listener;
+mod metrics;
 mod refusals;
 pub mod routes;
 mod state;
@@ -75,6 +76,7 @@ impl IngestServer {
             admin_token: admin::token(config.admin_token.as_ref()),
             mode: config.mode,
             supabase_token: admin::token(config.supabase_token.as_ref()),
+            metrics: tether_shared::telemetry::metrics::recorder(),
         });
         Ok(Self {
             listener,

@@ -66,6 +66,7 @@ pub async fn serve(
                     "connection refused: too many open"
                 );
             }
+            crate::metrics::connection_refused();
             connections.spawn(refuse(stream));
             continue;
         };

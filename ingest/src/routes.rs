@@ -1,6 +1,9 @@
 //! HTTP routes of the receiver.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     Json, Router,
@@ -12,14 +15,17 @@ use axum::{
     routing::{get, post},
 };
 use serde::Serialize;
-use tether_shared::config::Mode;
+use tether_shared::telemetry::SPANS;
+use tether_shared::{config::Mode, telemetry::context};
 use tether_stripe::envelope::{EnvelopeError, parse_envelope_str};
+use tracing::Instrument;
 
 pub use crate::state::AppState;
 use crate::{
     body::BufferedBody,
     committer::{CommitError, IncomingEvent, Receipt},
     error::{IngestError, json_error},
+    metrics::{self, WebhookOutcome},
     refusals::{self, Rejected},
 };
 
@@ -32,6 +38,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::scrape))
         .merge(crate::admin::routes(state.clone()))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
@@ -70,27 +77,51 @@ pub struct Ack {
     pub duplicate: bool,
 }
 
-/// Check what is cheap, read the body within bounds, verify, check the
-/// envelope, store with its job, and only then answer.
+/// The root span of an event's trace; its outcome is the metric's label.
 #[tracing::instrument(name = "stripe_webhook", skip_all,
-    fields(event_id = tracing::field::Empty, event_type = tracing::field::Empty))]
+    fields(otel.kind = "server", event_id = tracing::field::Empty,
+           event_type = tracing::field::Empty, object_id = tracing::field::Empty,
+           outcome = tracing::field::Empty))]
 async fn receive_stripe_webhook(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Json<Ack>, IngestError> {
+    let started = Instant::now();
+    let answer = receive(&state, request).await;
+    let outcome = match &answer {
+        Ok(Json(Ack {
+            duplicate: true, ..
+        })) => WebhookOutcome::Duplicate,
+        Ok(_) => WebhookOutcome::Accepted,
+        Err(error) => WebhookOutcome::of_error(error),
+    };
+    tracing::Span::current().record("outcome", outcome.as_str());
+    metrics::webhook_answered(outcome, started);
+    answer
+}
+
+/// Check what is cheap, read the body within bounds, verify, check the
+/// envelope, store with its job, and only then answer.
+async fn receive(state: &AppState, request: Request) -> Result<Json<Ack>, IngestError> {
     let (parts, body) = request.into_parts();
-    let now = chrono::Utc::now().timestamp();
-    let signature = parts
-        .headers
-        .get("stripe-signature")
-        .and_then(|v| v.to_str().ok());
-    // Before a byte of the body is read: a request with no plausible
-    // signature header, or announcing too much, costs no memory.
-    let signature = state.verifier.check_header(signature, now)?;
-    state.body_limits.check_announced(&parts.headers)?;
-    let BufferedBody { bytes, held } = state.body_limits.read(&parts.headers, body).await?;
-    let signed_at = state.verifier.verify_body(&signature, &bytes)?;
-    let stored = store_verified(&state, bytes.clone(), signed_at).await;
+    let verified = async {
+        let now = chrono::Utc::now().timestamp();
+        let signature = parts
+            .headers
+            .get("stripe-signature")
+            .and_then(|v| v.to_str().ok());
+        // Before a byte of the body is read: a request with no plausible
+        // signature header, or announcing too much, costs no memory.
+        let signature = state.verifier.check_header(signature, now)?;
+        state.body_limits.check_announced(&parts.headers)?;
+        let body = state.body_limits.read(&parts.headers, body).await?;
+        let signed_at = state.verifier.verify_body(&signature, &body.bytes)?;
+        Ok::<_, IngestError>((body, signed_at))
+    }
+    .instrument(tracing::info_span!(target: SPANS, "verify_signature"))
+    .await;
+    let (BufferedBody { bytes, held }, signed_at) = verified?;
+    let stored = store_verified(state, bytes.clone(), signed_at).await;
     drop(held);
     if let Err(error @ (IngestError::Envelope(_) | IngestError::Commit(CommitError::Rejected(_)))) =
         &stored
@@ -140,9 +171,19 @@ async fn store_verified(
     let span = tracing::Span::current();
     span.record("event_id", envelope.id.as_str());
     span.record("event_type", envelope.event_type.as_str());
+    span.record("object_id", envelope.object_id.as_str());
+    // The job keeps this span's context, so the worker's spans for the
+    // event join this trace.
+    let commit = tracing::info_span!(target: SPANS, "commit");
+    let traceparent = context::traceparent(&commit);
     let stored = state
         .committer
-        .store(IncomingEvent { envelope, body })
+        .store(IncomingEvent {
+            envelope,
+            body,
+            traceparent,
+        })
+        .instrument(commit)
         .await?;
     let duplicate = stored == Receipt::Duplicate;
     // Per event, so debug: at thousands a second an info line each would

@@ -20,4 +20,6 @@ pub struct AppState {
     pub supabase_token: Option<secrecy::SecretString>,
     /// TETHER_ADMIN_TOKEN; `None` turns the admin API off.
     pub admin_token: Option<secrecy::SecretString>,
+    /// The process's metrics, rendered by `GET /metrics`.
+    pub metrics: tether_shared::telemetry::metrics::PrometheusHandle,
 }

@@ -86,7 +86,11 @@ async fn reconcile_types(
         }
         let events: Vec<NewEvent<'_>> = bodies
             .iter()
-            .map(|(envelope, body)| NewEvent { envelope, body })
+            .map(|(envelope, body)| NewEvent {
+                envelope,
+                body,
+                traceparent: None,
+            })
             .collect();
         let mut tx = pool.begin().await?;
         let new = event_store::store(&mut tx, &events).await?;

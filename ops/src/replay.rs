@@ -87,6 +87,7 @@ fn jobs(events: &[(String, i64)]) -> Vec<JobPayload> {
             _ => jobs.push(JobPayload {
                 events: vec![id.clone()],
                 bytes,
+                ..JobPayload::default()
             }),
         }
     }

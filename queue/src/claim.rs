@@ -7,7 +7,7 @@
 //! `webhook_logs` keep the record, and the table stays the size of the
 //! backlog, so claims never wade through history.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use sqlx::{PgConnection, PgPool};
 
@@ -22,12 +22,19 @@ pub struct ClaimedJob {
     pub bytes: u64,
     /// Counting this one.
     pub attempt: i32,
+    /// Event id -> the `traceparent` its delivery carried (see [`JobPayload`]).
+    pub traceparents: BTreeMap<String, String>,
 }
 
 impl ClaimedJob {
     /// How many events the job names (a broken payload counts as one).
     pub fn event_count(&self) -> usize {
         self.events.as_ref().map_or(1, Vec::len)
+    }
+
+    /// The trace context `event_id` was delivered with, if any.
+    pub fn traceparent(&self, event_id: &str) -> Option<&str> {
+        self.traceparents.get(event_id).map(String::as_str)
     }
 }
 
@@ -40,15 +47,24 @@ pub async fn claim(pool: &PgPool, worker: &str, limit: i64) -> Result<Vec<Claime
     let rows = claim_of(pool, worker, QUEUE, limit).await?;
     Ok(rows
         .into_iter()
-        .map(|(id, payload, attempt)| {
-            let payload = JobPayload::from_bytes(&payload);
-            ClaimedJob {
-                id,
-                bytes: payload.as_ref().map_or(0, |p| p.bytes),
-                events: payload.map(|p| p.events),
-                attempt,
-            }
-        })
+        .map(
+            |(id, payload, attempt)| match JobPayload::from_bytes(&payload) {
+                Ok(payload) => ClaimedJob {
+                    id,
+                    bytes: payload.bytes,
+                    events: Ok(payload.events),
+                    attempt,
+                    traceparents: payload.traceparents,
+                },
+                Err(error) => ClaimedJob {
+                    id,
+                    bytes: 0,
+                    events: Err(error),
+                    attempt,
+                    traceparents: BTreeMap::new(),
+                },
+            },
+        )
         .collect())
 }
 

@@ -11,7 +11,7 @@
 //! - worker: [`claim`], then [`complete`] inside the transaction that applies
 //!   the events, or on failure [`schedule_retry`], [`kill`] or [`split`];
 //!   [`workers::heartbeat`] and [`workers::release_all`] for liveness;
-//! - reports (bench, status): [`inspect`];
+//! - reports (bench, status): [`inspect`]; metrics: [`gauges`];
 //! - operators: [`dead`] (list, replay, discard dead letters).
 //!
 //! Retry and dead-letter *policy* (how many attempts, how long to wait) is
@@ -20,6 +20,7 @@
 mod claim;
 pub mod dead;
 mod error;
+pub mod gauges;
 pub mod inspect;
 mod payload;
 mod push;
@@ -32,7 +33,7 @@ pub mod workers;
 pub use claim::{ClaimedJob, claim, complete, kill, schedule_retry};
 pub use error::QueueError;
 pub use payload::{JobPayload, PayloadError};
-pub use push::{push, push_dead, split};
+pub use push::{push, push_dead, push_dead_traced, split};
 pub use status::JobStatus;
 
 /// The apalis `job_type` of the jobs that name stored Stripe events.

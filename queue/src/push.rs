@@ -56,6 +56,19 @@ pub async fn push_dead(
     max_attempts: u32,
     error: &str,
 ) -> Result<(), QueueError> {
+    push_dead_traced(conn, event_id, None, attempts, max_attempts, error).await
+}
+
+/// [`push_dead`], keeping the event's trace context, so a replay of the
+/// dead letter continues the trace it was delivered in.
+pub async fn push_dead_traced(
+    conn: &mut PgConnection,
+    event_id: &str,
+    traceparent: Option<&str>,
+    attempts: i32,
+    max_attempts: u32,
+    error: &str,
+) -> Result<(), QueueError> {
     sqlx::query(
         "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority,
                                   last_result, done_at)
@@ -63,7 +76,7 @@ pub async fn push_dead(
     )
     .bind(new_job_id())
     .bind(QUEUE)
-    .bind(JobPayload::one(event_id).to_bytes())
+    .bind(JobPayload::one_traced(event_id, traceparent).to_bytes())
     .bind(JobStatus::Killed.as_str())
     .bind(attempts)
     .bind(i32::try_from(max_attempts).unwrap_or(i32::MAX))

@@ -13,6 +13,8 @@ use tether_stripe::envelope::EventEnvelope;
 pub struct NewEvent<'a> {
     pub envelope: &'a EventEnvelope,
     pub body: &'a str,
+    /// The trace context its job carries to the worker, if any.
+    pub traceparent: Option<&'a str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,10 @@ pub async fn store(
     if !new_ids.is_empty() {
         let job = JobPayload {
             bytes: stored.iter().map(|e| e.body.len() as u64).sum(),
+            traceparents: stored
+                .iter()
+                .filter_map(|e| Some((e.envelope.id.clone(), e.traceparent?.to_owned())))
+                .collect(),
             events: new_ids,
         };
         tether_queue::push(conn, &[job]).await?;

@@ -1,5 +1,8 @@
 //! The one cancellation path: SIGTERM or Ctrl-C cancels a single token that
-//! every part of the process (HTTP server, committers, workers) watches.
+//! every part of the process (HTTP server, committers, workers, metrics
+//! listener) watches. Once they have all stopped, the command returns and
+//! `main` sends the spans still buffered (`telemetry::Telemetry::shutdown`):
+//! last, so the spans of the work finished during shutdown go too.
 
 use tokio_util::sync::CancellationToken;
 

@@ -99,6 +99,18 @@ pub enum Command {
     Healthcheck(healthcheck::Healthcheck),
 }
 
+impl Command {
+    /// Who the spans of this process come from (unless OTEL_SERVICE_NAME
+    /// says): the names of the Prometheus scrape jobs, for the same processes.
+    pub fn service_name(&self) -> &'static str {
+        match self {
+            Command::Ingest { .. } => "tether-ingest",
+            Command::Worker { .. } => "tether-worker",
+            _ => "tether",
+        }
+    }
+}
+
 pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         // The one command whose exit status is its answer (`--check`).

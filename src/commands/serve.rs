@@ -34,6 +34,10 @@ pub async fn worker(
     let pool = db::connect_lazy(db_config)?;
     let shutdown = shutdown::on_signal();
     let side_tasks = start_side_tasks(&pool, config, stripe, apps, &shutdown)?;
+    if let Some(addr) = config.metrics_listen {
+        serve_worker_metrics(&side_tasks, addr, &shutdown).await?;
+        sample_queue(&side_tasks, &pool, config, &shutdown);
+    }
     tether_worker::run(pool, config.clone(), shutdown).await;
     side_tasks.close();
     side_tasks.wait().await;
@@ -70,6 +74,33 @@ fn start_side_tasks(
         ));
     }
     Ok(tasks)
+}
+
+/// `--metrics-listen`: bound now, so a bad address fails the start.
+async fn serve_worker_metrics(
+    tasks: &TaskTracker,
+    addr: SocketAddr,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let server = tether_worker::metrics::MetricsServer::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on TETHER_METRICS_LISTEN={addr}"))?;
+    tasks.spawn(server.run(shutdown.clone()));
+    Ok(())
+}
+
+/// The queue gauges, every 5 s, for whichever `/metrics` this process serves.
+fn sample_queue(
+    tasks: &TaskTracker,
+    pool: &PgPool,
+    config: &WorkerConfig,
+    shutdown: &CancellationToken,
+) {
+    tasks.spawn(tether_worker::metrics::sample_queue(
+        pool.clone(),
+        config.orphan_after(),
+        shutdown.clone(),
+    ));
 }
 
 /// TETHER_RETENTION: what `tether prune` does, in the background, hourly.
@@ -120,6 +151,12 @@ pub async fn up(
     print_welcome(server.local_addr(), dev_secret);
     let shutdown = shutdown::on_signal();
     let side_tasks = start_side_tasks(&pool, worker_config, stripe, apps, &shutdown)?;
+    // One process, one recorder: ingest's `/metrics` shows the worker's
+    // metrics too, and `--metrics-listen` serves the same text again.
+    sample_queue(&side_tasks, &pool, worker_config, &shutdown);
+    if let Some(addr) = worker_config.metrics_listen {
+        serve_worker_metrics(&side_tasks, addr, &shutdown).await?;
+    }
     let worker = tokio::spawn(tether_worker::run(
         pool,
         worker_config.clone(),

@@ -166,22 +166,9 @@ fn every_alert_links_to_its_runbook_section() {
     }
 }
 
-/// The metric names agreed with the code that exports them. A rule or a
-/// panel naming anything else would silently show nothing.
-const METRICS: &[&str] = &[
-    "tether_webhooks_total",
-    "tether_ingest_request_duration_seconds",
-    "tether_ingest_batch_size",
-    "tether_jobs_total",
-    "tether_apply_duration_seconds",
-    "tether_claim_size",
-    "tether_ack_to_applied_seconds",
-    "tether_queue_pending",
-    "tether_queue_scheduled_retries",
-    "tether_queue_dead_letters",
-    "tether_queue_oldest_pending_age_seconds",
-    "tether_workers_live",
-];
+/// The metrics tether's code exposes (`shared/src/telemetry/metrics.rs`).
+/// A rule or a panel naming anything else would silently show nothing.
+const METRICS: &[&str] = tether_shared::telemetry::metrics::ALL;
 
 /// Every `tether_...` name in a PromQL expression, without the
 /// `_bucket`/`_sum`/`_count` series a histogram adds.

@@ -3,15 +3,21 @@
 //! jobs. Either all of that commits or none of it does, so a crash at any
 //! point leaves the job to run again, and running it again is harmless.
 
-use std::collections::{BTreeMap, HashSet};
+use std::{
+    collections::{BTreeMap, HashSet},
+    time::{Duration, Instant},
+};
 
 use sqlx::{PgConnection, PgPool};
 use tether_queue::ClaimedJob;
+use tether_shared::telemetry::SPANS;
+use tracing::Instrument;
 
 use crate::{
     error::ApplyError,
     logs::{LogRow, LogStatus, write_logs},
     sync::{self, Change, Refusal, StripeObject, Version},
+    trace::{EventFacts, EventSpans},
 };
 
 /// How many events of a claim ended each way.
@@ -32,6 +38,22 @@ pub async fn apply_jobs(
     group: &[ClaimedJob],
     max_attempts: u32,
 ) -> Result<Outcomes, ApplyError> {
+    let attempt = group.iter().map(|j| j.attempt).max().unwrap_or(1);
+    let span = tracing::info_span!(target: SPANS, "apply", jobs = group.len(), attempt);
+    let began = Instant::now();
+    let applied = apply_in_transaction(pool, group, attempt, max_attempts)
+        .instrument(span)
+        .await;
+    crate::metrics::applied_in(began.elapsed());
+    applied
+}
+
+async fn apply_in_transaction(
+    pool: &PgPool,
+    group: &[ClaimedJob],
+    attempt: i32,
+    max_attempts: u32,
+) -> Result<Outcomes, ApplyError> {
     let mut event_ids = Vec::new();
     for job in group {
         match &job.events {
@@ -41,20 +63,34 @@ pub async fn apply_jobs(
     }
     event_ids.sort_unstable();
     event_ids.dedup();
-    let attempt = group.iter().map(|j| j.attempt).max().unwrap_or(1);
     let mut tx = pool.begin().await?;
     let events = load_events(&mut tx, &event_ids).await?;
-    let mut plan = Plan::new(events, attempt);
-    sync::lock_objects(&mut tx, &plan.lock_keys()).await?;
-    // Read after the locks: a concurrent job holding the same event has
-    // committed by now, and its mark is visible.
-    let processed = already_processed(&mut tx, &event_ids).await?;
-    plan.apply(&mut tx, &processed, max_attempts).await?;
-    mark_processed(&mut tx, &plan.processed_ids()).await?;
-    write_logs(&mut tx, &plan.logs).await?;
-    let job_ids: Vec<&str> = group.iter().map(|j| j.id.as_str()).collect();
-    tether_queue::complete(&mut tx, &job_ids).await?;
-    tx.commit().await?;
+    let loaded_at = Instant::now();
+    let mut plan = Plan::new(events, attempt, group);
+    let spans = plan.open_spans();
+    let applied = async {
+        sync::lock_objects(&mut tx, &plan.lock_keys()).await?;
+        // Read after the locks: a concurrent job holding the same event has
+        // committed by now, and its mark is visible.
+        let processed = already_processed(&mut tx, &event_ids).await?;
+        plan.apply(&mut tx, &processed, max_attempts).await?;
+        mark_processed(&mut tx, &plan.processed_ids()).await?;
+        write_logs(&mut tx, &plan.logs).await?;
+        let job_ids: Vec<&str> = group.iter().map(|j| j.id.as_str()).collect();
+        tether_queue::complete(&mut tx, &job_ids).await?;
+        tx.commit().await?;
+        Ok::<_, ApplyError>(())
+    }
+    .await;
+    if let Err(error) = applied {
+        spans.failed(&error);
+        return Err(error);
+    }
+    spans.committed(&plan.logs);
+    crate::metrics::outcomes_logged(&plan.logs);
+    for age in plan.processed_ages() {
+        crate::metrics::ack_to_applied(age + loaded_at.elapsed());
+    }
     Ok(plan.outcomes())
 }
 
@@ -64,6 +100,9 @@ struct LoadedEvent {
     event_type: String,
     created: i64,
     object: StripeObject,
+    /// Since `received_at` when loaded, by the database's clock (the
+    /// worker's may differ from the one that stamped `received_at`).
+    age: Duration,
 }
 
 async fn load_events(
@@ -71,9 +110,13 @@ async fn load_events(
     ids: &[String],
 ) -> Result<Vec<LoadedEvent>, sqlx::Error> {
     // The body as received; its `data.object` is read here, not by
-    // PostgreSQL, which stores it as text.
-    let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
-        "SELECT id, type, extract(epoch FROM created)::int8, body FROM received_events WHERE id = ANY($1)",
+    // PostgreSQL, which stores it as text. The age is by the database's
+    // clock, which stamped `received_at`.
+    type Row = (String, String, i64, String, f64);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, type, extract(epoch FROM created)::int8, body,
+                extract(epoch FROM clock_timestamp() - received_at)::float8
+         FROM received_events WHERE id = ANY($1)",
     )
     .bind(ids)
     .fetch_all(conn)
@@ -86,11 +129,12 @@ async fn load_events(
     }
     Ok(rows
         .into_iter()
-        .map(|(id, event_type, created, body)| LoadedEvent {
+        .map(|(id, event_type, created, body, age)| LoadedEvent {
             id,
             event_type,
             created,
             object: StripeObject::of_event(&body),
+            age: Duration::from_secs_f64(age.max(0.0)),
         })
         .collect())
 }
@@ -135,13 +179,19 @@ struct Entry {
     version: Version,
     /// `Ok(None)`: no synced kind handles the type.
     change: Result<Option<Change>, Refusal>,
+    /// The trace context its delivery stored with the job.
+    traceparent: Option<String>,
 }
 
 impl Plan {
-    fn new(events: Vec<LoadedEvent>, attempt: i32) -> Self {
+    fn new(events: Vec<LoadedEvent>, attempt: i32, group: &[ClaimedJob]) -> Self {
         let entries = events
             .into_iter()
             .map(|event| Entry {
+                traceparent: group
+                    .iter()
+                    .find_map(|j| j.traceparent(&event.id))
+                    .map(str::to_owned),
                 version: Version {
                     created: event.created,
                     rank: sync::order::rank(&event.event_type),
@@ -156,6 +206,30 @@ impl Plan {
             logs: Vec::new(),
             attempt,
         }
+    }
+
+    fn open_spans(&self) -> EventSpans {
+        let facts = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| EventFacts {
+                id: &entry.event.id,
+                event_type: &entry.event.event_type,
+                object_id: self.change(i).map(|c| c.object_id.as_str()),
+                traceparent: entry.traceparent.as_deref(),
+            });
+        EventSpans::open(facts, self.attempt)
+    }
+
+    /// How long each event now marked processed had waited when loaded.
+    fn processed_ages(&self) -> Vec<Duration> {
+        let processed: HashSet<&str> = self.processed_ids().into_iter().collect();
+        self.entries
+            .iter()
+            .filter(|e| processed.contains(e.event.id.as_str()))
+            .map(|e| e.event.age)
+            .collect()
     }
 
     fn change(&self, index: usize) -> Option<&Change> {
@@ -196,9 +270,10 @@ impl Plan {
             match &entry.change {
                 Err(refusal) => {
                     let reason = ApplyError::from(refusal.clone()).to_string();
-                    tether_queue::push_dead(
+                    tether_queue::push_dead_traced(
                         conn,
                         &entry.event.id,
+                        entry.traceparent.as_deref(),
                         self.attempt,
                         max_attempts,
                         &reason,

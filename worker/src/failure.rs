@@ -49,7 +49,7 @@ async fn try_record(
     if types.len() > 1 {
         // Which event failed is not known yet, so none of them gets an
         // `error` row for it: each runs alone next and logs its own outcome.
-        let singles = crate::split::one_job_per_event(&mut tx, event_ids).await?;
+        let singles = crate::split::one_job_per_event(&mut tx, job).await?;
         tether_queue::split(&mut tx, &job.id, &singles).await?;
         tracing::warn!(job = %job.id, events = singles.len(), error = %message, "batch failed; retrying each event alone");
         tx.commit().await?;
@@ -79,5 +79,6 @@ async fn try_record(
         .collect();
     write_logs(&mut tx, &logs).await?;
     tx.commit().await?;
+    crate::metrics::outcomes_logged(&logs);
     Ok(())
 }

@@ -13,10 +13,12 @@ mod consumer;
 mod error;
 mod failure;
 mod logs;
+pub mod metrics;
 mod retry;
 mod run;
 mod split;
 pub mod sync;
+mod trace;
 
 use sqlx::PgPool;
 use tether_queue::QueueError;

@@ -4,8 +4,10 @@ use std::sync::LazyLock;
 
 use sqlx::PgPool;
 use tether_queue::ClaimedJob;
-use tether_shared::config::WorkerConfig;
+use tether_shared::telemetry::SPANS;
+use tether_shared::{config::WorkerConfig, telemetry::context};
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use crate::{apply, error::ApplyError, failure, split};
 
@@ -22,11 +24,23 @@ const MAX_BYTES_PER_TRANSACTION: u64 = 2 * 1024 * 1024;
 static APPLY_BUDGET: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(BUDGET_KIB as usize));
 const BUDGET_KIB: u32 = 4 * 1024;
 
-/// Runs the jobs of one claim. First attempts are applied together in one
-/// transaction; if that fails, each runs alone, so a bad event gets its own
-/// retries and dead letter without holding back the others. Retries (and
-/// a lone job) run alone from the start.
+/// Runs the jobs of one claim in a `claim` span that links the trace of
+/// every event in it.
 pub(crate) async fn run_claim(pool: &PgPool, config: &WorkerConfig, claimed: Vec<ClaimedJob>) {
+    let events: usize = claimed.iter().map(ClaimedJob::event_count).sum();
+    crate::metrics::claimed(events);
+    let span = tracing::info_span!(target: SPANS, "claim", jobs = claimed.len(), events);
+    for traceparent in claimed.iter().flat_map(|j| j.traceparents.values()) {
+        context::add_link(&span, traceparent);
+    }
+    run_jobs(pool, config, claimed).instrument(span).await;
+}
+
+/// First attempts are applied together in one transaction; if that fails,
+/// each runs alone, so a bad event gets its own retries and dead letter
+/// without holding back the others. Retries (and a lone job) run alone
+/// from the start.
+async fn run_jobs(pool: &PgPool, config: &WorkerConfig, claimed: Vec<ClaimedJob>) {
     let (oversized, claimed): (Vec<_>, Vec<_>) = claimed
         .into_iter()
         .partition(|j| j.bytes > MAX_BYTES_PER_TRANSACTION && j.event_count() > 1);
@@ -123,6 +137,7 @@ mod tests {
             events: Ok((0..events).map(|i| format!("evt_{i}")).collect()),
             bytes,
             attempt: 1,
+            traceparents: Default::default(),
         }
     }
 

@@ -12,8 +12,7 @@ use crate::error::ApplyError;
 pub(crate) async fn split_oversized(pool: &PgPool, job: &ClaimedJob) {
     let split = async {
         let mut tx = pool.begin().await?;
-        let events = job.events.as_deref().unwrap_or_default();
-        let singles = one_job_per_event(&mut tx, events).await?;
+        let singles = one_job_per_event(&mut tx, job).await?;
         tether_queue::split(&mut tx, &job.id, &singles).await?;
         tx.commit().await?;
         Ok::<_, ApplyError>(singles.len())
@@ -27,11 +26,13 @@ pub(crate) async fn split_oversized(pool: &PgPool, job: &ClaimedJob) {
     }
 }
 
-/// One job payload per stored event, each with its body size.
+/// One job payload per stored event of `job`, each with its body size and
+/// its trace context.
 pub(crate) async fn one_job_per_event(
     conn: &mut PgConnection,
-    event_ids: &[String],
+    job: &ClaimedJob,
 ) -> Result<Vec<JobPayload>, sqlx::Error> {
+    let event_ids: &[String] = job.events.as_deref().unwrap_or_default();
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT id, octet_length(body)::int8 FROM received_events WHERE id = ANY($1)",
     )
@@ -41,8 +42,8 @@ pub(crate) async fn one_job_per_event(
     Ok(rows
         .into_iter()
         .map(|(id, bytes)| JobPayload {
-            events: vec![id],
             bytes: u64::try_from(bytes).unwrap_or(0),
+            ..JobPayload::one_traced(&id, job.traceparent(&id))
         })
         .collect())
 }

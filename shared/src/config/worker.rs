@@ -1,6 +1,6 @@
 //! A worker's settings.
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use clap::Args;
 
@@ -56,6 +56,15 @@ pub struct WorkerConfig {
     #[arg(long = "gather-ms", env = "TETHER_GATHER_MS", value_name = "TETHER_GATHER_MS",
           default_value_t = WorkerConfig::DEFAULT.gather_ms, value_parser = clap::value_parser!(u64).range(0..=100))]
     pub gather_ms: u64,
+
+    /// Serve `GET /metrics` (Prometheus text) and `GET /healthz` on this
+    /// address. Unset: no metrics listener.
+    #[arg(
+        long = "metrics-listen",
+        env = "TETHER_METRICS_LISTEN",
+        value_name = "TETHER_METRICS_LISTEN"
+    )]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl WorkerConfig {
@@ -71,6 +80,7 @@ impl WorkerConfig {
         fetch_size: 16,
         gather_ms: 3,
         retention: None,
+        metrics_listen: None,
     };
 
     pub fn heartbeat_interval(&self) -> Duration {
