@@ -85,13 +85,7 @@ impl SyncedKind for Customers {
         conn: &'a mut PgConnection,
         changes: &'a [(&'a Version, &'a CustomerChange)],
     ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
-        TOMBSTONES.write(
-            conn,
-            changes
-                .iter()
-                .map(|(v, c)| (c.stripe_customer_id.as_str(), v.created))
-                .unzip(),
-        )
+        TOMBSTONES.write::<Self>(conn, changes)
     }
 }
 

@@ -140,13 +140,7 @@ impl SyncedKind for Invoices {
         conn: &'a mut PgConnection,
         changes: &'a [(&'a Version, &'a InvoiceChange)],
     ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
-        TOMBSTONES.write(
-            conn,
-            changes
-                .iter()
-                .map(|(v, c)| (c.stripe_invoice_id.as_str(), v.created))
-                .unzip(),
-        )
+        TOMBSTONES.write::<Self>(conn, changes)
     }
 }
 

@@ -79,12 +79,6 @@ impl SyncedKind for Plans {
         conn: &'a mut PgConnection,
         changes: &'a [(&'a Version, &'a PriceChange)],
     ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
-        price::TOMBSTONES.write(
-            conn,
-            changes
-                .iter()
-                .map(|(v, c)| (c.stripe_price_id.as_str(), v.created))
-                .unzip(),
-        )
+        price::TOMBSTONES.write::<Self>(conn, changes)
     }
 }

@@ -116,13 +116,7 @@ impl SyncedKind for Prices {
         conn: &'a mut PgConnection,
         changes: &'a [(&'a Version, &'a PriceChange)],
     ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
-        TOMBSTONES.write(
-            conn,
-            changes
-                .iter()
-                .map(|(v, c)| (c.stripe_price_id.as_str(), v.created))
-                .unzip(),
-        )
+        TOMBSTONES.write::<Self>(conn, changes)
     }
 }
 

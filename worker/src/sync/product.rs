@@ -86,13 +86,7 @@ impl SyncedKind for Products {
         conn: &'a mut PgConnection,
         changes: &'a [(&'a Version, &'a ProductChange)],
     ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
-        TOMBSTONES.write(
-            conn,
-            changes
-                .iter()
-                .map(|(v, c)| (c.stripe_product_id.as_str(), v.created))
-                .unzip(),
-        )
+        TOMBSTONES.write::<Self>(conn, changes)
     }
 
     fn ensure_placeholders<'a>(

@@ -4,6 +4,8 @@ use std::collections::HashSet;
 
 use sqlx::PgConnection;
 
+use super::{SyncedKind, Version};
+
 /// Where a kind keeps its tombstones.
 pub struct Tombstones {
     pub table: &'static str,
@@ -17,11 +19,15 @@ impl Tombstones {
     /// deletion is final. An object seen only as a deletion gets a row with
     /// no version, so its own older events still fill in its details.
     /// Returns the ids written.
-    pub async fn write(
+    pub async fn write<K: SyncedKind>(
         &self,
         conn: &mut PgConnection,
-        (ids, created): (Vec<&str>, Vec<i64>),
+        changes: &[(&Version, &K::Change)],
     ) -> Result<HashSet<String>, sqlx::Error> {
+        let (ids, created): (Vec<&str>, Vec<i64>) = changes
+            .iter()
+            .map(|(v, c)| (K::object_id(c), v.created))
+            .unzip();
         let (table, id) = (self.table, self.id_column);
         let (placeholder_column, placeholder_value) = if self.marks_placeholder {
             (", is_placeholder", ", true")
