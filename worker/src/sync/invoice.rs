@@ -54,9 +54,7 @@ pub struct InvoiceChange {
     pub metadata: Value,
     pub livemode: Option<bool>,
     pub stripe_created: Option<i64>,
-    pub lines: Vec<InvoiceLine>,
-    /// Whether `lines` is the invoice's whole list.
-    pub lines_complete: bool,
+    pub lines: Listed<InvoiceLine>,
     pub deleted: bool,
     /// A deletion stub, see `SyncedKind::is_stub`.
     pub stub: bool,
@@ -152,7 +150,6 @@ fn plant_bench_marker(object: &mut Value, tokens: &BenchTokens<'_>) {
 
 fn read(event_type: &str, object: &StripeObject) -> Result<InvoiceChange, Refusal> {
     let stripe_invoice_id = object_id(object, Invoices::OBJECT, Invoices::ID_PREFIX)?;
-    let lines = Listed::read(object, "lines");
     let transitions = fields::field_value(object, "status_transitions");
     Ok(InvoiceChange {
         stripe_customer_id: customer::linked_customer(object),
@@ -178,8 +175,7 @@ fn read(event_type: &str, object: &StripeObject) -> Result<InvoiceChange, Refusa
         metadata: fields::metadata(object),
         livemode: fields::boolean(object, "livemode"),
         stripe_created: fields::integer(object, "created"),
-        lines: distinct_lines(lines.items.iter().filter_map(read_line)),
-        lines_complete: lines.complete,
+        lines: Listed::read(object, "lines", read_line, line_id),
         deleted: event_type == "invoice.deleted"
             || fields::boolean(object, "deleted") == Some(true),
         stub: fields::boolean(object, "deleted") == Some(true),
@@ -199,20 +195,8 @@ fn subscription_of(object: &StripeObject) -> Option<String> {
         .filter(|id| id.starts_with("sub_"))
 }
 
-/// One row per line id (the last one listed wins): a payload that listed
-/// a line twice would otherwise fail its upsert on every attempt.
-fn distinct_lines(lines: impl Iterator<Item = InvoiceLine>) -> Vec<InvoiceLine> {
-    let mut distinct: Vec<InvoiceLine> = Vec::new();
-    for line in lines {
-        match distinct
-            .iter_mut()
-            .find(|l| l.stripe_invoice_line_id == line.stripe_invoice_line_id)
-        {
-            Some(seen) => *seen = line,
-            None => distinct.push(line),
-        }
-    }
-    distinct
+fn line_id(line: &InvoiceLine) -> &str {
+    &line.stripe_invoice_line_id
 }
 
 /// One line; the price and subscription item moved in 2025-03-31.basil
@@ -259,7 +243,7 @@ async fn upsert(
     let rewritten: Vec<&InvoiceChange> = changes
         .iter()
         .map(|(_, c)| *c)
-        .filter(|c| !c.stub && written.contains(&c.stripe_invoice_id))
+        .filter(|c| written.contains(&c.stripe_invoice_id))
         .collect();
     write_lines(conn, &rewritten).await?;
     Ok(written)
@@ -347,21 +331,21 @@ async fn write_lines(
 ) -> Result<(), sqlx::Error> {
     let lines: Vec<(&str, &InvoiceLine)> = invoices
         .iter()
-        .flat_map(|i| i.lines.iter().map(|l| (i.stripe_invoice_id.as_str(), l)))
+        .flat_map(|i| {
+            i.lines
+                .items
+                .iter()
+                .map(|l| (i.stripe_invoice_id.as_str(), l))
+        })
         .collect();
     if !lines.is_empty() {
         upsert_lines(conn, &lines).await?;
     }
-    let complete: Vec<&str> = invoices
+    let lists: Vec<(&str, &Listed<InvoiceLine>)> = invoices
         .iter()
-        .filter(|i| i.lines_complete)
-        .map(|i| i.stripe_invoice_id.as_str())
+        .map(|i| (i.stripe_invoice_id.as_str(), &i.lines))
         .collect();
-    let listed: Vec<(&str, &str)> = lines
-        .iter()
-        .map(|(invoice, l)| (*invoice, l.stripe_invoice_line_id.as_str()))
-        .collect();
-    LINES.remove_unlisted(conn, &complete, &listed).await?;
+    LINES.remove_unlisted(conn, &lists, line_id).await?;
     Ok(())
 }
 

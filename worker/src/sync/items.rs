@@ -4,34 +4,63 @@
 //! match the parent's newest event, and an item the parent no longer lists
 //! leaves the table.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::fields;
 
 /// A Stripe list (`{"data": [...], "has_more": false}`) read from a parent.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Listed {
-    pub items: Vec<Value>,
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed<T> {
+    /// One per item id.
+    pub items: Vec<T>,
     /// Whether the parent carried the whole list. A truncated list
     /// (`has_more`) adds and updates rows but removes none, since the
     /// missing ones may still belong to the parent.
     pub complete: bool,
 }
 
-impl Listed {
-    /// The list under `key`; absent or malformed reads as an empty,
-    /// incomplete list, which changes nothing.
-    pub fn read(object: &impl fields::Fields, key: &str) -> Self {
+impl<T> Listed<T> {
+    /// The list under `key`, each element read by `read` (an element it
+    /// cannot read is left out). An id listed twice keeps its last element:
+    /// a payload that listed one twice would otherwise fail its upsert on
+    /// every attempt. An absent or malformed list reads as empty and
+    /// incomplete, which changes nothing.
+    pub fn read(
+        object: &impl fields::Fields,
+        key: &str,
+        read: impl Fn(&Value) -> Option<T>,
+        id: impl Fn(&T) -> &str,
+    ) -> Self {
         let Some(list) = object.field(key) else {
-            return Self::default();
+            return Self::empty();
         };
-        let Some(items) = list.get("data").and_then(Value::as_array) else {
-            return Self::default();
+        let Some(elements) = list.get("data").and_then(Value::as_array) else {
+            return Self::empty();
         };
+        let mut items: Vec<T> = Vec::with_capacity(elements.len());
+        let mut position: HashMap<String, usize> = HashMap::new();
+        for item in elements.iter().filter_map(read) {
+            match position.get(id(&item)) {
+                Some(&seen) => items[seen] = item,
+                None => {
+                    position.insert(id(&item).to_owned(), items.len());
+                    items.push(item);
+                }
+            }
+        }
         Self {
-            items: items.iter().filter(|i| i.is_object()).cloned().collect(),
+            items,
             complete: list.get("has_more").and_then(Value::as_bool) == Some(false),
+        }
+    }
+
+    fn empty() -> Self {
+        Self {
+            items: Vec::new(),
+            complete: false,
         }
     }
 }
@@ -46,29 +75,73 @@ pub struct ItemTable {
 }
 
 impl ItemTable {
-    /// Removes the rows of `parents` (whose lists are complete) that their
-    /// newest lists no longer name. `listed` holds (parent, item) pairs.
-    pub async fn remove_unlisted(
+    /// Removes the rows of each parent whose newest list is complete and
+    /// no longer names them. `lists` holds (parent id, its list), after the
+    /// listed rows were written.
+    pub async fn remove_unlisted<T>(
         &self,
         conn: &mut PgConnection,
-        parents: &[&str],
-        listed: &[(&str, &str)],
+        lists: &[(&str, &Listed<T>)],
+        id: impl Fn(&T) -> &str,
     ) -> Result<u64, sqlx::Error> {
-        if parents.is_empty() {
+        let complete: Vec<&str> = lists
+            .iter()
+            .filter(|(_, list)| list.complete)
+            .map(|(parent, _)| *parent)
+            .collect();
+        if complete.is_empty() {
             return Ok(0);
         }
-        let (table, parent, id) = (self.table, self.parent_column, self.id_column);
+        let (parents, items): (Vec<&str>, Vec<&str>) = lists
+            .iter()
+            .flat_map(|(parent, list)| list.items.iter().map(|i| (*parent, id(i))))
+            .unzip();
+        let (table, parent, item) = (self.table, self.parent_column, self.id_column);
         let sql = format!(
             "DELETE FROM {table} r WHERE r.{parent} = ANY($1)
-             AND (r.{parent}, r.{id}) NOT IN (SELECT * FROM unnest($2::text[], $3::text[]))"
+             AND (r.{parent}, r.{item}) NOT IN (SELECT * FROM unnest($2::text[], $3::text[]))"
         );
         // Safe: every part is a compile-time constant of this crate.
         let removed = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(complete)
             .bind(parents)
-            .bind(listed.iter().map(|(p, _)| *p).collect::<Vec<_>>())
-            .bind(listed.iter().map(|(_, i)| *i).collect::<Vec<_>>())
+            .bind(items)
             .execute(conn)
             .await?;
         Ok(removed.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(json: &str) -> Listed<(String, i64)> {
+        let object: Value = serde_json::from_str(json).unwrap();
+        Listed::read(
+            &object,
+            "items",
+            |v| Some((fields::string(v, "id")?, fields::integer(v, "quantity")?)),
+            |(id, _)| id,
+        )
+    }
+
+    #[test]
+    fn an_id_listed_twice_keeps_its_last_element_in_its_first_place() {
+        let list = listed(
+            r#"{"items":{"has_more":false,"data":[{"id":"si_a","quantity":1},{"id":"si_b","quantity":2},
+                                                  {"id":"si_a","quantity":3},{"quantity":4}]}}"#,
+        );
+        assert_eq!(list.items, [("si_a".into(), 3), ("si_b".into(), 2)]);
+        assert!(list.complete);
+    }
+
+    #[test]
+    fn a_truncated_or_missing_list_is_incomplete() {
+        assert!(
+            !listed(r#"{"items":{"has_more":true,"data":[{"id":"si_a","quantity":1}]}}"#).complete
+        );
+        assert_eq!(listed(r#"{"items":[1]}"#), Listed::empty());
+        assert_eq!(listed(r#"{}"#), Listed::empty());
     }
 }

@@ -39,9 +39,7 @@ pub struct SubscriptionChange {
     pub stripe_created: Option<i64>,
     pub metadata: Value,
     pub livemode: Option<bool>,
-    pub items: Vec<SubscriptionItem>,
-    /// Whether `items` is the subscription's whole list.
-    pub items_complete: bool,
+    pub items: Listed<SubscriptionItem>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,7 +122,6 @@ fn plant_bench_marker(object: &mut Value, tokens: &BenchTokens<'_>) {
 
 fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, Refusal> {
     let item = fields::first_item(object, "items");
-    let listed = Listed::read(object, "items");
     // Up to 2025-02-24.acacia the period is on the subscription; from
     // 2025-03-31.basil it moved to each item. Read whichever is there.
     let period = |key: &str| {
@@ -159,8 +156,7 @@ fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, R
         stripe_created: fields::integer(object, "created"),
         metadata: fields::metadata(object),
         livemode: fields::boolean(object, "livemode"),
-        items: distinct_items(listed.items.iter().filter_map(|i| read_item(object, i))),
-        items_complete: listed.complete,
+        items: Listed::read(object, "items", |i| read_item(object, i), item_id),
     })
 }
 
@@ -182,20 +178,8 @@ fn read_item(subscription: &StripeObject, item: &Value) -> Option<SubscriptionIt
     })
 }
 
-/// One row per item id (the last one listed wins): a payload that listed
-/// an item twice would otherwise fail its upsert on every attempt.
-fn distinct_items(items: impl Iterator<Item = SubscriptionItem>) -> Vec<SubscriptionItem> {
-    let mut distinct: Vec<SubscriptionItem> = Vec::new();
-    for item in items {
-        match distinct
-            .iter_mut()
-            .find(|i| i.stripe_subscription_item_id == item.stripe_subscription_item_id)
-        {
-            Some(seen) => *seen = item,
-            None => distinct.push(item),
-        }
-    }
-    distinct
+fn item_id(item: &SubscriptionItem) -> &str {
+    &item.stripe_subscription_item_id
 }
 
 /// The status a canceled subscription keeps.
@@ -319,6 +303,7 @@ async fn write_items(
         .iter()
         .flat_map(|s| {
             s.items
+                .items
                 .iter()
                 .map(|i| (s.stripe_subscription_id.as_str(), i))
         })
@@ -326,16 +311,11 @@ async fn write_items(
     if !items.is_empty() {
         upsert_items(conn, &items).await?;
     }
-    let complete: Vec<&str> = subscriptions
+    let lists: Vec<(&str, &Listed<SubscriptionItem>)> = subscriptions
         .iter()
-        .filter(|s| s.items_complete)
-        .map(|s| s.stripe_subscription_id.as_str())
+        .map(|s| (s.stripe_subscription_id.as_str(), &s.items))
         .collect();
-    let listed: Vec<(&str, &str)> = items
-        .iter()
-        .map(|(s, i)| (*s, i.stripe_subscription_item_id.as_str()))
-        .collect();
-    ITEMS.remove_unlisted(conn, &complete, &listed).await?;
+    ITEMS.remove_unlisted(conn, &lists, item_id).await?;
     Ok(())
 }
 
