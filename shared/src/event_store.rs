@@ -71,8 +71,9 @@ pub async fn store(
 }
 
 /// A redelivery is answered as a duplicate; one whose body differs from
-/// the stored event (compared as JSON, when the bytes differ) is also kept
-/// in `rejected_deliveries`, since only one of the two can be true.
+/// the stored event (compared as JSON, when the bytes differ; a body jsonb
+/// refuses cannot be compared so, and differing bytes then decide) is also
+/// kept in `rejected_deliveries`, since only one of the two can be true.
 async fn record_mismatches(
     conn: &mut PgConnection,
     repeated: &[&NewEvent<'_>],
@@ -86,7 +87,9 @@ async fn record_mismatches(
                 left(d.body, 2048), octet_length(d.body)
          FROM unnest($1::text[], $2::text[], $3::text[]) AS d(id, type, body)
          JOIN received_events e ON e.id = d.id
-         WHERE e.body <> d.body AND tether_event_payload(e.body) IS DISTINCT FROM tether_event_payload(d.body)",
+         CROSS JOIN LATERAL (SELECT tether_event_payload(e.body) AS stored,
+                                    tether_event_payload(d.body) AS sent) AS json
+         WHERE e.body <> d.body AND (json.stored IS NULL OR json.sent IS NULL OR json.stored <> json.sent)",
     )
     .bind(
         repeated

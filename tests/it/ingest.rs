@@ -457,7 +457,7 @@ async fn a_body_that_jsonb_refuses_is_stored_and_applied() {
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert_eq!(stored, (body, None, true));
+    assert_eq!(stored, (body.clone(), None, true));
     let customer = event["data"]["object"]["id"].as_str().unwrap();
     let email: Option<String> =
         sqlx::query_scalar("SELECT email FROM end_customers WHERE stripe_customer_id = $1")
@@ -467,6 +467,14 @@ async fn a_body_that_jsonb_refuses_is_stored_and_applied() {
             .unwrap();
     assert_eq!(email.as_deref(), event["data"]["object"]["email"].as_str());
     assert!(rejected(&app).is_empty(), "nothing refused");
+
+    // The same id again with other content that jsonb refuses too: the two
+    // cannot be compared as JSON, so the differing bytes make it a mismatch.
+    let other = body.replace(r#"\ud800 and"#, r#"\ud800 or"#);
+    assert_eq!(app.post_signed(other.as_bytes()).await, duplicate());
+    let listed = rejected(&app);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0]["reason"].as_str().unwrap().contains("differs"));
 }
 
 /// The same event id with another body: still a duplicate to Stripe, and
