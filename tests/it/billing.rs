@@ -143,18 +143,7 @@ fn catalog_events() -> Vec<Value> {
 async fn any_delivery_order_ends_in_the_same_catalog() {
     let app = TestApp::spawn().await;
     let events = catalog_events();
-    let mut reversed = events.clone();
-    reversed.reverse();
-    let mut shuffled: Vec<Value> = events.iter().chain(events.iter()).cloned().collect();
-    fastrand::Rng::with_seed(7).shuffle(&mut shuffled);
-    let mut seen = Vec::new();
-    for order in [&events, &reversed, &shuffled] {
-        reset(&app.pool).await;
-        for event in order {
-            apply(&app, event).await;
-        }
-        seen.push(catalog(&app.pool).await);
-    }
+    let seen = in_three_orders(&app, &events, 7, catalog).await;
     assert_eq!(seen[0], seen[1], "reversed");
     assert_eq!(seen[0], seen[2], "shuffled with duplicates");
     let tombstones = "SELECT (SELECT count(*) FROM products WHERE deleted_at IS NOT NULL)

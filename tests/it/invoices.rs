@@ -183,18 +183,7 @@ async fn any_delivery_order_ends_in_the_same_invoice() {
     .iter()
     .map(|t| fixture(t))
     .collect();
-    let mut reversed = events.clone();
-    reversed.reverse();
-    let mut shuffled: Vec<Value> = events.iter().chain(events.iter()).cloned().collect();
-    fastrand::Rng::with_seed(13).shuffle(&mut shuffled);
-    let mut seen = Vec::new();
-    for order in [&events, &reversed, &shuffled] {
-        reset(&app.pool).await;
-        for event in order {
-            apply(&app, event).await;
-        }
-        seen.push(billing(&app.pool).await);
-    }
+    let seen = in_three_orders(&app, &events, 13, billing).await;
     assert_eq!(seen[0], seen[1], "reversed");
     assert_eq!(seen[0], seen[2], "shuffled with duplicates");
     assert_eq!(
@@ -422,18 +411,7 @@ async fn any_delivery_order_ends_in_the_same_items() {
             ],
         ),
     ];
-    let mut reversed = events.clone();
-    reversed.reverse();
-    let mut shuffled: Vec<Value> = events.iter().chain(events.iter()).cloned().collect();
-    fastrand::Rng::with_seed(5).shuffle(&mut shuffled);
-    let mut seen = Vec::new();
-    for order in [&events, &reversed, &shuffled] {
-        reset(&app.pool).await;
-        for event in order {
-            apply(&app, event).await;
-        }
-        seen.push(snapshot(&app.pool).await);
-    }
+    let seen = in_three_orders(&app, &events, 5, snapshot).await;
     assert_eq!(seen[0], seen[1], "reversed");
     assert_eq!(seen[0], seen[2], "shuffled with duplicates");
     assert_eq!(

@@ -225,3 +225,27 @@ pub fn tether_json(app: &TestApp, args: &[&str]) -> Value {
     );
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
+
+/// What `read` shows after `events` are applied one at a time in their
+/// order, reversed, and shuffled (by `seed`) with every event twice; each
+/// run starts from empty tables.
+pub async fn in_three_orders(
+    app: &TestApp,
+    events: &[Value],
+    seed: u64,
+    read: impl AsyncFn(&PgPool) -> Vec<String>,
+) -> [Vec<String>; 3] {
+    let mut reversed = events.to_vec();
+    reversed.reverse();
+    let mut shuffled: Vec<Value> = events.iter().chain(events).cloned().collect();
+    fastrand::Rng::with_seed(seed).shuffle(&mut shuffled);
+    let mut seen = Vec::new();
+    for order in [events, &reversed, &shuffled] {
+        reset(&app.pool).await;
+        for event in order {
+            apply(app, event).await;
+        }
+        seen.push(read(&app.pool).await);
+    }
+    seen.try_into().expect("three runs")
+}
