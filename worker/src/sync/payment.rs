@@ -10,7 +10,6 @@ use super::{
     customer::{self, Customers},
     fields, object_id,
     order::bind_versions,
-    payment_refunds,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,11 +126,16 @@ async fn upsert(
             "INSERT INTO payments AS p (customer_id, stripe_payment_intent_id, amount, currency, status,
                                     description, metadata, livemode, amount_received, latest_charge,
                                     stripe_created, canceled_at, cancellation_reason, last_payment_error_code,
-                                    last_payment_error_message, last_event_id, last_event_created,
-                                    last_event_rank)
+                                    last_payment_error_message, amount_refunded, last_event_id,
+                                    last_event_created, last_event_rank)
          SELECT c.id, t.pi, t.amount, t.currency, t.status, t.description, t.metadata, t.livemode,
                 t.amount_received, t.latest_charge, to_timestamp(t.stripe_created), to_timestamp(t.canceled_at),
                 t.cancellation_reason, t.error_code, t.error_message,
+                -- A new row counts the charges and refunds that came first;
+                -- an update keeps the amount their writes maintain.
+                ",
+            crate::refunded_amount!("t.pi"),
+            ",
                 t.event_id, to_timestamp(t.created), t.rank
          FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
                      $8::bool[], $9::int8[], $10::text[], $11::int8[], $12::int8[], $13::text[], $14::text[],
@@ -174,12 +178,6 @@ async fn upsert(
     .bind(changes.iter().map(|(_, p)| p.cancellation_reason.as_deref()).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, p)| p.last_error_code.as_deref()).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, p)| p.last_error_message.as_deref()).collect::<Vec<_>>());
-    let written: Vec<String> = bind_versions(query, &versions)
-        .fetch_all(&mut *conn)
-        .await?;
-    // A charge or refund that arrived before this payment's row is counted
-    // now (a new row starts at 0).
-    let written_ids: Vec<&str> = written.iter().map(String::as_str).collect();
-    payment_refunds::refresh(conn, &written_ids).await?;
+    let written: Vec<String> = bind_versions(query, &versions).fetch_all(conn).await?;
     Ok(written.into_iter().collect())
 }

@@ -10,28 +10,46 @@
 
 use sqlx::PgConnection;
 
+/// SQL for what the payment intent named by the SQL expression `$pi` has
+/// had refunded: the larger of its charges' refunded amounts and its
+/// refunds that have not failed or been canceled (the two tell the same
+/// story, but either may be missing: an endpoint may subscribe to only one
+/// of them).
+#[macro_export]
+macro_rules! refunded_amount {
+    ($pi:literal) => {
+        concat!(
+            "GREATEST((SELECT COALESCE(sum(c.amount_refunded), 0) FROM charges c
+                       WHERE c.stripe_payment_intent_id = ",
+            $pi,
+            "),
+                      (SELECT COALESCE(sum(f.amount), 0) FROM refunds f
+                       WHERE f.stripe_payment_intent_id = ",
+            $pi,
+            "
+                         AND COALESCE(f.status, '') NOT IN ('failed', 'canceled')))::int8"
+        )
+    };
+}
+
 use super::{SyncedKind, payment::PaymentIntents};
 
-/// Sets `amount_refunded` of the payments `payment_intents` to the larger of
-/// the charges' refunded amounts and the refunds that have not failed or
-/// been canceled (the two tell the same story, but either may be missing:
-/// an endpoint may subscribe to only one of them).
+/// Sets `amount_refunded` of the payments `payment_intents` to what they
+/// have had refunded ([`refunded_amount!`]). A charge or refund calls it
+/// after its write; a payment's own row starts at that amount when it is
+/// inserted (`payment.rs`), and keeps it when it is updated.
 pub async fn refresh(conn: &mut PgConnection, payment_intents: &[&str]) -> Result<(), sqlx::Error> {
     if payment_intents.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    sqlx::query(concat!(
         "UPDATE payments p SET amount_refunded = r.amount, updated_at = now()
-         FROM (SELECT pi, GREATEST(
-                   (SELECT COALESCE(sum(c.amount_refunded), 0) FROM charges c
-                    WHERE c.stripe_payment_intent_id = pi),
-                   (SELECT COALESCE(sum(f.amount), 0) FROM refunds f
-                    WHERE f.stripe_payment_intent_id = pi
-                      AND COALESCE(f.status, '') NOT IN ('failed', 'canceled'))
-               )::int8 AS amount
+         FROM (SELECT pi, ",
+        crate::refunded_amount!("pi"),
+        " AS amount
                FROM (SELECT DISTINCT unnest($1::text[]) AS pi) AS ids) AS r
          WHERE p.stripe_payment_intent_id = r.pi AND p.amount_refunded <> r.amount",
-    )
+    ))
     .bind(payment_intents)
     .execute(conn)
     .await?;
