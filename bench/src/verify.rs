@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::PgPool;
 use tether_stripe::kind::action;
-use tether_worker::sync::{Version, order::rank};
+use tether_sync::{Version, order::rank};
 
 use super::{
     settle::SentEventRow,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use tether_stripe::{kind::object_kind, samples};
-use tether_worker::sync::{self, BenchMarker, BenchTokens};
+use tether_sync::{self as sync, BenchMarker, BenchTokens};
 
 /// The event types a bench knows how to vary, and the default mix (weights):
 /// customers created once and updated often, payments succeeding, and

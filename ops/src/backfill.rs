@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde::Serialize;
 use sqlx::PgPool;
 use tether_stripe_api::{ApiError, Page, StripeApi};
-use tether_worker::sync::{self, Kind};
+use tether_sync::{self as sync, Kind};
 
 use crate::snapshot;
 

@@ -8,7 +8,7 @@
 use serde::Serialize;
 use sqlx::PgPool;
 use tether_stripe_api::{ApiError, StripeApi};
-use tether_worker::sync::registry;
+use tether_sync::registry;
 use uuid::Uuid;
 
 use tether_shared::config::AppTables;

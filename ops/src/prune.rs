@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
-use tether_worker::sync::KINDS;
+use tether_sync::KINDS;
 
 use crate::OpsError;
 

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use tether_shared::event_store::{self, NewEvent};
 use tether_stripe::envelope::parse_envelope_str;
 use tether_stripe_api::{ApiError, StripeApi};
-use tether_worker::sync::KINDS;
+use tether_sync::KINDS;
 
 /// Stripe keeps events for 30 days.
 pub const LONGEST: Duration = Duration::from_secs(30 * 86_400);

@@ -210,8 +210,7 @@ async fn organization_customer(
         ))?;
     let write = async {
         let mut tx = pool.begin().await?;
-        let customers =
-            tether_worker::sync::registry::kind("customer").expect("customers are registered");
+        let customers = tether_sync::registry::kind("customer").expect("customers are registered");
         snapshot::write(&mut tx, customers, &[&created.to_string()], fetched_at).await?;
         match &apps.organizations {
             Some(table) if table.name() == signup.source => {

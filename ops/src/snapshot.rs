@@ -7,7 +7,7 @@
 //! wins the tie. Events created later win; older ones are `stale`.
 
 use sqlx::PgConnection;
-use tether_worker::sync::{self, Kind, StripeObject, Version};
+use tether_sync::{self as sync, Kind, StripeObject, Version};
 
 /// The `last_event_id` of rows written from an API read.
 pub const VERSION_ID: &str = "snapshot";

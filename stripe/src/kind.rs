@@ -4,7 +4,7 @@
 //! object's dotted resource name (`customer.subscription`, `charge.refund`,
 //! `checkout.session`). The kind is the value Stripe puts in the object's
 //! own `object` field (`subscription`, `refund`, `checkout.session`), which
-//! is how the worker's sync registry names what it syncs.
+//! is how the sync registry (`tether-sync`) names what it syncs.
 
 /// Event type prefixes whose object is not the first word, longest first.
 const NESTED: &[(&str, &str)] = &[

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use tether_shared::install::TETHER_TABLES;
-use tether_worker::sync::KINDS;
+use tether_sync::KINDS;
 
 use crate::helpers::TestApp;
 

@@ -13,10 +13,11 @@ use tether_queue::ClaimedJob;
 use tether_shared::telemetry::SPANS;
 use tracing::Instrument;
 
+use tether_sync::{self as sync, Change, Refusal, StripeObject, Version};
+
 use crate::{
     error::ApplyError,
     logs::{LogRow, LogStatus, write_logs},
-    sync::{self, Change, Refusal, StripeObject, Version},
     trace::{EventFacts, EventSpans},
 };
 

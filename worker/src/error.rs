@@ -3,7 +3,7 @@
 
 use tether_queue::{PayloadError, QueueError};
 
-use crate::sync::Refusal;
+use tether_sync::Refusal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {

@@ -3,10 +3,10 @@
 //! retries and dead letters.
 //!
 //! The front door is [`run`] (a worker process) and [`drain`] (run what is
-//! due, then return; for tests and one-shot use). [`sync`] is public for
-//! the kinds' registry, which `tether bench` reads to plant and check its
-//! markers. The path of a claim: `consumer` claims, `run` groups,
-//! `apply` applies in one transaction, `failure` records what went wrong.
+//! due, then return; for tests and one-shot use). What each event does to
+//! the synced tables is declared by the `tether-sync` crate. The path of a
+//! claim: `consumer` claims, `run` groups, `apply` applies in one
+//! transaction, `failure` records what went wrong.
 
 mod apply;
 mod consumer;
@@ -17,7 +17,6 @@ pub mod metrics;
 mod retry;
 mod run;
 mod split;
-pub mod sync;
 mod trace;
 
 use sqlx::PgPool;

@@ -1,14 +1,18 @@
-//! The synced kinds. Adding one is a module under `sync/` implementing
-//! [`SyncedKind`](super::SyncedKind) and one line here.
+//! The synced kinds. Adding one is a module under `kinds/` implementing
+//! [`SyncedKind`](crate::SyncedKind) and one line here.
 //!
 //! Order matters: a kind comes after the kinds its rows refer to
 //! (`SyncedKind::PARENTS`), so that within one transaction parents are
 //! written, or given placeholders, before their children link to them.
 
-use super::{
-    Kind, charge::Charges, checkout_session::CheckoutSessions, customer::Customers,
-    dispute::Disputes, invoice::Invoices, kind::Registered, payment::PaymentIntents, plan::Plans,
-    price::Prices, product::Products, refund::Refunds, subscription::Subscriptions,
+use crate::{
+    Kind,
+    kind::Registered,
+    kinds::{
+        charge::Charges, checkout_session::CheckoutSessions, customer::Customers,
+        dispute::Disputes, invoice::Invoices, payment::PaymentIntents, plan::Plans, price::Prices,
+        product::Products, refund::Refunds, subscription::Subscriptions,
+    },
 };
 
 pub static KINDS: &[&dyn Kind] = &[

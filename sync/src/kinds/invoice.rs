@@ -8,11 +8,10 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{
-    BenchMarker, BenchTokens, ListEndpoint, Refusal, StripeObject, SyncedKind, Version,
-    customer::{self, Customers},
-    fields,
+use crate::{
+    BenchMarker, BenchTokens, ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields,
     items::{ItemTable, Listed},
+    kinds::customer::{self, Customers},
     object_id,
     order::bind_versions,
     tombstone::Tombstones,

@@ -7,10 +7,10 @@ use std::collections::HashSet;
 
 use sqlx::PgConnection;
 
-use super::{
-    ListEndpoint, Refusal, StripeObject, SyncedKind, Version,
-    customer::{self, Customers},
-    fields, object_id,
+use crate::{
+    ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields,
+    kinds::customer::{self, Customers},
+    object_id,
     order::bind_versions,
 };
 

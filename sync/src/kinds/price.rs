@@ -7,12 +7,12 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{
-    ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields, object_id,
-    order::bind_versions, product::Products, tombstone::Tombstones,
+use crate::{
+    ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields, kinds::product::Products,
+    object_id, order::bind_versions, tombstone::Tombstones,
 };
 
-pub(super) const TOMBSTONES: Tombstones = Tombstones {
+pub(crate) const TOMBSTONES: Tombstones = Tombstones {
     table: "prices",
     id_column: "stripe_price_id",
     marks_placeholder: false,
@@ -123,7 +123,7 @@ impl SyncedKind for Prices {
 /// The newest change per price, where newer than the row, linked to its
 /// product's row (placeholders exist already). A deletion stub keeps what
 /// the row knew.
-pub(super) async fn upsert(
+pub(crate) async fn upsert(
     conn: &mut PgConnection,
     changes: &[(&Version, &PriceChange)],
 ) -> Result<HashSet<String>, sqlx::Error> {

@@ -32,7 +32,7 @@ macro_rules! refunded_amount {
     };
 }
 
-use super::{SyncedKind, payment::PaymentIntents};
+use crate::{SyncedKind, kinds::payment::PaymentIntents};
 
 /// Sets `amount_refunded` of the payments `payment_intents` to what they
 /// have had refunded ([`refunded_amount!`]). A charge or refund calls it
@@ -58,7 +58,7 @@ pub async fn refresh(conn: &mut PgConnection, payment_intents: &[&str]) -> Resul
 
 /// A child's link to its payment intent, as a reference: it is locked with
 /// the child, see the module comment.
-pub(super) fn as_reference(payment_intent: &Option<String>) -> Vec<(&'static str, &str)> {
+pub(crate) fn as_reference(payment_intent: &Option<String>) -> Vec<(&'static str, &str)> {
     payment_intent
         .iter()
         .map(|id| (PaymentIntents::OBJECT, id.as_str()))

@@ -13,13 +13,14 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{
-    ListEndpoint, Refusal, StripeObject, SyncedKind, Version, charge,
-    customer::{self, Customers},
-    fields, object_id_with,
+use crate::{
+    ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields,
+    kinds::charge,
+    kinds::customer::{self, Customers},
+    kinds::payment::PaymentIntents,
+    kinds::payment_refunds,
+    object_id_with,
     order::bind_versions,
-    payment::PaymentIntents,
-    payment_refunds,
 };
 
 #[derive(Debug, Clone, PartialEq)]

@@ -12,13 +12,13 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{
-    BenchMarker, BenchTokens, ListEndpoint, Refusal, StripeObject, SyncedKind, Version,
-    customer::{self, Customers},
-    fields, object_id_with,
+use crate::{
+    BenchMarker, BenchTokens, ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields,
+    kinds::customer::{self, Customers},
+    kinds::payment::PaymentIntents,
+    kinds::payment_refunds,
+    object_id_with,
     order::bind_versions,
-    payment::PaymentIntents,
-    payment_refunds,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -153,7 +153,7 @@ fn read(object: &StripeObject) -> Result<ChargeChange, Refusal> {
 }
 
 /// The payment intent an object names, when it is one (`pi_...`).
-pub(super) fn payment_intent(object: &StripeObject) -> Option<String> {
+pub(crate) fn payment_intent(object: &StripeObject) -> Option<String> {
     fields::reference(object, "payment_intent")
         .filter(|id| id.starts_with(PaymentIntents::ID_PREFIX))
 }

@@ -1,28 +1,17 @@
 //! From a stored Stripe event to the change it makes to the synced tables.
 //!
-//! Each synced kind is a module here, registered in [`registry`]. Fields
+//! Each synced kind is a module in [`kinds`], registered in [`registry`]. Fields
 //! are read one by one from the event's `data.object`, each tolerant of
 //! being null, absent or of another shape (any field may be, in some API
 //! version). Only a payload that cannot be what its type says (no id, or an
 //! object of another kind) is refused, and that refusal is permanent.
 
-pub mod charge;
-pub mod checkout_session;
-pub mod customer;
-pub mod dispute;
 pub mod fields;
-pub mod invoice;
 mod items;
 pub mod kind;
+pub mod kinds;
 pub mod order;
-pub mod payment;
-mod payment_refunds;
-pub mod plan;
-pub mod price;
-pub mod product;
-pub mod refund;
 pub mod registry;
-pub mod subscription;
 mod tombstone;
 
 use std::collections::{BTreeMap, HashSet};

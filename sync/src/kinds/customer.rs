@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{
+use crate::{
     BenchMarker, BenchTokens, ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields,
     object_id, order::bind_versions, tombstone::Tombstones,
 };
@@ -164,7 +164,7 @@ async fn upsert(
 }
 
 /// A child's link to its customer, as a reference for the registry.
-pub(super) fn as_parent(customer_id: &Option<String>) -> Vec<(&'static str, &str)> {
+pub(crate) fn as_parent(customer_id: &Option<String>) -> Vec<(&'static str, &str)> {
     customer_id
         .iter()
         .map(|id| (Customers::OBJECT, id.as_str()))
@@ -174,7 +174,7 @@ pub(super) fn as_parent(customer_id: &Option<String>) -> Vec<(&'static str, &str
 /// The customer an object links to, from its `customer` field. A value
 /// that is not a customer id links nothing: linking it would make a
 /// placeholder customer out of, say, a PaymentIntent id.
-pub(super) fn linked_customer(object: &StripeObject) -> Option<String> {
+pub(crate) fn linked_customer(object: &StripeObject) -> Option<String> {
     let id = fields::reference(object, "customer")?;
     if id.starts_with(Customers::ID_PREFIX) {
         return Some(id);

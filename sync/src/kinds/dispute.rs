@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{
-    ListEndpoint, Refusal, StripeObject, SyncedKind, Version, charge, fields, object_id,
+use crate::{
+    ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields, kinds::charge, object_id,
     order::bind_versions,
 };
 

@@ -7,10 +7,11 @@ use std::collections::HashSet;
 
 use sqlx::PgConnection;
 
-use super::{
-    Refusal, StripeObject, SyncedKind, Version, fields, object_id,
-    price::{self, PriceChange},
-    product::Products,
+use crate::{
+    Refusal, StripeObject, SyncedKind, Version, fields,
+    kinds::price::{self, PriceChange},
+    kinds::product::Products,
+    object_id,
 };
 
 pub struct Plans;

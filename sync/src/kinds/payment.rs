@@ -5,10 +5,10 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{
-    BenchMarker, BenchTokens, ListEndpoint, Refusal, StripeObject, SyncedKind, Version,
-    customer::{self, Customers},
-    fields, object_id,
+use crate::{
+    BenchMarker, BenchTokens, ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields,
+    kinds::customer::{self, Customers},
+    object_id,
     order::bind_versions,
 };
 

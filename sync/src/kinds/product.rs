@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{
+use crate::{
     ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields, object_id,
     order::bind_versions, tombstone::Tombstones,
 };
