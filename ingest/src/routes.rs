@@ -171,7 +171,9 @@ async fn store_verified(
     let span = tracing::Span::current();
     span.record("event_id", envelope.id.as_str());
     span.record("event_type", envelope.event_type.as_str());
-    span.record("object_id", envelope.object_id.as_str());
+    if let Some(object_id) = &envelope.object_id {
+        span.record("object_id", object_id.as_str());
+    }
     // The job keeps this span's context, so the worker's spans for the
     // event join this trace.
     let commit = tracing::info_span!(target: SPANS, "commit");

@@ -14,7 +14,8 @@ pub struct EventEnvelope {
     pub api_version: Option<String>,
     pub livemode: bool,
     pub account: Option<String>,
-    pub object_id: String,
+    /// `data.object.id`; some objects have none (a `balance`).
+    pub object_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -81,7 +82,7 @@ struct RawObject<'a> {
 }
 
 /// Reads and checks the envelope: an `evt_` id, a type, `created`, and a
-/// `data.object` that has an id.
+/// `data.object`, whose id, when it has one, is not empty.
 pub fn parse_envelope(body: &[u8]) -> Result<EventEnvelope, EnvelopeError> {
     // serde_json skips the fields the envelope ignores without checking their
     // UTF-8, so a body with bad bytes outside the envelope would pass as JSON.
@@ -131,10 +132,9 @@ pub fn parse_envelope_str(body: &str) -> Result<EventEnvelope, EnvelopeError> {
         .data
         .and_then(|ObjectOnly(d)| d.object)
         .ok_or(EnvelopeError::NotAnEvent("missing data.object"))?;
-    let object_id = object
-        .id
-        .ok_or(EnvelopeError::NotAnEvent("data.object has no id"))?;
-    if object_id.is_empty() {
+    // Stripe sends objects without an id (`balance.available` carries the
+    // balance); the worker decides what such an object means.
+    if object.id.as_deref() == Some("") {
         return Err(EnvelopeError::NotAnEvent("data.object has an empty id"));
     }
     Ok(EventEnvelope {
@@ -144,7 +144,7 @@ pub fn parse_envelope_str(body: &str) -> Result<EventEnvelope, EnvelopeError> {
         api_version: raw.api_version.map(|s| s.into_owned()),
         livemode: raw.livemode.unwrap_or(false),
         account: raw.account.map(|s| s.into_owned()),
-        object_id: object_id.into_owned(),
+        object_id: object.id.map(|s| s.into_owned()),
     })
 }
 
@@ -196,8 +196,17 @@ mod tests {
         assert_eq!(env.event_type, "customer.created");
         assert_eq!(env.created, 1721954100);
         assert_eq!(env.api_version.as_deref(), Some("2026-07-29.dahlia"));
-        assert_eq!(env.object_id, "cus_QXg1o8vcGmoR32");
+        assert_eq!(env.object_id.as_deref(), Some("cus_QXg1o8vcGmoR32"));
         assert!(!env.livemode);
+    }
+
+    #[test]
+    fn an_object_without_an_id_is_an_event() {
+        let body = br#"{"id":"evt_1","type":"balance.available","created":1,
+                        "data":{"object":{"object":"balance","available":[]}}}"#;
+        let env = parse_envelope(body).unwrap();
+        assert_eq!(env.event_type, "balance.available");
+        assert_eq!(env.object_id, None);
     }
 
     #[test]
@@ -218,8 +227,8 @@ mod tests {
                 "created",
             ),
             (
-                r#"{"id":"evt_1","type":"x.y","created":1,"data":{"object":{}}}"#,
-                "no id",
+                r#"{"id":"evt_1","type":"x.y","created":1,"data":{"object":{"id":""}}}"#,
+                "empty id",
             ),
             (
                 r#"{"id":"evt_1","type":"x.y","created":"soon","data":{"object":{"id":"o"}}}"#,

@@ -221,11 +221,8 @@ async fn during_a_secret_rotation_either_secret_is_accepted() {
 #[tokio::test]
 async fn bodies_that_are_not_events_are_refused_and_the_server_carries_on() {
     let app = TestApp::spawn().await;
-    let mut without_object_id = new_event("invoice.paid", unix_now());
-    without_object_id["data"]["object"]
-        .as_object_mut()
-        .unwrap()
-        .remove("id");
+    let mut empty_object_id = new_event("invoice.paid", unix_now());
+    empty_object_id["data"]["object"]["id"] = json!("");
     let mut oversized = new_event("invoice.paid", unix_now());
     oversized["padding"] = json!("x".repeat(2 * 1024 * 1024));
 
@@ -243,10 +240,10 @@ async fn bodies_that_are_not_events_are_refused_and_the_server_carries_on() {
             "not a Stripe event",
         ),
         (
-            "no data.object.id",
-            serde_json::to_vec(&without_object_id).unwrap(),
+            "an empty data.object.id",
+            serde_json::to_vec(&empty_object_id).unwrap(),
             400,
-            "no id",
+            "empty id",
         ),
         ("empty body", Vec::new(), 400, "not valid JSON"),
         (
