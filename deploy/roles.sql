@@ -50,6 +50,12 @@ BEGIN;
 -- No NOTICE for each policy that does not exist yet.
 SET LOCAL client_min_messages = warning;
 
+-- The synced tables, read from the schema itself (see
+-- migrations/20261122000018_synced_tables.sql), so that a new kind's
+-- migration needs no line here.
+CREATE TEMP TABLE tether_synced ON COMMIT DROP AS
+SELECT name, replaced_as_set FROM :"schema".tether_synced_tables(:'schema');
+
 SELECT format('CREATE ROLE %I LOGIN', name)
 FROM unnest(ARRAY['tether_ingest', 'tether_worker']) AS name
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name)
@@ -77,16 +83,11 @@ GRANT INSERT (id, job_type, job, status, attempts, max_attempts, run_at, priorit
 -- worker ---------------------------------------------------------------------
 GRANT SELECT ON :"schema".received_events TO tether_worker;
 GRANT SELECT, INSERT ON :"schema".processed_events TO tether_worker;
-GRANT SELECT, INSERT, UPDATE
-  ON :"schema".end_customers, :"schema".payments, :"schema".subscriptions,
-     :"schema".products, :"schema".prices, :"schema".checkout_sessions,
-     :"schema".invoices, :"schema".charges, :"schema".refunds, :"schema".disputes,
-     :"schema".users
-  TO tether_worker;
--- A subscription's items and an invoice's lines are replaced as a set.
-GRANT SELECT, INSERT, UPDATE, DELETE
-  ON :"schema".subscription_items, :"schema".invoice_lines
-  TO tether_worker;
+SELECT format('GRANT SELECT, INSERT, UPDATE%s ON %I.%I TO tether_worker',
+              CASE WHEN replaced_as_set THEN ', DELETE' ELSE '' END, :'schema', name)
+FROM tether_synced
+\gexec
+GRANT SELECT, INSERT, UPDATE ON :"schema".users TO tether_worker;
 GRANT INSERT ON :"schema".webhook_logs TO tether_worker;
 GRANT SELECT, INSERT, UPDATE, DELETE ON apalis.jobs TO tether_worker;
 -- Heartbeats; a worker never deletes another's row.
@@ -102,9 +103,9 @@ CREATE POLICY tether_ingest_rows ON :"schema".rejected_deliveries TO tether_inge
 SELECT format('DROP POLICY IF EXISTS tether_worker_rows ON %1$I.%2$I; '
               'CREATE POLICY tether_worker_rows ON %1$I.%2$I TO tether_worker USING (true) WITH CHECK (true)',
               :'schema', name)
-FROM unnest(ARRAY['received_events', 'processed_events', 'end_customers', 'payments', 'subscriptions',
-                  'subscription_items', 'products', 'prices', 'checkout_sessions', 'invoices',
-                  'invoice_lines', 'charges', 'refunds', 'disputes', 'users', 'webhook_logs']) AS name
+FROM (SELECT name FROM tether_synced
+      UNION ALL
+      SELECT unnest(ARRAY['received_events', 'processed_events', 'users', 'webhook_logs'])) AS tables
 \gexec
 
 -- Optional features -----------------------------------------------------------
@@ -148,13 +149,11 @@ GRANT SELECT, UPDATE (stripe_customer_id) ON :"schema".organizations TO tether_s
 GRANT USAGE ON SCHEMA :"schema", apalis TO tether_operator;
 GRANT SELECT
   ON :"schema".stripe_events, :"schema".received_events, :"schema".processed_events,
-     :"schema".end_customers, :"schema".payments, :"schema".subscriptions,
-     :"schema".subscription_items, :"schema".products, :"schema".prices,
-     :"schema".checkout_sessions, :"schema".invoices, :"schema".invoice_lines,
-     :"schema".charges, :"schema".refunds, :"schema".disputes,
      :"schema".users, :"schema".organizations,
      :"schema".webhook_logs, :"schema".rejected_deliveries, :"schema".supabase_signups
   TO tether_operator;
+SELECT format('GRANT SELECT ON %I.%I TO tether_operator', :'schema', name) FROM tether_synced
+\gexec
 GRANT UPDATE (received_at), DELETE ON :"schema".received_events TO tether_operator;
 GRANT INSERT, DELETE ON :"schema".processed_events TO tether_operator;
 GRANT INSERT, DELETE, UPDATE (created_at) ON :"schema".webhook_logs TO tether_operator;
@@ -164,21 +163,17 @@ GRANT SELECT ON apalis.workers TO tether_operator;
 SELECT format('DROP POLICY IF EXISTS %3$I ON %1$I.%2$I; '
               'CREATE POLICY %3$I ON %1$I.%2$I TO %3$I USING (true) WITH CHECK (true)',
               :'schema', grant_on.tbl, grant_on.role)
-FROM (VALUES ('received_events', 'tether_retention'), ('processed_events', 'tether_retention'),
+FROM (SELECT * FROM (VALUES ('received_events', 'tether_retention'), ('processed_events', 'tether_retention'),
              ('webhook_logs', 'tether_retention'),
              ('supabase_signups', 'tether_supabase_webhook'),
              ('supabase_signups', 'tether_signups'), ('organizations', 'tether_signups'),
              ('received_events', 'tether_operator'), ('processed_events', 'tether_operator'),
-             ('subscription_items', 'tether_operator'), ('invoices', 'tether_operator'),
-             ('invoice_lines', 'tether_operator'), ('charges', 'tether_operator'),
-             ('refunds', 'tether_operator'), ('disputes', 'tether_operator'),
-             ('end_customers', 'tether_operator'),
-             ('payments', 'tether_operator'), ('subscriptions', 'tether_operator'),
-             ('products', 'tether_operator'), ('prices', 'tether_operator'),
-             ('checkout_sessions', 'tether_operator'), ('users', 'tether_operator'),
-             ('organizations', 'tether_operator'), ('webhook_logs', 'tether_operator'),
-             ('rejected_deliveries', 'tether_operator'), ('supabase_signups', 'tether_operator'))
-     AS grant_on(tbl, role)
+             ('users', 'tether_operator'), ('organizations', 'tether_operator'),
+             ('webhook_logs', 'tether_operator'), ('rejected_deliveries', 'tether_operator'),
+             ('supabase_signups', 'tether_operator'))
+     AS fixed(tbl, role)
+UNION ALL
+SELECT name, 'tether_operator' FROM tether_synced) AS grant_on(tbl, role)
 \gexec
 
 COMMIT;

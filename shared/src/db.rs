@@ -13,7 +13,7 @@ use crate::config::DatabaseConfig;
 
 /// Our own schema. apalis-postgres keeps its migrations, and their history
 /// table, in the `apalis` schema; ours live in `public._sqlx_migrations`.
-static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
 pub fn connect_options(config: &DatabaseConfig) -> anyhow::Result<PgConnectOptions> {
     // The URL may hold a password, so the error must not echo it.

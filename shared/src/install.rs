@@ -8,32 +8,46 @@ use sqlx::PgPool;
 
 use crate::config::AppTables;
 
-/// Every table (and view) tether's migrations create. A new migration that
-/// creates one adds it here, so an install never takes over an app's table.
-pub const TETHER_TABLES: &[&str] = &[
-    "stripe_events",
-    "received_events",
-    "processed_events",
-    "end_customers",
-    "payments",
-    "subscriptions",
-    "users",
-    "organizations",
-    "webhook_logs",
-    "tether_settings",
-    "rejected_deliveries",
-    "backfill_cursors",
-    "supabase_signups",
-    "products",
-    "prices",
-    "checkout_sessions",
-    "invoices",
-    "invoice_lines",
-    "subscription_items",
-    "charges",
-    "refunds",
-    "disputes",
-];
+/// Every table and view tether's migrations create (or rename to), read
+/// from the migrations themselves, so an install never takes over an
+/// app's table and a new migration needs no list of its own.
+pub fn tether_tables() -> Vec<String> {
+    let mut tables: Vec<String> = crate::db::MIGRATOR
+        .iter()
+        .flat_map(|migration| created_relations(migration.sql.as_str()))
+        .collect();
+    tables.sort();
+    tables.dedup();
+    tables
+}
+
+/// The names a migration's statements create: `CREATE TABLE`, `CREATE
+/// [OR REPLACE] [MATERIALIZED] VIEW`, and `ALTER TABLE x RENAME TO y`.
+fn created_relations(sql: &str) -> Vec<String> {
+    let words: Vec<String> = sql
+        .lines()
+        .map(|line| line.split("--").next().unwrap_or_default())
+        .flat_map(str::split_whitespace)
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let mut names = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        let next = |n: usize| words.get(i + n).map(String::as_str);
+        let name_at = match (word.as_str(), next(1), next(2)) {
+            ("create", Some("table"), Some("if")) => i + 5,
+            ("create", Some("table" | "view"), _) => i + 2,
+            ("create", Some("or"), Some("replace")) if next(3) == Some("view") => i + 4,
+            ("create", Some("materialized"), Some("view")) => i + 3,
+            ("table", _, Some("rename")) if next(3) == Some("to") => i + 4,
+            _ => continue,
+        };
+        if let Some(name) = words.get(name_at) {
+            let name = name.split(['(', ';']).next().unwrap_or_default();
+            names.push(name.trim_matches('"').to_owned());
+        }
+    }
+    names
+}
 
 /// The version of tether's first migration: recorded in a schema's
 /// `_sqlx_migrations` once tether is installed there.
@@ -94,7 +108,7 @@ pub async fn prepare(pool: &PgPool, schema: &str) -> anyhow::Result<()> {
          WHERE table_schema = $1 AND table_name = ANY($2) ORDER BY 1",
     )
     .bind(schema)
-    .bind(TETHER_TABLES)
+    .bind(tether_tables())
     .fetch_all(pool)
     .await?;
     if let Some(first) = clashes.first() {
@@ -133,4 +147,34 @@ pub async fn link_app_tables(pool: &PgPool, apps: &AppTables) -> anyhow::Result<
         .with_context(|| format!("cannot add stripe_customer_id to {}", table.name()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_relations_are_read_from_the_statements() {
+        let sql = "CREATE TABLE a (id int); -- CREATE TABLE commented
+                   create table if not exists b(id int);
+                   CREATE OR REPLACE VIEW c AS SELECT 1;
+                   CREATE VIEW d WITH (security_invoker = true) AS SELECT 1;
+                   ALTER TABLE a RENAME TO e;
+                   ALTER TABLE e RENAME COLUMN id TO key;
+                   ALTER INDEX a_pkey RENAME TO e_pkey;";
+        assert_eq!(created_relations(sql), ["a", "b", "c", "d", "e"]);
+    }
+
+    #[test]
+    fn every_migration_names_its_tables() {
+        let tables = tether_tables();
+        for table in [
+            "end_customers",
+            "received_events",
+            "stripe_events",
+            "webhook_logs",
+        ] {
+            assert!(tables.iter().any(|t| t == table), "{table} in {tables:?}");
+        }
+    }
 }

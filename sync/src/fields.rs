@@ -34,6 +34,16 @@ impl StripeObject {
             .and_then(|event| serde_json::from_str(event.data.object.get()).ok())
             .unwrap_or_default()
     }
+
+    /// A field's JSON text as it came, unparsed.
+    pub fn raw(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(|v| v.get())
+    }
+
+    /// The object as JSON text, its fields as they came.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.0).unwrap_or_else(|_| "{}".into())
+    }
 }
 
 /// Something with named fields: a [`StripeObject`], or a parsed value

@@ -11,7 +11,7 @@ use std::{any::Any, collections::HashSet, fmt, future::Future, marker::PhantomDa
 use serde_json::Value;
 use sqlx::PgConnection;
 
-use super::{Refusal, StripeObject, Version};
+use super::{Refusal, Required, StripeObject, Version, required};
 
 pub type WriteResult<'a> =
     Pin<Box<dyn Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a>>;
@@ -36,8 +36,20 @@ pub trait SyncedKind: Send + Sync + 'static {
     /// The event types that change this kind's row; the kind's other
     /// events are logged `ignored`. `tether reconcile` asks Stripe for these.
     const EVENTS: &'static [&'static str];
+    /// The fields its row cannot be without; one present with another
+    /// shape refuses the event (`crate::required`). Declared by every kind,
+    /// so a new one decides.
+    const REQUIRED: &'static [Required];
 
     type Change: fmt::Debug + Send + Sync + 'static;
+
+    /// Whether this kind writes `event_type`'s object: one of [`EVENTS`],
+    /// unless the kind says otherwise (the generic store takes families).
+    ///
+    /// [`EVENTS`]: SyncedKind::EVENTS
+    fn handles(event_type: &str) -> bool {
+        Self::EVENTS.contains(&event_type)
+    }
 
     /// The change an event makes. A refusal is permanent: the payload is
     /// not what its type says.
@@ -239,10 +251,11 @@ impl<K: SyncedKind> Kind for Registered<K> {
     }
 
     fn handles(&self, event_type: &str) -> bool {
-        K::EVENTS.contains(&event_type)
+        K::handles(event_type)
     }
 
     fn read(&'static self, event_type: &str, object: &StripeObject) -> Result<Change, Refusal> {
+        required::check(object, K::REQUIRED)?;
         let change = K::read(event_type, object)?;
         Ok(Change {
             kind: self,

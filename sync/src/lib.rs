@@ -7,11 +7,14 @@
 //! object of another kind) is refused, and that refusal is permanent.
 
 pub mod fields;
+pub mod generic;
+pub mod homes;
 mod items;
 pub mod kind;
 pub mod kinds;
 pub mod order;
 pub mod registry;
+pub mod required;
 mod tombstone;
 
 use std::collections::{BTreeMap, HashSet};
@@ -22,6 +25,7 @@ pub use fields::StripeObject;
 pub use kind::{BenchMarker, BenchTokens, Change, Kind, ListEndpoint, SyncedKind};
 pub use order::Version;
 pub use registry::KINDS;
+pub use required::{Required, Shape, required};
 
 /// Why an event's payload can never apply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,17 +39,23 @@ pub enum Refusal {
     WrongId { id: String, expected: &'static str },
     #[error("data.object has no {expected} id")]
     NoId { expected: &'static str },
+    /// A field the row cannot be without (`sync::required`) has another shape.
+    #[error("data.object.{field} is {found}, not {expected}")]
+    WrongField {
+        field: &'static str,
+        expected: &'static str,
+        found: String,
+    },
 }
 
 /// Reads the change an event makes: `None` when no registered kind handles
 /// its type (logged `ignored`).
 pub fn classify(event_type: &str, object: &StripeObject) -> Result<Option<Change>, Refusal> {
-    let Some(kind) = tether_stripe::kind::object_kind(event_type).and_then(registry::kind) else {
-        return Ok(None);
+    let kind = match homes::home(event_type) {
+        Some(homes::Home::Typed(kind)) => kind,
+        Some(homes::Home::Generic) => registry::GENERIC,
+        Some(homes::Home::Nowhere(_)) | None => return Ok(None),
     };
-    if !kind.handles(event_type) {
-        return Ok(None);
-    }
     kind.read(event_type, object).map(Some)
 }
 

@@ -7,6 +7,7 @@
 
 use crate::{
     Kind,
+    generic::StripeObjects,
     kind::Registered,
     kinds::{
         charge::Charges, checkout_session::CheckoutSessions, customer::Customers,
@@ -27,7 +28,12 @@ pub static KINDS: &[&dyn Kind] = &[
     &Registered::<Charges>::KIND,
     &Registered::<Refunds>::KIND,
     &Registered::<Disputes>::KIND,
+    GENERIC,
 ];
+
+/// The generic store, for every family without a typed table
+/// (`homes::GENERIC_FAMILIES`); it refers to no other kind, so it is last.
+pub const GENERIC: &dyn Kind = &Registered::<StripeObjects>::KIND;
 
 /// The registered kind named `object` (Stripe's object name).
 pub fn kind(object: &str) -> Option<&'static dyn Kind> {

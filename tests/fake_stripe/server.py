@@ -7,6 +7,10 @@ starting_after, has_more), objects built from the repository's fixture
 events, POST with idempotency keys, and misbehaviour on request
 (429 with or without Retry-After, 500, hanging) through /_control.
 
+Any other list path serves the objects a test posts for it to /_control
+(`{"lists": {"/v1/payment_methods": [...]}}`), so a new kind's backfill is
+tested without a line here.
+
     python3 tests/fake_stripe/server.py --customers 300 --subscriptions 120 --payment-intents 200
 
 prints "listening on 127.0.0.1:PORT" once it accepts connections.
@@ -80,6 +84,7 @@ class State:
         self.objects = objects
         self.key = key
         self.events = []
+        self.lists = {}             # list path -> objects a test posted, by id
         self.failures = []          # [{"status": 429, "retry_after": 1}], consumed in order
         self.hang_after_pages = None
         self.pages_served = 0
@@ -143,6 +148,8 @@ class Handler(BaseHTTPRequestHandler):
                 state.pages_served = 0
             if "events" in body:
                 state.events = body["events"]
+            for path, items in body.get("lists", {}).items():
+                state.lists[path] = sorted(items, key=lambda o: o["id"])
         self.send_json(200, {"ok": True})
 
     def handle_any(self):
@@ -191,6 +198,10 @@ class Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.pages_served += 1
             return self.send_json(200, page(items, query, url.path))
+        if self.command == "GET" and url.path in state.lists:
+            with state.lock:
+                state.pages_served += 1
+            return self.send_json(200, page(state.lists[url.path], query, url.path))
         if self.command == "GET" and url.path == "/v1/events":
             since = int(query.get("created[gte]", ["0"])[0])
             types = set(query.get("types[]", []))

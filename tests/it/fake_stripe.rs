@@ -126,3 +126,12 @@ impl FakeStripe {
         self.log().await["created"].as_u64().unwrap()
     }
 }
+
+impl FakeStripe {
+    /// Serves `objects` at the list endpoint `path` (`/v1/payment_methods`),
+    /// with Stripe's pagination.
+    pub async fn serve_list(&self, path: &str, objects: Vec<Value>) {
+        self.control(serde_json::json!({ "lists": { path: objects } }))
+            .await;
+    }
+}

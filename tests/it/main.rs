@@ -9,6 +9,7 @@ mod deploy;
 mod docs;
 mod fake_stripe;
 mod feature_roles;
+mod generic;
 mod helpers;
 mod ingest;
 mod invoices;

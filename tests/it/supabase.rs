@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::json;
 use sqlx::{PgPool, Row};
 
-use tether_shared::{config::AppTables, install::TETHER_TABLES};
+use tether_shared::{config::AppTables, install::tether_tables};
 
 use crate::{
     fake_stripe::{FakeStripe, KEY},
@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// Supabase's API roles, its default grants on a schema, and `auth`.
-async fn supabase_shape(pool: &PgPool, schema: &str) {
+pub async fn supabase_shape(pool: &PgPool, schema: &str) {
     // Roles belong to the cluster: another test may be creating them too.
     for (role, bypass) in [
         ("anon", ""),
@@ -51,7 +51,7 @@ async fn supabase_shape(pool: &PgPool, schema: &str) {
 }
 
 /// Runs `migrations/optional/NAME.sql` with psql, as the README says to.
-fn run_optional_sql(app: &TestApp, name: &str, variables: &[&str]) {
+pub fn run_optional_sql(app: &TestApp, name: &str, variables: &[&str]) {
     let mut command = Command::new("psql");
     command
         .arg(database_url(app))
@@ -72,26 +72,40 @@ fn run_optional_sql(app: &TestApp, name: &str, variables: &[&str]) {
 }
 
 /// Runs `sql` as `role`, with the JWT claims Supabase would set.
-async fn as_role(
+pub async fn as_role(
     pool: &PgPool,
     role: &str,
     sub: Option<&str>,
     sql: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let rows = run_as(&mut tx, role, sub, sql).await;
+    // Rolled back here, not on drop, on success and failure alike: a
+    // dropped transaction's connection stays idle in it, holding locks a
+    // later DDL statement would wait on.
+    tx.rollback().await?;
+    let rows = rows?;
+    Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+}
+
+async fn run_as(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    role: &str,
+    sub: Option<&str>,
+    sql: &str,
+) -> Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> {
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET LOCAL ROLE {role}")))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     if let Some(sub) = sub {
         sqlx::query("SELECT set_config('request.jwt.claims', $1, true)")
             .bind(json!({ "sub": sub }).to_string())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_all(&mut *tx)
-        .await?;
-    Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(&mut **tx)
+        .await
 }
 
 /// Every table and view tether's migrations created, read from the
@@ -106,14 +120,12 @@ async fn migrated_tables(pool: &PgPool) -> Vec<String> {
     .unwrap()
 }
 
-/// `tether migrate` refuses to take over an app's table by this list, so
-/// it must name every table the migrations create.
+/// `tether migrate` refuses to take over an app's table by the list it
+/// reads from the migrations, so that list must name every table they create.
 #[tokio::test]
 async fn the_install_list_names_every_migrated_table() {
     let app = TestApp::spawn().await;
-    let mut listed: Vec<String> = TETHER_TABLES.iter().map(|t| t.to_string()).collect();
-    listed.sort();
-    assert_eq!(listed, migrated_tables(&app.pool).await);
+    assert_eq!(tether_tables(), migrated_tables(&app.pool).await);
 }
 
 #[tokio::test]

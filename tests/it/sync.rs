@@ -515,6 +515,48 @@ async fn a_payload_that_is_not_its_type_is_dead_at_once_and_blocks_nothing() {
     assert!(dead[0].contains("not a customer"), "{}", dead[0]);
 }
 
+/// A field the row cannot be without, present with another shape, is not
+/// written as NULL and logged a success: the event dead-letters at once,
+/// naming the field, and `status --check` reports it.
+#[tokio::test]
+async fn a_required_field_of_the_wrong_type_is_dead_at_once_naming_it() {
+    let app = TestApp::spawn().await;
+    let mut bad = fixture("payment_intent.succeeded");
+    bad["data"]["object"]["amount"] = json!("not-a-number");
+    post_ok(&app, &bad).await;
+    drain(&app.pool).await;
+    let bad_id = bad["id"].as_str().unwrap();
+    assert_eq!(log_statuses(&app.pool, bad_id).await, ["dead"]);
+    let payment = bad["data"]["object"]["id"].as_str().unwrap();
+    assert_eq!(
+        payment_row(&app.pool, payment).await,
+        None,
+        "no row of NULLs"
+    );
+    let error: String = sqlx::query_scalar(
+        "SELECT error_message FROM webhook_logs WHERE event_id = $1 AND status = 'dead'",
+    )
+    .bind(bad_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        error.contains(r#"data.object.amount is "not-a-number", not an integer"#),
+        "{error}"
+    );
+    let check = tether(&app, &["status", "--check"]);
+    assert!(
+        !check.status.success(),
+        "status --check sees the dead letter"
+    );
+
+    // The same payment with a null amount (an older shape) still applies.
+    let mut tolerated = fixture_at("payment_intent.succeeded", 1_780_000_000);
+    tolerated["data"]["object"]["amount"] = Value::Null;
+    apply(&app, &tolerated).await;
+    assert!(payment_row(&app.pool, payment).await.is_some());
+}
+
 /// A full tie (same second, same stage) goes to the greater event id, by
 /// bytes, whether the two events meet in one job or one after the other, and
 /// whatever collation the database would use for text (en-US puts `evt_a`
@@ -648,14 +690,14 @@ async fn a_customer_reference_that_is_not_a_customer_id_is_not_linked() {
     );
 }
 
-/// A type no kind handles is stored, logged `ignored` and marked
-/// processed, and changes no table; `tether replay` can apply it once a
-/// release handles it.
+/// A type this release does not know (one a newer Stripe API adds) is
+/// stored, logged `ignored` and marked processed, and changes no table;
+/// `tether replay` can apply it once a release handles it.
 #[tokio::test]
 async fn an_unhandled_type_is_logged_ignored_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let mut event = fixture_at("customer.created", 1_780_000_000);
-    event["type"] = json!("customer.discount.created");
+    event["type"] = json!("customer.frobnicated");
     apply(&app, &event).await;
     let id = event["id"].as_str().unwrap();
     assert_eq!(log_statuses(&app.pool, id).await, ["ignored"]);

@@ -88,11 +88,18 @@ pub async fn log_statuses(pool: &PgPool, event_id: &str) -> Vec<String> {
     .unwrap()
 }
 
-/// Empties every table between two deliveries in one test.
+/// Empties every table between two deliveries in one test: the synced
+/// tables (as the schema lists them), the events and their logs.
 pub async fn reset(pool: &PgPool) {
-    sqlx::query(
-        "TRUNCATE end_customers, payments, subscriptions, products, prices, webhook_logs, received_events, processed_events CASCADE",
-    )
+    let synced: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM tether_synced_tables(current_schema())")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "TRUNCATE {}, webhook_logs, received_events, processed_events CASCADE",
+        synced.join(", ")
+    )))
     .execute(pool)
     .await
     .unwrap();

@@ -13,12 +13,14 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::{
-    BenchMarker, BenchTokens, ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields,
+    BenchMarker, BenchTokens, ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind,
+    Version, fields,
     kinds::customer::{self, Customers},
     kinds::payment::PaymentIntents,
     kinds::payment_refunds,
     object_id_with,
     order::bind_versions,
+    required,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +83,14 @@ impl SyncedKind for Charges {
         path: "/charges",
         params: &[],
     });
+    const REQUIRED: &'static [Required] = &[
+        required("amount", Shape::Integer),
+        required("currency", Shape::Text),
+        required("status", Shape::Text),
+        required("amount_refunded", Shape::Integer),
+        required("customer", Shape::Reference),
+        required("payment_intent", Shape::Reference),
+    ];
     type Change = ChargeChange;
 
     fn read(_event_type: &str, object: &StripeObject) -> Result<ChargeChange, Refusal> {

@@ -8,10 +8,11 @@ use std::collections::HashSet;
 use sqlx::PgConnection;
 
 use crate::{
-    ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields,
+    ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind, Version, fields,
     kinds::customer::{self, Customers},
     object_id,
     order::bind_versions,
+    required,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +49,12 @@ impl SyncedKind for CheckoutSessions {
         path: "/checkout/sessions",
         params: &[],
     });
+    const REQUIRED: &'static [Required] = &[
+        required("mode", Shape::Text),
+        required("status", Shape::Text),
+        required("customer", Shape::Reference),
+        required("amount_total", Shape::Integer),
+    ];
     type Change = CheckoutSessionChange;
 
     fn read(_event_type: &str, object: &StripeObject) -> Result<CheckoutSessionChange, Refusal> {

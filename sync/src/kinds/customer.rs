@@ -6,8 +6,8 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::{
-    BenchMarker, BenchTokens, ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields,
-    object_id, order::bind_versions, tombstone::Tombstones,
+    BenchMarker, BenchTokens, ListEndpoint, Refusal, Required, StripeObject, SyncedKind, Version,
+    fields, object_id, order::bind_versions, tombstone::Tombstones,
 };
 
 const TOMBSTONES: Tombstones = Tombstones {
@@ -49,6 +49,9 @@ impl SyncedKind for Customers {
         path: "/customers",
         params: &[],
     });
+    // A customer row needs no field but its id: a sign-up's customer
+    // may have no email or name yet.
+    const REQUIRED: &'static [Required] = &[];
     type Change = CustomerChange;
 
     fn read(event_type: &str, object: &StripeObject) -> Result<CustomerChange, Refusal> {

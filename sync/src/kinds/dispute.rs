@@ -8,8 +8,8 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::{
-    ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields, kinds::charge, object_id,
-    order::bind_versions,
+    ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind, Version, fields,
+    kinds::charge, object_id, order::bind_versions, required,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +47,13 @@ impl SyncedKind for Disputes {
         path: "/disputes",
         params: &[],
     });
+    const REQUIRED: &'static [Required] = &[
+        required("amount", Shape::Integer),
+        required("currency", Shape::Text),
+        required("status", Shape::Text),
+        required("charge", Shape::Reference),
+        required("reason", Shape::Text),
+    ];
     type Change = DisputeChange;
 
     fn read(_event_type: &str, object: &StripeObject) -> Result<DisputeChange, Refusal> {

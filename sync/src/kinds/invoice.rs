@@ -9,11 +9,13 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::{
-    BenchMarker, BenchTokens, ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields,
+    BenchMarker, BenchTokens, ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind,
+    Version, fields,
     items::{ItemTable, Listed},
     kinds::customer::{self, Customers},
     object_id,
     order::bind_versions,
+    required,
     tombstone::Tombstones,
 };
 
@@ -98,12 +100,25 @@ impl SyncedKind for Invoices {
         "invoice.voided",
         "invoice.marked_uncollectible",
         "invoice.deleted",
+        "invoice.finalization_failed",
+        "invoice.overdue",
+        "invoice.overpaid",
+        "invoice.payment_attempt_required",
+        "invoice.sent",
+        "invoice.will_be_due",
     ];
     const LIST: Option<ListEndpoint> = Some(ListEndpoint {
         name: "invoices",
         path: "/invoices",
         params: &[],
     });
+    const REQUIRED: &'static [Required] = &[
+        required("status", Shape::Text),
+        required("customer", Shape::Reference),
+        required("currency", Shape::Text),
+        required("amount_due", Shape::Integer),
+        required("amount_paid", Shape::Integer),
+    ];
     type Change = InvoiceChange;
 
     fn read(event_type: &str, object: &StripeObject) -> Result<InvoiceChange, Refusal> {

@@ -6,10 +6,12 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::{
-    BenchMarker, BenchTokens, ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields,
+    BenchMarker, BenchTokens, ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind,
+    Version, fields,
     kinds::customer::{self, Customers},
     object_id,
     order::bind_versions,
+    required,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,12 +55,20 @@ impl SyncedKind for PaymentIntents {
         "payment_intent.canceled",
         "payment_intent.processing",
         "payment_intent.requires_action",
+        "payment_intent.amount_capturable_updated",
+        "payment_intent.partially_funded",
     ];
     const LIST: Option<ListEndpoint> = Some(ListEndpoint {
         name: "payment-intents",
         path: "/payment_intents",
         params: &[],
     });
+    const REQUIRED: &'static [Required] = &[
+        required("amount", Shape::Integer),
+        required("currency", Shape::Text),
+        required("status", Shape::Text),
+        required("customer", Shape::Reference),
+    ];
     type Change = PaymentChange;
 
     fn read(_event_type: &str, object: &StripeObject) -> Result<PaymentChange, Refusal> {

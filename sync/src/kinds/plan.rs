@@ -8,10 +8,10 @@ use std::collections::HashSet;
 use sqlx::PgConnection;
 
 use crate::{
-    Refusal, StripeObject, SyncedKind, Version, fields,
+    Refusal, Required, Shape, StripeObject, SyncedKind, Version, fields,
     kinds::price::{self, PriceChange},
     kinds::product::Products,
-    object_id,
+    object_id, required,
 };
 
 pub struct Plans;
@@ -22,6 +22,12 @@ impl SyncedKind for Plans {
     const TABLE: &'static str = "prices";
     const PARENTS: &'static [&'static str] = &[Products::OBJECT];
     const EVENTS: &'static [&'static str] = &["plan.created", "plan.updated", "plan.deleted"];
+    const REQUIRED: &'static [Required] = &[
+        required("currency", Shape::Text),
+        required("product", Shape::Reference),
+        required("amount", Shape::Integer),
+        required("interval", Shape::Text),
+    ];
     type Change = PriceChange;
 
     fn read(event_type: &str, object: &StripeObject) -> Result<PriceChange, Refusal> {

@@ -8,8 +8,8 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::{
-    ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields, kinds::product::Products,
-    object_id, order::bind_versions, tombstone::Tombstones,
+    ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind, Version, fields,
+    kinds::product::Products, object_id, order::bind_versions, required, tombstone::Tombstones,
 };
 
 pub(crate) const TOMBSTONES: Tombstones = Tombstones {
@@ -54,6 +54,12 @@ impl SyncedKind for Prices {
         path: "/prices",
         params: &[],
     });
+    const REQUIRED: &'static [Required] = &[
+        required("currency", Shape::Text),
+        required("product", Shape::Reference),
+        required("unit_amount", Shape::Integer),
+        required("type", Shape::Text),
+    ];
     type Change = PriceChange;
 
     fn read(event_type: &str, object: &StripeObject) -> Result<PriceChange, Refusal> {

@@ -7,8 +7,8 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::{
-    ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields, object_id,
-    order::bind_versions, tombstone::Tombstones,
+    ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind, Version, fields, object_id,
+    order::bind_versions, required, tombstone::Tombstones,
 };
 
 const TOMBSTONES: Tombstones = Tombstones {
@@ -45,6 +45,10 @@ impl SyncedKind for Products {
         path: "/products",
         params: &[],
     });
+    const REQUIRED: &'static [Required] = &[
+        required("name", Shape::Text),
+        required("active", Shape::Boolean),
+    ];
     type Change = ProductChange;
 
     fn read(event_type: &str, object: &StripeObject) -> Result<ProductChange, Refusal> {

@@ -14,13 +14,14 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::{
-    ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields,
+    ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind, Version, fields,
     kinds::charge,
     kinds::customer::{self, Customers},
     kinds::payment::PaymentIntents,
     kinds::payment_refunds,
     object_id_with,
     order::bind_versions,
+    required,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +62,12 @@ impl SyncedKind for Refunds {
         path: "/refunds",
         params: &[],
     });
+    const REQUIRED: &'static [Required] = &[
+        required("amount", Shape::Integer),
+        required("currency", Shape::Text),
+        required("status", Shape::Text),
+        required("charge", Shape::Reference),
+    ];
     type Change = RefundChange;
 
     fn read(_event_type: &str, object: &StripeObject) -> Result<RefundChange, Refusal> {

@@ -6,11 +6,13 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::{
-    BenchMarker, BenchTokens, ListEndpoint, Refusal, StripeObject, SyncedKind, Version, fields,
+    BenchMarker, BenchTokens, ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind,
+    Version, fields,
     items::{ItemTable, Listed},
     kinds::customer::{self, Customers},
     object_id,
     order::bind_versions,
+    required,
 };
 
 const ITEMS: ItemTable = ItemTable {
@@ -73,12 +75,20 @@ impl SyncedKind for Subscriptions {
         "customer.subscription.deleted",
         "customer.subscription.paused",
         "customer.subscription.resumed",
+        "customer.subscription.pending_update_applied",
+        "customer.subscription.pending_update_expired",
+        "customer.subscription.trial_will_end",
     ];
     const LIST: Option<ListEndpoint> = Some(ListEndpoint {
         name: "subscriptions",
         path: "/subscriptions",
         params: &[("status", "all")],
     });
+    const REQUIRED: &'static [Required] = &[
+        required("status", Shape::Text),
+        required("customer", Shape::Reference),
+        required("items", Shape::Object),
+    ];
     type Change = SubscriptionChange;
 
     fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, Refusal> {

@@ -1,0 +1,139 @@
+//! Where every Stripe event type's object is kept: a typed kind's table
+//! (the kind lists the type in its `EVENTS`), the generic store
+//! `stripe_objects` (its family is in [`GENERIC_FAMILIES`]), or nowhere, for
+//! the reason [`UNHOUSED`] gives. The coverage test below reads Stripe's
+//! event list from the async-stripe crate itself, so a type that a new
+//! Stripe API version adds fails it until it is given a home here.
+
+use crate::{Kind, registry};
+
+/// An event type's family: the type without its last word
+/// (`treasury.received_credit.created` → `treasury.received_credit`).
+pub fn family(event_type: &str) -> &str {
+    event_type
+        .rsplit_once('.')
+        .map_or(event_type, |(family, _)| family)
+}
+
+/// Families whose objects live in the generic store, one versioned row per
+/// object with its JSON: objects apps rarely join on, kept queryable and
+/// ready to become a typed table (a migration and a kind) when they are.
+pub const GENERIC_FAMILIES: &[&str] = &[
+    "account",
+    "account.application",
+    "account.external_account",
+    "application_fee",
+    "application_fee.refund",
+    "apps.install",
+    "balance",
+    "balance_settings",
+    "billing.alert",
+    "billing.credit_balance_transaction",
+    "billing.credit_grant",
+    "billing.meter",
+    "billing_portal.configuration",
+    "capability",
+    "cash_balance",
+    "climate.order",
+    "climate.product",
+    "coupon",
+    "credit_note",
+    "customer.discount",
+    "customer.source",
+    "customer.tax_id",
+    "customer_cash_balance_transaction",
+    "entitlements.active_entitlement_summary",
+    "file",
+    "financial_connections.account",
+    "financial_connections.authorization",
+    "identity.verification_session",
+    "invoice_payment",
+    "invoiceitem",
+    "issuing_authorization",
+    "issuing_card",
+    "issuing_cardholder",
+    "issuing_dispute",
+    "issuing_personalization_design",
+    "issuing_token",
+    "issuing_transaction",
+    "mandate",
+    "payment_link",
+    "payment_method",
+    "payout",
+    "person",
+    "promotion_code",
+    "quote",
+    "radar.early_fraud_warning",
+    "reporting.report_run",
+    "reporting.report_type",
+    "reserve.hold",
+    "reserve.plan",
+    "reserve.release",
+    "review",
+    "setup_intent",
+    "sigma.scheduled_query_run",
+    "source",
+    "source.transaction",
+    "subscription_schedule",
+    "tax.settings",
+    "tax_rate",
+    "terminal.reader",
+    "topup",
+    "transfer",
+    "treasury.credit_reversal",
+    "treasury.debit_reversal",
+    "treasury.financial_account",
+    "treasury.inbound_transfer",
+    "treasury.outbound_payment",
+    "treasury.outbound_transfer",
+    "treasury.received_credit",
+    "treasury.received_debit",
+];
+
+/// Event types (or whole families) whose object tether keeps nowhere, and
+/// why. Their events are stored raw and logged `ignored`, like any type.
+pub const UNHOUSED: &[(&str, &str)] = &[
+    (
+        "test_helpers.test_clock",
+        "a test clock drives simulated time in test mode; it is not billing data",
+    ),
+    (
+        "billing_portal.session",
+        "a portal session is a short-lived signed-in link to a customer's billing: \
+         keeping it would hand that access to whoever reads the table",
+    ),
+    (
+        "invoice.upcoming",
+        "an upcoming invoice is a preview with no id; the real one arrives as invoice.created",
+    ),
+];
+
+/// Where an event type's object is kept.
+#[derive(Clone, Copy)]
+pub enum Home {
+    Typed(&'static dyn Kind),
+    Generic,
+    Nowhere(&'static str),
+}
+
+/// The home of `event_type`, or `None` for a type this version does not
+/// know (a newer API's): it is logged `ignored`.
+pub fn home(event_type: &str) -> Option<Home> {
+    let typed = tether_stripe::kind::object_kind(event_type)
+        .and_then(registry::kind)
+        .filter(|kind| kind.handles(event_type));
+    if let Some(kind) = typed {
+        return Some(Home::Typed(kind));
+    }
+    let family = family(event_type);
+    if let Some((_, reason)) = UNHOUSED
+        .iter()
+        .find(|(name, _)| *name == event_type || *name == family)
+    {
+        return Some(Home::Nowhere(reason));
+    }
+    GENERIC_FAMILIES.contains(&family).then_some(Home::Generic)
+}
+
+#[cfg(test)]
+mod tests;
