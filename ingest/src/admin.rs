@@ -7,7 +7,10 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
-    extract::{Path, Query, Request, State},
+    extract::{
+        Path, Query, Request, State,
+        rejection::{JsonRejection, PathRejection, QueryRejection},
+    },
     http::{StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -17,7 +20,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use tether_ops::{OpsError, dlq, prune, replay, status};
-use tether_shared::duration::parse_duration;
+use tether_shared::{
+    bounds::{parse_id, parse_limit},
+    duration::parse_duration,
+};
 
 use crate::{error::json_error, state::AppState};
 
@@ -65,6 +71,9 @@ impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         match self {
             AdminError::BadRequest(why) => json_error(StatusCode::BAD_REQUEST, &why),
+            AdminError::Ops(error @ OpsError::OutOfBounds(_)) => {
+                json_error(StatusCode::BAD_REQUEST, &error.to_string())
+            }
             AdminError::Ops(error @ OpsError::NotFound(_)) => {
                 json_error(StatusCode::NOT_FOUND, &error.to_string())
             }
@@ -85,10 +94,28 @@ fn json(value: impl serde::Serialize) -> Answer {
     Ok(Json(value).into_response())
 }
 
+// Every value from a query, a path or a body passes `tether_shared::bounds`
+// here, as the CLI's flags do, so a bad one is a 400 naming it.
+
 fn duration(raw: Option<&str>) -> Result<Option<Duration>, AdminError> {
     raw.map(parse_duration)
         .transpose()
         .map_err(|e| AdminError::BadRequest(e.to_string()))
+}
+
+fn id(raw: &str) -> Result<String, AdminError> {
+    parse_id(raw).map_err(|e| AdminError::BadRequest(e.to_string()))
+}
+
+fn optional_id(raw: Option<&str>) -> Result<Option<String>, AdminError> {
+    raw.map(id).transpose()
+}
+
+/// A body axum could not read is a 400 in the admin API's JSON shape, not
+/// axum's plain-text 400 or 422.
+fn body<T>(read: Result<Json<T>, JsonRejection>) -> Result<T, AdminError> {
+    read.map(|Json(value)| value)
+        .map_err(|e| AdminError::BadRequest(e.body_text()))
 }
 
 async fn get_status(State(state): State<Arc<AppState>>) -> Answer {
@@ -104,21 +131,33 @@ struct ListQuery {
     #[serde(rename = "type")]
     event_type: Option<String>,
     since: Option<String>,
-    limit: Option<usize>,
+    limit: Option<String>,
 }
 
-async fn list_dead(State(state): State<Arc<AppState>>, Query(query): Query<ListQuery>) -> Answer {
+async fn list_dead(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Answer {
+    let Query(query) = query.map_err(|e| AdminError::BadRequest(e.body_text()))?;
+    let limit = match query.limit.as_deref() {
+        Some(raw) => parse_limit(raw).map_err(|e| AdminError::BadRequest(e.to_string()))?,
+        None => 50,
+    };
     let filter = dlq::Filter {
-        event_type: query.event_type,
+        event_type: optional_id(query.event_type.as_deref())?,
         since: duration(query.since.as_deref())?,
-        limit: Some(query.limit.unwrap_or(50)),
+        limit: Some(limit),
         ..dlq::Filter::default()
     };
     json(dlq::list(&state.pool, &filter).await?)
 }
 
-async fn show_dead(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Answer {
-    json(dlq::show(&state.pool, &id).await?)
+async fn show_dead(
+    State(state): State<Arc<AppState>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Answer {
+    let Path(raw) = path.map_err(|e| AdminError::BadRequest(e.body_text()))?;
+    json(dlq::show(&state.pool, &id(&raw)?).await?)
 }
 
 /// Which dead letters: `ids`, or `all` narrowed by `type` and `since`.
@@ -144,8 +183,8 @@ impl Selection {
             ));
         }
         Ok(dlq::Filter {
-            ids: self.ids.clone(),
-            event_type: self.event_type.clone(),
+            ids: self.ids.iter().map(|raw| id(raw)).collect::<Result<_, _>>()?,
+            event_type: optional_id(self.event_type.as_deref())?,
             since: duration(self.since.as_deref())?,
             limit: None,
         })
@@ -154,16 +193,18 @@ impl Selection {
 
 async fn replay_dead(
     State(state): State<Arc<AppState>>,
-    Json(selection): Json<Selection>,
+    selection: Result<Json<Selection>, JsonRejection>,
 ) -> Answer {
+    let selection = body(selection)?;
     let n = dlq::replay(&state.pool, &selection.filter()?, selection.dry_run).await?;
     json(serde_json::json!({ "replayed": n, "dry_run": selection.dry_run }))
 }
 
 async fn discard_dead(
     State(state): State<Arc<AppState>>,
-    Json(selection): Json<Selection>,
+    selection: Result<Json<Selection>, JsonRejection>,
 ) -> Answer {
+    let selection = body(selection)?;
     let n = dlq::discard(&state.pool, &selection.filter()?, selection.dry_run).await?;
     json(serde_json::json!({ "discarded": n, "dry_run": selection.dry_run }))
 }
@@ -180,12 +221,13 @@ struct ReplayRequest {
 
 async fn replay_history(
     State(state): State<Arc<AppState>>,
-    Json(request): Json<ReplayRequest>,
+    request: Result<Json<ReplayRequest>, JsonRejection>,
 ) -> Answer {
+    let request = body(request)?;
     let selection = replay::Selection {
-        event_type: request.event_type,
+        event_type: id(&request.event_type)?,
         since: duration(request.since.as_deref())?,
-        object_id: request.object,
+        object_id: optional_id(request.object.as_deref())?,
     };
     json(replay::replay(&state.pool, &selection, request.dry_run).await?)
 }
@@ -199,8 +241,9 @@ struct PruneRequest {
 
 async fn prune_old(
     State(state): State<Arc<AppState>>,
-    Json(request): Json<PruneRequest>,
+    request: Result<Json<PruneRequest>, JsonRejection>,
 ) -> Answer {
+    let request = body(request)?;
     let older_than = duration(Some(&request.older_than))?.unwrap_or_default();
     json(prune::prune(&state.pool, older_than, request.dry_run).await?)
 }

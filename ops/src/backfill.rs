@@ -6,12 +6,14 @@
 //! over the page, and one created before it is stale: a page fetched before
 //! a webhook and written after it never overwrites the newer state. Each page commits with its kind's cursor, so a run that is
 //! interrupted resumes after the last page it wrote. Memory holds one page.
+//! A list whose pages do not move on stops the run before that page is
+//! written (`Walk`), so its cursor stays at the last page that did.
 
 use std::time::Instant;
 
 use serde::Serialize;
 use sqlx::PgPool;
-use tether_stripe_api::{ApiError, Page, StripeApi};
+use tether_stripe_api::{ApiError, Page, StripeApi, Walk};
 use tether_sync::{self as sync, Kind};
 
 use crate::snapshot;
@@ -79,7 +81,7 @@ pub async fn backfill(
     .bind(list.name)
     .fetch_optional(pool)
     .await?;
-    let (mut starting_after, objects, finished) = cursor.clone().unwrap_or((None, 0, false));
+    let (starting_after, objects, finished) = cursor.clone().unwrap_or((None, 0, false));
     let mut progress = KindProgress {
         kind: list.name,
         objects,
@@ -92,22 +94,23 @@ pub async fn backfill(
     };
     let began = Instant::now();
     let mut read_now = 0usize;
+    let mut walk = Walk::new(list.path, starting_after);
+    let limit = PAGE_SIZE.to_string();
     while !progress.finished {
-        let limit = PAGE_SIZE.to_string();
         let mut query: Vec<(&str, &str)> = vec![("limit", &limit)];
         query.extend(list.params.iter().copied());
-        if let Some(after) = &starting_after {
+        if let Some(after) = walk.after() {
             query.push(("starting_after", after));
         }
         let fetched_at = chrono::Utc::now().timestamp();
         let page = api.list_page(list.path, &query).await?;
+        let more = walk.advance(&page)?;
         let (written, refused) = write_page(pool, kind, &page, fetched_at).await?;
-        starting_after = page.last_id().or(starting_after);
         progress.objects += page.data.len() as i64;
         progress.written += written;
         progress.refused += refused;
         progress.pages += 1;
-        progress.finished = !page.has_more;
+        progress.finished = !more;
         read_now += page.data.len();
         progress.objects_per_sec = read_now as f64 / began.elapsed().as_secs_f64().max(1e-3);
         on_page(&progress);

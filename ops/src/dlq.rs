@@ -101,8 +101,14 @@ pub struct Detail {
     #[serde(flatten)]
     pub letter: DeadLetter,
     pub history: Vec<Attempt>,
-    /// The event as stored.
+    /// The event as stored, read as JSON here rather than by PostgreSQL, so
+    /// a body jsonb refuses (a `\u0000` in a name) is shown too.
     pub payload: Option<serde_json::Value>,
+    /// The stored body byte for byte, when jsonb refuses it (so the
+    /// `stripe_events` view shows its payload as null) or it is not JSON
+    /// at all: the letters that most need a look.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
 }
 
 pub async fn show(pool: &PgPool, id: &str) -> Result<Detail, OpsError> {
@@ -130,21 +136,38 @@ pub async fn show(pool: &PgPool, id: &str) -> Result<Detail, OpsError> {
         error,
     })
     .collect();
-    let payload = sqlx::query_scalar(
-        "SELECT payload FROM stripe_events WHERE id = $1
-         UNION ALL
-         SELECT jsonb_build_object('kind', kind, 'row_id', row_id, 'source', source, 'email', email,
-                                   'record', record)
-         FROM supabase_signups WHERE id::text = $1",
-    )
-    .bind(&letter.id)
-    .fetch_optional(pool)
-    .await?;
+    let (payload, body) = stored_body(pool, &letter.id).await?;
     Ok(Detail {
         letter,
         history,
         payload,
+        body,
     })
+}
+
+/// The letter's stored body: parsed, and raw when jsonb cannot read it.
+/// The body is read as text, never through a jsonb cast, so no stored
+/// event can make this fail.
+async fn stored_body(
+    pool: &PgPool,
+    id: &str,
+) -> Result<(Option<serde_json::Value>, Option<String>), OpsError> {
+    let stored: Option<(String, bool)> = sqlx::query_as(
+        "SELECT body, tether_event_payload(body) IS NULL FROM received_events WHERE id = $1
+         UNION ALL
+         SELECT jsonb_build_object('kind', kind, 'row_id', row_id, 'source', source, 'email', email,
+                                   'record', record)::text, false
+         FROM supabase_signups WHERE id::text = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    let Some((text, jsonb_refuses)) = stored else {
+        return Ok((None, None));
+    };
+    let payload = serde_json::from_str(&text).ok();
+    let raw = (jsonb_refuses || payload.is_none()).then_some(text);
+    Ok((payload, raw))
 }
 
 /// Puts the selected dead letters back on the queue with their attempts

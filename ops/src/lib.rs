@@ -15,8 +15,8 @@ pub mod signups;
 pub mod snapshot;
 pub mod status;
 
-/// An operation failed. Every cause is the database's: the operations hold
-/// no state of their own.
+/// An operation failed. Every cause but a value out of bounds is the
+/// database's: the operations hold no state of their own.
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
     #[error("database error: {0}")]
@@ -25,4 +25,8 @@ pub enum OpsError {
     Queue(#[from] tether_queue::QueueError),
     #[error("no dead letter with id {0}")]
     NotFound(String),
+    /// A caller passed a value past `tether_shared::bounds`; the front ends
+    /// check first, so this is the last guard, not the usual path.
+    #[error(transparent)]
+    OutOfBounds(#[from] tether_shared::bounds::BoundsError),
 }

@@ -29,8 +29,7 @@ pub struct Pruned {
 }
 
 pub async fn prune(pool: &PgPool, older_than: Duration, dry_run: bool) -> Result<Pruned, OpsError> {
-    let cutoff =
-        Utc::now() - chrono::Duration::from_std(older_than).unwrap_or(chrono::TimeDelta::MAX);
+    let cutoff = tether_shared::bounds::before_now(older_than)?;
     let events = prunable_events();
     let logs = "FROM webhook_logs l WHERE l.created_at < $1
                 AND NOT EXISTS (SELECT 1 FROM received_events e WHERE e.id = l.event_id

@@ -3,7 +3,8 @@
 //! disabled endpoint). It lists `/v1/events` for the types tether handles
 //! and stores each through the same path as ingest, so the workers apply
 //! them in order as if they had been delivered. Running it twice is
-//! harmless: a stored id is skipped.
+//! harmless: a stored id is skipped. A list of events whose pages do not
+//! move on stops the run (`Walk`); what was stored before stays stored.
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use tether_shared::event_store::{self, NewEvent};
 use tether_stripe::envelope::parse_envelope_str;
-use tether_stripe_api::{ApiError, StripeApi};
+use tether_stripe_api::{ApiError, StripeApi, Walk};
 use tether_sync::KINDS;
 
 /// Stripe keeps events for 30 days.
@@ -65,15 +66,16 @@ async fn reconcile_types(
     types: &[&str],
     report: &mut Reconciled,
 ) -> Result<(), ReconcileError> {
-    let mut starting_after: Option<String> = None;
+    let mut walk = Walk::new("/events", None);
+    let from = from.to_string();
     loop {
-        let from = from.to_string();
         let mut query: Vec<(&str, &str)> = vec![("limit", "100"), ("created[gte]", &from)];
         query.extend(types.iter().map(|t| ("types[]", *t)));
-        if let Some(after) = &starting_after {
+        if let Some(after) = walk.after() {
             query.push(("starting_after", after));
         }
         let page = api.list_page("/events", &query).await?;
+        let more = walk.advance(&page)?;
         let mut bodies = Vec::new();
         for raw in &page.data {
             match parse_envelope_str(raw.get()) {
@@ -98,8 +100,7 @@ async fn reconcile_types(
         report.found += page.data.len() as u64;
         report.new += new.len() as u64;
         report.already_stored += (events.len() - new.len()) as u64;
-        starting_after = page.last_id();
-        if !page.has_more || starting_after.is_none() {
+        if !more {
             return Ok(());
         }
     }

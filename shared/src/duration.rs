@@ -1,17 +1,26 @@
-//! Durations as operators type them: `90s`, `30m`, `24h`, `7d`.
+//! Durations as operators type them: `90s`, `30m`, `24h`, `7d`, up to
+//! `bounds::MAX_DURATION`.
 
 use std::time::Duration;
 
+use crate::bounds::{BoundsError, MAX_DURATION};
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a duration like 90s, 30m, 24h or 7d")]
-pub struct DurationError(String);
+pub enum DurationError {
+    #[error("`{0}` is not a duration like 90s, 30m, 24h or 7d")]
+    Malformed(String),
+    #[error(transparent)]
+    OutOfBounds(#[from] BoundsError),
+}
 
 pub fn parse_duration(raw: &str) -> Result<Duration, DurationError> {
     let raw = raw.trim();
-    let bad = || DurationError(raw.to_owned());
+    let bad = || DurationError::Malformed(raw.chars().flat_map(char::escape_default).collect());
     let split = raw.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (number, unit) = raw.split_at(split);
-    let number: u64 = number.parse().map_err(|_| bad())?;
+    if number.is_empty() {
+        return Err(bad());
+    }
     let seconds = match unit {
         "s" => 1,
         "m" => 60,
@@ -19,10 +28,14 @@ pub fn parse_duration(raw: &str) -> Result<Duration, DurationError> {
         "d" => 86_400,
         _ => return Err(bad()),
     };
+    let too_long = || DurationError::OutOfBounds(BoundsError::TooLong(raw.to_owned()));
+    // Digits past u64 are a duration too long, not a malformed one.
+    let number: u64 = number.parse().map_err(|_| too_long())?;
     number
         .checked_mul(seconds)
         .map(Duration::from_secs)
-        .ok_or_else(bad)
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(too_long)
 }
 
 #[cfg(test)]
@@ -36,7 +49,29 @@ mod tests {
         assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
         for bad in ["", "7", "d", "7w", "-1h", "1.5h"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
+            assert!(
+                matches!(parse_duration(bad), Err(DurationError::Malformed(_))),
+                "{bad}"
+            );
         }
+    }
+
+    #[test]
+    fn refuses_durations_past_the_bound() {
+        assert_eq!(parse_duration("36500d"), Ok(MAX_DURATION));
+        for long in ["36501d", "99999999d", "99999999999999999999999s"] {
+            assert_eq!(
+                parse_duration(long),
+                Err(DurationError::OutOfBounds(BoundsError::TooLong(
+                    long.to_owned()
+                ))),
+            );
+        }
+        assert!(
+            parse_duration("99999999d")
+                .unwrap_err()
+                .to_string()
+                .contains("`99999999d` is longer than 36500d")
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! queue: configuration, the database (connecting, creating, migrating),
 //! the Supabase webhook payload, logging, and the one cancellation path.
 
+pub mod bounds;
 pub mod config;
 pub mod db;
 pub mod dev_secret;

@@ -4,7 +4,12 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use tether_ops::dlq::{self, DeadLetter, Filter};
-use tether_shared::{config::DatabaseConfig, db, duration::parse_duration};
+use tether_shared::{
+    bounds::{parse_id, parse_limit},
+    config::DatabaseConfig,
+    db,
+    duration::parse_duration,
+};
 
 #[derive(Args)]
 pub struct Dlq {
@@ -20,12 +25,13 @@ pub enum Action {
     /// Dead letters, newest first.
     List {
         /// Only events of this type.
-        #[arg(long = "type", value_name = "TYPE")]
+        #[arg(long = "type", value_name = "TYPE", value_parser = parse_id)]
         event_type: Option<String>,
         /// Only those that died within this long (90s, 30m, 24h, 7d).
         #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
         since: Option<Duration>,
-        #[arg(long, default_value_t = 50)]
+        /// How many, at most (1 to 10000).
+        #[arg(long, default_value = "50", value_parser = parse_limit)]
         limit: usize,
         #[arg(long)]
         json: bool,
@@ -33,6 +39,7 @@ pub enum Action {
     /// One dead letter: its event, every attempt with its error, the payload.
     Show {
         /// The event id (or the job id).
+        #[arg(value_parser = parse_id)]
         id: String,
         #[arg(long)]
         json: bool,
@@ -47,11 +54,12 @@ pub enum Action {
 #[group(id = "which", required = true, args = ["ids", "all"])]
 pub struct Selection {
     /// Event ids (or job ids) of the dead letters.
+    #[arg(value_parser = parse_id)]
     ids: Vec<String>,
     /// Every dead letter (narrowed by --type and --since).
     #[arg(long)]
     all: bool,
-    #[arg(long = "type", value_name = "TYPE", requires = "all")]
+    #[arg(long = "type", value_name = "TYPE", requires = "all", value_parser = parse_id)]
     event_type: Option<String>,
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "all")]
     since: Option<Duration>,
@@ -176,6 +184,9 @@ fn print_detail(detail: &dlq::Detail) {
             "payload:\n{}",
             serde_json::to_string_pretty(payload).unwrap_or_default()
         );
+    }
+    if let Some(body) = &detail.body {
+        println!("body as stored (PostgreSQL's jsonb cannot read it):\n{body}");
     }
 }
 

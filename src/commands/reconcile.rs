@@ -12,7 +12,7 @@ use tether_shared::{
 #[derive(Args)]
 pub struct Reconcile {
     /// How far back to look (at most 30d, Stripe's event retention).
-    #[arg(long, default_value = "72h", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "72h", value_parser = parse_look_back, value_name = "DURATION")]
     pub since: Duration,
 
     #[arg(long)]
@@ -23,6 +23,17 @@ pub struct Reconcile {
 
     #[command(flatten)]
     pub stripe: StripeApiConfig,
+}
+
+/// A look-back Stripe can answer: a usage error (exit 2) past 30 days.
+fn parse_look_back(raw: &str) -> anyhow::Result<Duration> {
+    let since = parse_duration(raw)?;
+    anyhow::ensure!(
+        since <= tether_ops::reconcile::LONGEST,
+        "`{}` reaches back past 30d, Stripe's event retention",
+        raw.trim()
+    );
+    Ok(since)
 }
 
 pub async fn run(args: Reconcile) -> anyhow::Result<()> {

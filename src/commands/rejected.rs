@@ -5,15 +5,15 @@
 
 use chrono::{DateTime, Utc};
 use clap::Args;
-use tether_shared::{config::DatabaseConfig, db};
+use tether_shared::{bounds::MAX_LIMIT, config::DatabaseConfig, db};
 
 #[derive(Args)]
 pub struct Rejected {
     #[command(flatten)]
     pub db: DatabaseConfig,
 
-    /// How many to show.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+    /// How many to show (1 to 10000).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=MAX_LIMIT as i64))]
     pub limit: i64,
 
     /// One JSON array, with the start of each body.

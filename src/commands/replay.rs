@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use tether_ops::replay::{self, Selection};
-use tether_shared::{config::DatabaseConfig, db, duration::parse_duration};
+use tether_shared::{bounds::parse_id, config::DatabaseConfig, db, duration::parse_duration};
 
 #[derive(Args)]
 pub struct Replay {
@@ -13,7 +13,7 @@ pub struct Replay {
     pub db: DatabaseConfig,
 
     /// The event type to replay, e.g. invoice.paid.
-    #[arg(long = "type", value_name = "TYPE")]
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_id)]
     pub event_type: String,
 
     /// Only events received within this long (90s, 30m, 24h, 7d).
@@ -21,7 +21,7 @@ pub struct Replay {
     pub since: Option<Duration>,
 
     /// Only events about this Stripe object (cus_..., sub_...).
-    #[arg(long = "object", value_name = "ID")]
+    #[arg(long = "object", value_name = "ID", value_parser = parse_id)]
     pub object_id: Option<String>,
 
     /// Say how many, change nothing.

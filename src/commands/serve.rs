@@ -12,10 +12,11 @@ use sqlx::PgPool;
 use tether_ingest::IngestServer;
 use tether_shared::{
     config::{AppTables, DatabaseConfig, IngestConfig, StripeApiConfig, WorkerConfig},
-    db, dev_secret, install, shutdown,
+    db, dev_secret, install,
+    shutdown::{self, BackgroundTasks},
 };
 use tether_stripe::secret::WebhookSecrets;
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_util::sync::CancellationToken;
 
 pub async fn ingest(db_config: &DatabaseConfig, config: &IngestConfig) -> anyhow::Result<()> {
     // Lazy: ingest starts (and answers 503) while the database is down, and
@@ -39,23 +40,25 @@ pub async fn worker(
         sample_queue(&side_tasks, &pool, config, &shutdown);
     }
     tether_worker::run(pool, config.clone(), shutdown).await;
-    side_tasks.close();
-    side_tasks.wait().await;
-    Ok(())
+    side_tasks.finish().await
 }
 
 /// What runs beside a worker: retention (TETHER_RETENTION) and, with a
-/// Stripe key, sign-ups becoming customers. Both stop with `shutdown`.
+/// Stripe key, sign-ups becoming customers. Both stop with `shutdown`; one
+/// that fails stops the process.
 fn start_side_tasks(
     pool: &PgPool,
     config: &WorkerConfig,
     stripe: &StripeApiConfig,
     apps: &AppTables,
     shutdown: &CancellationToken,
-) -> anyhow::Result<TaskTracker> {
-    let tasks = TaskTracker::new();
+) -> anyhow::Result<BackgroundTasks> {
+    let tasks = BackgroundTasks::new(shutdown);
     if let Some(window) = config.retention {
-        tasks.spawn(prune_every_hour(pool.clone(), window, shutdown.clone()));
+        tasks.spawn(
+            "retention",
+            prune_every_hour(pool.clone(), window, shutdown.clone()),
+        );
     }
     if stripe.secret_key.is_some() {
         let api = super::stripe_api::client(stripe)?;
@@ -64,47 +67,55 @@ fn start_side_tasks(
             std::process::id(),
             fastrand::u16(..)
         );
-        tasks.spawn(tether_ops::signups::run(
+        tasks.spawn(
+            "sign-ups",
+            tether_ops::signups::run(
             pool.clone(),
             api,
             apps.clone(),
             name,
             config.poll_interval(),
             shutdown.clone(),
-        ));
+        ),
+        );
     }
     Ok(tasks)
 }
 
 /// `--metrics-listen`: bound now, so a bad address fails the start.
 async fn serve_worker_metrics(
-    tasks: &TaskTracker,
+    tasks: &BackgroundTasks,
     addr: SocketAddr,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let server = tether_worker::metrics::MetricsServer::bind(addr)
         .await
         .with_context(|| format!("cannot listen on TETHER_METRICS_LISTEN={addr}"))?;
-    tasks.spawn(server.run(shutdown.clone()));
+    tasks.spawn("metrics listener", server.run(shutdown.clone()));
     Ok(())
 }
 
 /// The queue gauges, every 5 s, for whichever `/metrics` this process serves.
 fn sample_queue(
-    tasks: &TaskTracker,
+    tasks: &BackgroundTasks,
     pool: &PgPool,
     config: &WorkerConfig,
     shutdown: &CancellationToken,
 ) {
-    tasks.spawn(tether_worker::metrics::sample_queue(
-        pool.clone(),
-        config.orphan_after(),
-        shutdown.clone(),
-    ));
+    tasks.spawn(
+        "queue gauges",
+        tether_worker::metrics::sample_queue(
+            pool.clone(),
+            config.orphan_after(),
+            shutdown.clone(),
+        ),
+    );
 }
 
 /// TETHER_RETENTION: what `tether prune` does, in the background, hourly.
 /// Several workers may run it at once; each batch skips rows another holds.
+/// A database error is tried again in an hour; a window out of bounds
+/// cannot improve, so it ends the task (and so the process).
 async fn prune_every_hour(pool: PgPool, window: Duration, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -115,6 +126,10 @@ async fn prune_every_hour(pool: PgPool, window: Duration, shutdown: Cancellation
                 logs = pruned.logs,
                 "retention: pruned"
             ),
+            Err(error @ tether_ops::OpsError::OutOfBounds(_)) => {
+                tracing::error!(error = %error, "retention: cannot prune");
+                return;
+            }
             Err(error) => {
                 tracing::warn!(error = %error, "retention: prune failed; trying again in an hour")
             }
@@ -165,9 +180,8 @@ pub async fn up(
     let served = server.run(shutdown.clone()).await;
     shutdown.cancel();
     worker.await.context("worker task panicked")?;
-    side_tasks.close();
-    side_tasks.wait().await;
-    served
+    let side = side_tasks.finish().await;
+    served.and(side)
 }
 
 fn print_welcome(addr: SocketAddr, dev_secret: bool) {

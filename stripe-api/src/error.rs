@@ -17,6 +17,22 @@ pub enum ApiError {
     Decode(String),
     #[error("invalid Stripe API configuration: {0}")]
     Config(String),
+    /// A list whose pages do not move on (see `page::Walk`). Asking again
+    /// would get the same answer.
+    #[error("GET {endpoint} does not advance ({why}); stopped {}", stopped_at(.after.as_deref()))]
+    Stuck {
+        endpoint: String,
+        why: String,
+        /// The last cursor that moved on, where a resumed run starts.
+        after: Option<String>,
+    },
+}
+
+fn stopped_at(after: Option<&str>) -> String {
+    match after {
+        Some(after) => format!("with the cursor at starting_after={after}"),
+        None => "at the first page".to_owned(),
+    }
 }
 
 impl ApiError {
@@ -26,7 +42,10 @@ impl ApiError {
         match self {
             ApiError::Network { .. } => true,
             ApiError::Status { status, .. } => *status == 429 || *status >= 500,
-            ApiError::Unauthorized | ApiError::Decode(_) | ApiError::Config(_) => false,
+            ApiError::Unauthorized
+            | ApiError::Decode(_)
+            | ApiError::Config(_)
+            | ApiError::Stuck { .. } => false,
         }
     }
 }

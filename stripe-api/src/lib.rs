@@ -24,4 +24,4 @@ mod page;
 
 pub use client::{ApiConfig, StripeApi};
 pub use error::ApiError;
-pub use page::Page;
+pub use page::{Page, Walk};

@@ -5,7 +5,8 @@ Serves the list endpoints tether reads (/v1/customers, /v1/subscriptions,
 /v1/payment_intents, /v1/products, /v1/prices, /v1/invoices, ..., /v1/events) with Stripe's pagination (limit,
 starting_after, has_more), objects built from the repository's fixture
 events, POST with idempotency keys, and misbehaviour on request
-(429 with or without Retry-After, 500, hanging) through /_control.
+(429 with or without Retry-After, 500, hanging, a list whose pages do not
+move on) through /_control.
 
 Any other list path serves the objects a test posts for it to /_control
 (`{"lists": {"/v1/payment_methods": [...]}}`), so a new kind's backfill is
@@ -87,6 +88,7 @@ class State:
         self.lists = {}             # list path -> objects a test posted, by id
         self.failures = []          # [{"status": 429, "retry_after": 1}], consumed in order
         self.hang_after_pages = None
+        self.stuck_lists = {}       # list path -> "repeat" | "empty", for pages after the first
         self.pages_served = 0
         self.requests = []
         self.posts = {}             # idempotency key -> response
@@ -113,6 +115,16 @@ def page(items, query, path):
             start = lo
     chunk = items[start:start + limit]
     return {"object": "list", "url": path, "has_more": start + limit < len(items), "data": chunk}
+
+
+def stuck_page(items, query, path, mode):
+    """A list that does not move on, as /_control's `stuck_lists` asks: every
+    page after the first is the first page again ("repeat") or empty
+    ("empty"), and each claims more."""
+    if "starting_after" not in query:
+        return page(items, query, path)
+    first = page(items, {"limit": query.get("limit", ["10"])}, path)
+    return {**first, "has_more": True, "data": first["data"] if mode == "repeat" else []}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -148,6 +160,7 @@ class Handler(BaseHTTPRequestHandler):
                 state.pages_served = 0
             if "events" in body:
                 state.events = body["events"]
+            state.stuck_lists.update(body.get("stuck_lists", {}))
             for path, items in body.get("lists", {}).items():
                 state.lists[path] = sorted(items, key=lambda o: o["id"])
         self.send_json(200, {"ok": True})
@@ -195,23 +208,28 @@ class Handler(BaseHTTPRequestHandler):
                 items = [c for c in items if c.get("email") == query["email"][0]]
             if url.path == "/v1/subscriptions" and query.get("status", [None])[0] != "all":
                 items = [s for s in items if s["status"] != "canceled"]
-            with state.lock:
-                state.pages_served += 1
-            return self.send_json(200, page(items, query, url.path))
+            return self.send_list(items, query, url.path)
         if self.command == "GET" and url.path in state.lists:
-            with state.lock:
-                state.pages_served += 1
-            return self.send_json(200, page(state.lists[url.path], query, url.path))
+            return self.send_list(state.lists[url.path], query, url.path)
         if self.command == "GET" and url.path == "/v1/events":
             since = int(query.get("created[gte]", ["0"])[0])
             types = set(query.get("types[]", []))
             items = [e for e in state.events if e["created"] >= since and (not types or e["type"] in types)]
-            return self.send_json(200, page(items, query, url.path))
+            return self.send_list(items, query, url.path, count=False)
         if self.command == "POST":
             with state.lock:
                 created = self.create(url.path, form)
             return self.send_json(200, created)
         self.send_json(404, {"error": {"type": "invalid_request_error", "message": "no such route"}})
+
+    def send_list(self, items, query, path, count=True):
+        state = self.server.state
+        with state.lock:
+            if count:
+                state.pages_served += 1
+            mode = state.stuck_lists.get(path)
+        body = stuck_page(items, query, path, mode) if mode else page(items, query, path)
+        self.send_json(200, body)
 
     def create(self, path, form):
         """What a POST makes, once per idempotency key (the caller holds the lock)."""

@@ -7,6 +7,7 @@ use secrecy::SecretString;
 use tether_stripe::secret::WebhookSecrets;
 
 use super::{Mode, SecretListParser, parse_secret};
+use crate::bounds::{MAX_DURATION_MS, MAX_DURATION_SECS};
 
 #[derive(Args, Clone, Debug)]
 pub struct IngestConfig {
@@ -20,7 +21,8 @@ pub struct IngestConfig {
         long = "tolerance-secs",
         env = "STRIPE_WEBHOOK_TOLERANCE_SECS",
         value_name = "STRIPE_WEBHOOK_TOLERANCE_SECS",
-        default_value_t = 300
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(0..=MAX_DURATION_SECS)
     )]
     pub tolerance_secs: u64,
 
@@ -43,7 +45,8 @@ pub struct IngestConfig {
         long = "commit-timeout-ms",
         env = "TETHER_COMMIT_TIMEOUT_MS",
         value_name = "TETHER_COMMIT_TIMEOUT_MS",
-        default_value_t = 10_000
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(0..=MAX_DURATION_MS)
     )]
     pub commit_timeout_ms: u64,
 
@@ -79,12 +82,12 @@ pub struct IngestLimits {
     /// A connection that has not sent a complete request header for this
     /// long (an idle keep-alive connection, or a slow sender) is closed.
     #[arg(long = "header-timeout-ms", env = "TETHER_HEADER_TIMEOUT_MS", value_name = "TETHER_HEADER_TIMEOUT_MS",
-          default_value_t = IngestConfig::DEFAULT_LIMITS.header_timeout_ms, value_parser = clap::value_parser!(u64).range(1..))]
+          default_value_t = IngestConfig::DEFAULT_LIMITS.header_timeout_ms, value_parser = clap::value_parser!(u64).range(1..=MAX_DURATION_MS))]
     pub header_timeout_ms: u64,
 
     /// A request body not received in full within this time is answered 408.
     #[arg(long = "body-timeout-ms", env = "TETHER_BODY_TIMEOUT_MS", value_name = "TETHER_BODY_TIMEOUT_MS",
-          default_value_t = IngestConfig::DEFAULT_LIMITS.body_timeout_ms, value_parser = clap::value_parser!(u64).range(1..))]
+          default_value_t = IngestConfig::DEFAULT_LIMITS.body_timeout_ms, value_parser = clap::value_parser!(u64).range(1..=MAX_DURATION_MS))]
     pub body_timeout_ms: u64,
 
     /// Open connections at most; one more is answered 503 and closed.

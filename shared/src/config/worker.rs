@@ -4,6 +4,8 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::Args;
 
+use crate::bounds::{MAX_DURATION_MS, MAX_DURATION_SECS};
+
 #[derive(Args, Clone, Debug)]
 pub struct WorkerConfig {
     /// Batches applied at the same time by this process.
@@ -18,23 +20,23 @@ pub struct WorkerConfig {
 
     /// First retry delay; doubles each attempt, with jitter, capped at TETHER_RETRY_MAX_MS.
     #[arg(long = "retry-base-ms", env = "TETHER_RETRY_BASE_MS", value_name = "TETHER_RETRY_BASE_MS",
-          default_value_t = WorkerConfig::DEFAULT.retry_base_ms, value_parser = clap::value_parser!(u64).range(1..))]
+          default_value_t = WorkerConfig::DEFAULT.retry_base_ms, value_parser = clap::value_parser!(u64).range(1..=MAX_DURATION_MS))]
     pub retry_base_ms: u64,
 
     /// Longest delay between two attempts.
     #[arg(long = "retry-max-ms", env = "TETHER_RETRY_MAX_MS", value_name = "TETHER_RETRY_MAX_MS",
-          default_value_t = WorkerConfig::DEFAULT.retry_max_ms, value_parser = clap::value_parser!(u64).range(1..))]
+          default_value_t = WorkerConfig::DEFAULT.retry_max_ms, value_parser = clap::value_parser!(u64).range(1..=MAX_DURATION_MS))]
     pub retry_max_ms: u64,
 
     /// A worker silent this long is presumed dead and its jobs run elsewhere.
     #[arg(long = "orphan-after-secs", env = "TETHER_ORPHAN_AFTER_SECS",
           value_name = "TETHER_ORPHAN_AFTER_SECS", default_value_t = WorkerConfig::DEFAULT.orphan_after_secs,
-          value_parser = clap::value_parser!(u64).range(2..))]
+          value_parser = clap::value_parser!(u64).range(2..=MAX_DURATION_SECS))]
     pub orphan_after_secs: u64,
 
     /// Polling interval for jobs nobody announced (retries whose time has come).
     #[arg(long = "poll-ms", env = "TETHER_POLL_MS", value_name = "TETHER_POLL_MS",
-          default_value_t = WorkerConfig::DEFAULT.poll_ms, value_parser = clap::value_parser!(u64).range(10..))]
+          default_value_t = WorkerConfig::DEFAULT.poll_ms, value_parser = clap::value_parser!(u64).range(10..=MAX_DURATION_MS))]
     pub poll_ms: u64,
 
     /// Prune processed events and logs older than this in the background
