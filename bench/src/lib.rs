@@ -20,6 +20,7 @@ use std::{
 use anyhow::Context;
 use clap::Args;
 use tether_shared::{
+    bounds::{parse_rate, parse_seconds},
     config::{DatabaseConfig, IngestTarget},
     db, shutdown,
 };
@@ -44,7 +45,7 @@ pub struct Bench {
     pub events: Option<u64>,
 
     /// Stop sending after this many seconds.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub duration: Option<f64>,
 
     /// Keep-alive connections sending at once.
@@ -52,7 +53,7 @@ pub struct Bench {
     pub connections: usize,
 
     /// Send at this many events per second instead of as fast as possible.
-    #[arg(long, value_name = "EVENTS_PER_SEC")]
+    #[arg(long, value_name = "EVENTS_PER_SEC", value_parser = parse_rate)]
     pub rate: Option<f64>,
 
     /// Distinct objects of each kind (customers, payment intents, subscriptions).
@@ -100,7 +101,7 @@ pub struct Bench {
     pub no_wait: bool,
 
     /// Give up waiting for the workers after this long.
-    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = parse_seconds)]
     pub wait_timeout: f64,
 
     /// After the queue drains, check every event was applied once and every
@@ -110,7 +111,7 @@ pub struct Bench {
 
     /// Seconds to wait after the run before reading the commit count:
     /// PostgreSQL flushes an idle backend's statistics only after 10 s.
-    #[arg(long, value_name = "SECS", default_value_t = 11.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 11.0, value_parser = parse_seconds)]
     pub stats_wait: f64,
 
     /// Print the report as JSON.

@@ -31,6 +31,33 @@ pub enum BoundsError {
     Limit(String),
     #[error("`{0}` is not an id: 1 to {MAX_ID_CHARS} printable characters")]
     Id(String),
+    #[error("`{0}` is not a number of seconds from 0 to {MAX_DURATION_SECS}")]
+    Seconds(String),
+    #[error("`{0}` is not a rate from 1 to {MAX_RATE} per second")]
+    Rate(String),
+}
+
+/// The highest rate (per second) a load generator is asked for.
+pub const MAX_RATE: f64 = 10_000_000.0;
+
+/// `raw` as seconds, fractions allowed (`0.5`), within MAX_DURATION: what
+/// `Duration::from_secs_f64` and `Instant + Duration` take without panicking.
+pub fn parse_seconds(raw: &str) -> Result<f64, BoundsError> {
+    raw.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| (0.0..=MAX_DURATION_SECS as f64).contains(s))
+        .ok_or_else(|| BoundsError::Seconds(shown(raw)))
+}
+
+/// `raw` as a rate per second from 1 to MAX_RATE; below one a schedule's
+/// delays would pass any bound.
+pub fn parse_rate(raw: &str) -> Result<f64, BoundsError> {
+    raw.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|r| (1.0..=MAX_RATE).contains(r))
+        .ok_or_else(|| BoundsError::Rate(shown(raw)))
 }
 
 /// `raw` as a limit within 1..=MAX_LIMIT.
@@ -99,6 +126,18 @@ mod tests {
         assert!(parse_id("").is_err());
         assert!(parse_id(&"a".repeat(MAX_ID_CHARS)).is_ok());
         assert!(parse_id(&"a".repeat(MAX_ID_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn seconds_and_rates_are_finite_and_bounded() {
+        assert_eq!(parse_seconds("0.5"), Ok(0.5));
+        assert_eq!(parse_rate("250"), Ok(250.0));
+        for bad in ["-1", "NaN", "inf", "1e300", "x"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("0.5").is_err());
     }
 
     #[test]

@@ -101,10 +101,10 @@ mod tests {
     #[test]
     fn a_list_that_moves_on_is_walked_to_its_end() {
         let mut walk = Walk::new("/customers", None);
-        assert_eq!(walk.advance(&page(&["a", "b"], true)).unwrap(), true);
+        assert!(walk.advance(&page(&["a", "b"], true)).unwrap());
         assert_eq!(walk.after(), Some("b"));
-        assert_eq!(walk.advance(&page(&["c"], true)).unwrap(), true);
-        assert_eq!(walk.advance(&page(&[], false)).unwrap(), false);
+        assert!(walk.advance(&page(&["c"], true)).unwrap());
+        assert!(!walk.advance(&page(&[], false)).unwrap());
         assert_eq!(walk.after(), Some("c"));
     }
 

@@ -5,6 +5,7 @@
 //! so the next run resumes there.
 
 use std::{
+    io::Read,
     process::{Command, Output, Stdio},
     time::{Duration, Instant},
 };
@@ -41,7 +42,6 @@ fn run_within(mut command: Command, limit: Duration) -> Output {
         stdout: Vec::new(),
         stderr: Vec::new(),
     };
-    use std::io::Read;
     inner.stdout.take().unwrap().read_to_end(&mut out.stdout).unwrap();
     inner.stderr.take().unwrap().read_to_end(&mut out.stderr).unwrap();
     out
