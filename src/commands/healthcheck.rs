@@ -13,7 +13,8 @@ pub struct Healthcheck {
     pub url: String,
 
     /// Give up after this many milliseconds.
-    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(1..=tether_shared::bounds::MAX_DURATION_MS))]
     pub timeout_ms: u64,
 }
 

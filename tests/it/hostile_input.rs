@@ -74,6 +74,17 @@ async fn command_line_values_past_their_bounds_are_usage_errors_naming_them() {
         "not an id",
     );
 
+    assert_usage_error(&tether(&app, &["bench", "--duration=-1"]), "`-1`");
+    assert_usage_error(&tether(&app, &["bench", "--rate=0"]), "`0` is not a rate");
+    assert_usage_error(&tether(&app, &["bench", "--stats-wait=inf"]), "`inf`");
+    let slow = std::process::Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["backfill", "customers"])
+        .env("DATABASE_URL", database_url(&app))
+        .env("TETHER_STRIPE_RATE", "-5")
+        .output()
+        .unwrap();
+    assert_usage_error(&slow, "TETHER_STRIPE_RATE");
+
     // The largest accepted window works, and prunes nothing.
     let pruned = tether_json(&app, &["prune", "--older-than", "36500d", "--dry-run"]);
     assert_eq!(pruned["events"], json!(0));

@@ -28,7 +28,8 @@ pub struct StripeApiConfig {
     #[arg(
         long = "stripe-rate",
         env = "TETHER_STRIPE_RATE",
-        value_name = "TETHER_STRIPE_RATE"
+        value_name = "TETHER_STRIPE_RATE",
+        value_parser = crate::bounds::parse_rate
     )]
     pub rate: Option<f64>,
 
