@@ -183,7 +183,11 @@ impl Selection {
             ));
         }
         Ok(dlq::Filter {
-            ids: self.ids.iter().map(|raw| id(raw)).collect::<Result<_, _>>()?,
+            ids: self
+                .ids
+                .iter()
+                .map(|raw| id(raw))
+                .collect::<Result<_, _>>()?,
             event_type: optional_id(self.event_type.as_deref())?,
             since: duration(self.since.as_deref())?,
             limit: None,

@@ -70,13 +70,13 @@ fn start_side_tasks(
         tasks.spawn(
             "sign-ups",
             tether_ops::signups::run(
-            pool.clone(),
-            api,
-            apps.clone(),
-            name,
-            config.poll_interval(),
-            shutdown.clone(),
-        ),
+                pool.clone(),
+                api,
+                apps.clone(),
+                name,
+                config.poll_interval(),
+                shutdown.clone(),
+            ),
         );
     }
     Ok(tasks)
@@ -104,11 +104,7 @@ fn sample_queue(
 ) {
     tasks.spawn(
         "queue gauges",
-        tether_worker::metrics::sample_queue(
-            pool.clone(),
-            config.orphan_after(),
-            shutdown.clone(),
-        ),
+        tether_worker::metrics::sample_queue(pool.clone(), config.orphan_after(), shutdown.clone()),
     );
 }
 

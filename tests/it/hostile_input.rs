@@ -42,7 +42,10 @@ async fn admin(app: &TestApp, method: Method, path: &str, body: Option<Value>) -
 fn assert_usage_error(out: &std::process::Output, mentions: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "a usage error: {stderr}");
-    assert!(stderr.contains(mentions), "{stderr:?} should name {mentions:?}");
+    assert!(
+        stderr.contains(mentions),
+        "{stderr:?} should name {mentions:?}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -59,7 +62,10 @@ async fn command_line_values_past_their_bounds_are_usage_errors_naming_them() {
         vec!["status", "--max-pending-age", long],
     ] {
         let out = tether(&app, &args);
-        assert_usage_error(&out, &format!("`{}` is longer than 36500d", args[args.len() - 1]));
+        assert_usage_error(
+            &out,
+            &format!("`{}` is longer than 36500d", args[args.len() - 1]),
+        );
     }
     assert_usage_error(&tether(&app, &["reconcile", "--since", "31d"]), "`31d`");
     for limit in ["0", "10001", "-1", "99999999999999999999"] {
@@ -70,7 +76,16 @@ async fn command_line_values_past_their_bounds_are_usage_errors_naming_them() {
     assert_usage_error(&tether(&app, &["dlq", "show", &too_long]), "not an id");
     assert_usage_error(&tether(&app, &["dlq", "show", "evt_\u{1}"]), "evt_\\u{1}");
     assert_usage_error(
-        &tether(&app, &["replay", "--type", "customer.updated", "--object", "cus_\u{7}"]),
+        &tether(
+            &app,
+            &[
+                "replay",
+                "--type",
+                "customer.updated",
+                "--object",
+                "cus_\u{7}",
+            ],
+        ),
         "not an id",
     );
 
@@ -131,10 +146,20 @@ async fn admin_values_past_their_bounds_are_400s_naming_them() {
     let app = admin_app().await;
     let long = "99999999d";
     let refused = [
-        (Method::POST, "/admin/prune", Some(json!({ "older_than": long })), long),
+        (
+            Method::POST,
+            "/admin/prune",
+            Some(json!({ "older_than": long })),
+            long,
+        ),
         (Method::GET, "/admin/dlq?since=99999999d", None, long),
         (Method::GET, "/admin/dlq?limit=0", None, "`0`"),
-        (Method::GET, "/admin/dlq?limit=99999999999999999999999", None, "99999999999999999999999"),
+        (
+            Method::GET,
+            "/admin/dlq?limit=99999999999999999999999",
+            None,
+            "99999999999999999999999",
+        ),
         (Method::GET, "/admin/dlq?type=%00", None, "not an id"),
         (Method::GET, "/admin/dlq/evt_%00", None, "evt_\\u{0}"),
         (
@@ -149,14 +174,24 @@ async fn admin_values_past_their_bounds_are_400s_naming_them() {
             Some(json!({ "type": "customer.updated", "object": "cus_\u{0}" })),
             "cus_\\u{0}",
         ),
-        (Method::POST, "/admin/dlq/replay", Some(json!({ "ids": ["evt_\u{0}"] })), "not an id"),
+        (
+            Method::POST,
+            "/admin/dlq/replay",
+            Some(json!({ "ids": ["evt_\u{0}"] })),
+            "not an id",
+        ),
         (
             Method::POST,
             "/admin/dlq/discard",
             Some(json!({ "all": true, "since": long })),
             long,
         ),
-        (Method::POST, "/admin/prune", Some(json!({ "older_than": 5 })), "older_than"),
+        (
+            Method::POST,
+            "/admin/prune",
+            Some(json!({ "older_than": 5 })),
+            "older_than",
+        ),
     ];
     for (method, path, body, mentions) in refused {
         let reply = admin(&app, method, path, body).await;
@@ -196,7 +231,11 @@ async fn a_dead_letter_whose_body_jsonb_refuses_is_shown_by_the_cli_and_the_admi
     let app = admin_app().await;
     let id = dead_letter_with_a_nul(&app).await;
     assert_eq!(
-        count(&app.pool, "SELECT count(*) FROM stripe_events WHERE payload IS NULL").await,
+        count(
+            &app.pool,
+            "SELECT count(*) FROM stripe_events WHERE payload IS NULL"
+        )
+        .await,
         1,
         "the database cannot read this body as jsonb"
     );
@@ -208,7 +247,11 @@ async fn a_dead_letter_whose_body_jsonb_refuses_is_shown_by_the_cli_and_the_admi
 
     let shown = tether_json(&app, &["dlq", "show", &id]);
     assert_eq!(shown["id"], json!(id));
-    assert_eq!(shown["body"], json!(stored), "the stored bytes, as they are");
+    assert_eq!(
+        shown["body"],
+        json!(stored),
+        "the stored bytes, as they are"
+    );
     assert_eq!(
         shown["payload"]["data"]["object"]["description"],
         json!("Ann\u{0}Smith")
@@ -216,7 +259,11 @@ async fn a_dead_letter_whose_body_jsonb_refuses_is_shown_by_the_cli_and_the_admi
     assert!(!shown["history"].as_array().unwrap().is_empty(), "{shown}");
 
     let text = tether(&app, &["dlq", "show", &id]);
-    assert!(text.status.success(), "{}", String::from_utf8_lossy(&text.stderr));
+    assert!(
+        text.status.success(),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
     let printed = String::from_utf8_lossy(&text.stdout);
     assert!(printed.contains(r"Ann\u0000Smith"), "{printed}");
     assert!(printed.contains("body as stored"), "{printed}");

@@ -42,15 +42,28 @@ fn run_within(mut command: Command, limit: Duration) -> Output {
         stdout: Vec::new(),
         stderr: Vec::new(),
     };
-    inner.stdout.take().unwrap().read_to_end(&mut out.stdout).unwrap();
-    inner.stderr.take().unwrap().read_to_end(&mut out.stderr).unwrap();
+    inner
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut out.stdout)
+        .unwrap();
+    inner
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut out.stderr)
+        .unwrap();
     out
 }
 
 fn assert_stopped_naming(out: &Output, endpoint: &str, why: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("GET {endpoint} does not advance")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("GET {endpoint} does not advance")),
+        "{stderr}"
+    );
     assert!(stderr.contains(why), "{stderr}");
 }
 
@@ -88,17 +101,26 @@ async fn backfill_through(mode: &str, why: &str) {
         (Some("cus_fake0000099".into()), 100, false),
         "the cursor stays at the last page that moved on, counted once"
     );
-    assert_eq!(count(&app.pool, "SELECT count(*) FROM end_customers").await, 100);
+    assert_eq!(
+        count(&app.pool, "SELECT count(*) FROM end_customers").await,
+        100
+    );
 
     fake.control(json!({ "stuck_lists": { "/v1/customers": null } }))
         .await;
     let resumed = fake.run_json(&app, &["backfill", "customers"]);
     assert_eq!(resumed[0]["resumed"], json!(true));
     assert_eq!(resumed[0]["objects"], json!(150));
-    assert_eq!(count(&app.pool, "SELECT count(*) FROM end_customers").await, 150);
+    assert_eq!(
+        count(&app.pool, "SELECT count(*) FROM end_customers").await,
+        150
+    );
     let last = fake.requests().await.last().cloned().unwrap();
     assert!(
-        last["query"].as_str().unwrap().contains("starting_after=cus_fake0000099"),
+        last["query"]
+            .as_str()
+            .unwrap()
+            .contains("starting_after=cus_fake0000099"),
         "the resumed run starts at the kept cursor: {last}"
     );
 }
