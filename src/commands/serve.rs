@@ -39,8 +39,9 @@ pub async fn worker(
         serve_worker_metrics(&side_tasks, addr, &shutdown).await?;
         sample_queue(&side_tasks, &pool, config, &shutdown);
     }
-    tether_worker::run(pool, config.clone(), shutdown).await;
-    side_tasks.finish().await
+    let worked = tether_worker::run(pool, config.clone(), shutdown).await;
+    let side = side_tasks.finish().await;
+    worked.and(side)
 }
 
 /// What runs beside a worker: retention (TETHER_RETENTION) and, with a
@@ -175,9 +176,9 @@ pub async fn up(
     ));
     let served = server.run(shutdown.clone()).await;
     shutdown.cancel();
-    worker.await.context("worker task panicked")?;
+    let worked = worker.await.context("worker task panicked")?;
     let side = side_tasks.finish().await;
-    served.and(side)
+    served.and(worked).and(side)
 }
 
 fn print_welcome(addr: SocketAddr, dev_secret: bool) {

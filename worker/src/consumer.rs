@@ -8,7 +8,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use sqlx::{PgPool, postgres::PgListener};
 use tether_queue::{ClaimedJob, NOTIFY_CHANNEL, QueueError, workers};
-use tether_shared::config::WorkerConfig;
+use tether_shared::{config::WorkerConfig, shutdown::BackgroundTasks};
 use tokio::sync::{Mutex, Notify, Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -35,7 +35,10 @@ impl Consumer {
         }
     }
 
-    pub async fn run(self, shutdown: CancellationToken) {
+    /// A failed heartbeat or listener task cancels `shutdown` (a worker
+    /// without a heartbeat would have its jobs taken as orphans while it
+    /// still runs them) and is returned once the loop has wound down.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         // Claims name this worker in `lock_by`, a foreign key to
         // `apalis.workers`; if the database is down now, the heartbeat
         // registers it later and claims wait until then.
@@ -44,18 +47,19 @@ impl Consumer {
         }
         let this = Arc::new(self);
         let wake = Arc::new(Notify::new());
-        let background = TaskTracker::new();
+        let background = BackgroundTasks::new(&shutdown);
         let stop_background = CancellationToken::new();
-        background.spawn(listen(
-            this.pool.clone(),
-            wake.clone(),
-            stop_background.clone(),
-        ));
-        background.spawn(this.clone().heartbeat_loop(stop_background.clone()));
+        background.spawn(
+            "NOTIFY listener",
+            listen(this.pool.clone(), wake.clone(), stop_background.clone()),
+        );
+        background.spawn(
+            "heartbeat",
+            this.clone().heartbeat_loop(stop_background.clone()),
+        );
         this.clone().fetch_loop(&wake, &shutdown).await;
         stop_background.cancel();
-        background.close();
-        background.wait().await;
+        let stopped = background.finish().await;
         match workers::release_all(&this.pool, &this.name).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(released = n, "claimed jobs put back on the queue"),
@@ -63,6 +67,7 @@ impl Consumer {
                 tracing::warn!(error = %e, "could not release claimed jobs; they return after the orphan timeout")
             }
         }
+        stopped
     }
 
     async fn fetch_loop(self: Arc<Self>, wake: &Notify, shutdown: &CancellationToken) {

@@ -25,14 +25,21 @@ use tether_shared::config::WorkerConfig;
 use tokio_util::sync::CancellationToken;
 
 /// Runs a worker until `shutdown`: then it stops fetching, finishes the jobs
-/// in flight, puts back any it claimed but did not start, and returns.
-pub async fn run(pool: PgPool, config: WorkerConfig, shutdown: CancellationToken) {
+/// in flight, puts back any it claimed but did not start, and returns. If
+/// its heartbeat or its NOTIFY listener fails, it shuts down the same way
+/// and returns that failure.
+pub async fn run(
+    pool: PgPool,
+    config: WorkerConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let name = worker_name();
     tracing::info!(worker = %name, concurrency = config.concurrency, "worker starting");
-    consumer::Consumer::new(pool, config, name)
+    let stopped = consumer::Consumer::new(pool, config, name)
         .run(shutdown)
         .await;
     tracing::info!("worker stopped");
+    stopped
 }
 
 /// Runs every job that is due, claim after claim, until none is left.
