@@ -3,8 +3,10 @@
 
 mod bench;
 mod billing;
+mod billing_fixtures;
 mod compose;
 mod config;
+mod coupons;
 mod deploy;
 mod docs;
 mod fake_stripe;
