@@ -61,7 +61,7 @@ impl SyncedKind for Coupons {
     fn read(event_type: &str, object: &StripeObject) -> Result<CouponChange, Refusal> {
         let deleted_flag = fields::boolean(object, "deleted") == Some(true);
         Ok(CouponChange {
-            stripe_coupon_id: object_id(object, Self::OBJECT, Self::ID_PREFIX)?,
+            stripe_coupon_id: coupon_id(object)?,
             name: fields::string(object, "name"),
             percent_off: fields::decimal(object, "percent_off"),
             amount_off: fields::integer(object, "amount_off"),
@@ -113,6 +113,18 @@ impl SyncedKind for Coupons {
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a {
         ensure_placeholders(conn, ids)
     }
+}
+
+/// The coupon's id. With no prefix to check, an empty one is refused
+/// here: it would key a row no event can name again.
+fn coupon_id(object: &StripeObject) -> Result<String, Refusal> {
+    let id = object_id(object, Coupons::OBJECT, Coupons::ID_PREFIX)?;
+    if id.is_empty() {
+        return Err(Refusal::NoId {
+            expected: Coupons::OBJECT,
+        });
+    }
+    Ok(id)
 }
 
 /// The coupon a promotion code or discount names, as a parent reference.
@@ -205,4 +217,33 @@ async fn ensure_placeholders(conn: &mut PgConnection, ids: &[&str]) -> Result<()
     .execute(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(json: &str) -> Result<CouponChange, Refusal> {
+        Coupons::read("coupon.updated", &serde_json::from_str(json).unwrap())
+    }
+
+    #[test]
+    fn any_coupon_id_is_taken_but_an_empty_one() {
+        assert_eq!(
+            read(r#"{"id":"SUMMER25","object":"coupon"}"#).map(|c| c.stripe_coupon_id),
+            Ok("SUMMER25".to_owned())
+        );
+        assert_eq!(
+            read(r#"{"id":"","object":"coupon"}"#),
+            Err(Refusal::NoId { expected: "coupon" })
+        );
+    }
+
+    #[test]
+    fn the_coupon_of_a_code_or_discount_is_read_from_either_api_shape() {
+        let of = |json: &str| coupon_of(&serde_json::from_str(json).unwrap(), "source");
+        assert_eq!(of(r#"{"source":{"type":"coupon","coupon":"C1"}}"#).as_deref(), Some("C1"));
+        assert_eq!(of(r#"{"coupon":{"id":"C1","object":"coupon"}}"#).as_deref(), Some("C1"));
+        assert_eq!(of(r#"{"source":{"type":"coupon","coupon":null}}"#), None);
+    }
 }
