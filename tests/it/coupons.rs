@@ -64,17 +64,32 @@ async fn the_coupon_fixture_reads_into_its_row_under_each_event_type() {
         coupon_rows(&app.pool).await,
         [r#"(Z4OV52SU,"25.5% off",25.5,,usd,forever,3,,0,1234567890,t,{},f,1234567890,,f,t)"#]
     );
-    let updated = object("coupon", json!({"name": "Spring", "times_redeemed": 4, "metadata": {"team": "growth"}}));
+    let updated = object(
+        "coupon",
+        json!({"name": "Spring", "times_redeemed": 4, "metadata": {"team": "growth"}}),
+    );
     apply(&app, &event("coupon.updated", T + 1, updated)).await;
     assert_eq!(
         coupon_rows(&app.pool).await,
-        [r#"(Z4OV52SU,Spring,25.5,,usd,forever,3,,4,1234567890,t,"{""team"": ""growth""}",f,1234567890,,f,t)"#]
+        [
+            r#"(Z4OV52SU,Spring,25.5,,usd,forever,3,,4,1234567890,t,"{""team"": ""growth""}",f,1234567890,,f,t)"#
+        ]
     );
     // coupon.deleted carries the whole coupon as it was.
-    apply(&app, &event("coupon.deleted", T + 2, object("coupon", json!({"valid": false})))).await;
+    apply(
+        &app,
+        &event(
+            "coupon.deleted",
+            T + 2,
+            object("coupon", json!({"valid": false})),
+        ),
+    )
+    .await;
     assert_eq!(
         coupon_rows(&app.pool).await,
-        [r#"(Z4OV52SU,"25.5% off",25.5,,usd,forever,3,,0,1234567890,f,{},f,1234567890,1780000002,f,t)"#]
+        [
+            r#"(Z4OV52SU,"25.5% off",25.5,,usd,forever,3,,0,1234567890,f,{},f,1234567890,1780000002,f,t)"#
+        ]
     );
 }
 
@@ -99,7 +114,10 @@ async fn a_coupons_deletion_is_final_in_every_delivery_order() {
     let expected = [
         "(Z4OV52SU,\"25.5% off\",,500,usd,forever,3,,8,1234567890,t,{},f,1234567890,1780000120,f,t)",
     ];
-    assert_eq!(seen, [expected, expected, expected].map(|e| e.map(String::from).to_vec()));
+    assert_eq!(
+        seen,
+        [expected, expected, expected].map(|e| e.map(String::from).to_vec())
+    );
 }
 
 fn promotion_code(coupon: Value, active: bool) -> Value {
@@ -115,8 +133,16 @@ async fn a_promotion_code_links_its_coupon_in_every_delivery_order() {
     let app = TestApp::spawn().await;
     let events = [
         event("coupon.created", T, resource("coupon")),
-        event("promotion_code.created", T, promotion_code(json!(COUPON), true)),
-        event("promotion_code.updated", T + 60, promotion_code(json!(COUPON), false)),
+        event(
+            "promotion_code.created",
+            T,
+            promotion_code(json!(COUPON), true),
+        ),
+        event(
+            "promotion_code.updated",
+            T + 60,
+            promotion_code(json!(COUPON), false),
+        ),
     ];
     let read = async |pool: &PgPool| {
         let mut rows = promotion_code_rows(pool).await;
@@ -131,14 +157,25 @@ async fn a_promotion_code_links_its_coupon_in_every_delivery_order() {
             "(Z4OV52SU,\"25.5% off\",25.5,,usd,forever,3,,0,1234567890,t,{},f,1234567890,,f,t)",
         ]
     );
-    assert_eq!(reversed, ordered, "the code first: its coupon is a placeholder until it comes");
+    assert_eq!(
+        reversed, ordered,
+        "the code first: its coupon is a placeholder until it comes"
+    );
     assert_eq!(shuffled, ordered);
 }
 
 #[tokio::test]
 async fn a_promotion_code_before_its_coupon_links_a_placeholder() {
     let app = TestApp::spawn().await;
-    apply(&app, &event("promotion_code.created", T, promotion_code(json!(COUPON), true))).await;
+    apply(
+        &app,
+        &event(
+            "promotion_code.created",
+            T,
+            promotion_code(json!(COUPON), true),
+        ),
+    )
+    .await;
     assert_eq!(
         promotion_code_rows(&app.pool).await,
         ["(promo_1Pgc79B7WZ01zgkWNy4mn5NX,FALL20,Z4OV52SU,t,t,cus_alice,1234567890,,0,{},f)"]
@@ -179,7 +216,11 @@ fn discount(ends: Option<i64>) -> Value {
 #[tokio::test]
 async fn a_discount_reads_the_fixture_and_its_removal_is_final_in_every_order() {
     let app = TestApp::spawn().await;
-    apply(&app, &event("customer.discount.created", T, resource("discount"))).await;
+    apply(
+        &app,
+        &event("customer.discount.created", T, resource("discount")),
+    )
+    .await;
     assert_eq!(
         discount_rows(&app.pool).await,
         ["(di_1Pgc6rB7WZ01zgkW7Al8Fal9,cus_QXg1o8vcGmoR32,t,,,,,1234567890,1234567890,f,)"],
@@ -190,7 +231,11 @@ async fn a_discount_reads_the_fixture_and_its_removal_is_final_in_every_order() 
     removed["deleted"] = json!(true);
     let events = [
         event("customer.discount.created", T, discount(None)),
-        event("customer.discount.updated", T + 60, discount(Some(1_790_000_000))),
+        event(
+            "customer.discount.updated",
+            T + 60,
+            discount(Some(1_790_000_000)),
+        ),
         event("customer.discount.deleted", T + 120, removed),
     ];
     let seen = in_three_orders(&app, &events, 9, discount_rows).await;
@@ -198,24 +243,37 @@ async fn a_discount_reads_the_fixture_and_its_removal_is_final_in_every_order() 
         "(di_1Pgc6rB7WZ01zgkW7Al8Fal9,cus_QXg1o8vcGmoR32,t,Z4OV52SU,promo_1Pgc79B7WZ01zgkWNy4mn5NX,sub_1,,\
          1234567890,1790000000,f,1780000120)",
     ];
-    assert_eq!(seen, [expected, expected, expected].map(|e| e.map(String::from).to_vec()));
+    assert_eq!(
+        seen,
+        [expected, expected, expected].map(|e| e.map(String::from).to_vec())
+    );
 }
 
 #[tokio::test]
 async fn a_discount_without_its_deletion_event_type_is_not_deleted() {
     let app = TestApp::spawn().await;
     apply(&app, &event("customer.discount.updated", T, discount(None))).await;
-    let deleted: Vec<String> =
-        texts(&app.pool, "SELECT (deleted_at IS NULL)::text FROM discounts").await;
+    let deleted: Vec<String> = texts(
+        &app.pool,
+        "SELECT (deleted_at IS NULL)::text FROM discounts",
+    )
+    .await;
     assert_eq!(deleted, ["true"]);
 }
 
 #[tokio::test]
 async fn a_coupon_with_a_duration_of_another_type_is_dead_at_once() {
     let app = TestApp::spawn().await;
-    let bad = event("coupon.created", T, object("coupon", json!({"duration": 3})));
+    let bad = event(
+        "coupon.created",
+        T,
+        object("coupon", json!({"duration": 3})),
+    );
     apply(&app, &bad).await;
-    assert_eq!(log_statuses(&app.pool, bad["id"].as_str().unwrap()).await, ["dead"]);
+    assert_eq!(
+        log_statuses(&app.pool, bad["id"].as_str().unwrap()).await,
+        ["dead"]
+    );
     assert_eq!(coupon_rows(&app.pool).await, Vec::<String>::new());
 }
 
@@ -239,8 +297,15 @@ async fn discounts_and_codes_are_private_and_each_user_reads_their_own() {
     let [anon, alice_before, anon_after, alice_after] =
         seen_by_anon_and_alice(&app, &alice, select).await;
     let nothing = Vec::<String>::new();
-    assert_eq!((anon, alice_before, anon_after), (nothing.clone(), nothing.clone(), nothing));
-    assert_eq!(alice_after, ["di_alice", "promo_cus_alice"], "coupons stay private");
+    assert_eq!(
+        (anon, alice_before, anon_after),
+        (nothing.clone(), nothing.clone(), nothing)
+    );
+    assert_eq!(
+        alice_after,
+        ["di_alice", "promo_cus_alice"],
+        "coupons stay private"
+    );
 }
 
 #[tokio::test]
@@ -248,7 +313,12 @@ async fn backfill_imports_coupons_and_promotion_codes_through_the_api() {
     let app = TestApp::spawn().await;
     let fake = FakeStripe::start(0, 0, 0);
     let coupons: Vec<Value> = (0..3)
-        .map(|i| object("coupon", json!({"id": format!("COUPON{i}"), "times_redeemed": i})))
+        .map(|i| {
+            object(
+                "coupon",
+                json!({"id": format!("COUPON{i}"), "times_redeemed": i}),
+            )
+        })
         .collect();
     let codes: Vec<Value> = (0..2)
         .map(|i| {
@@ -270,7 +340,10 @@ async fn backfill_imports_coupons_and_promotion_codes_through_the_api() {
         .collect();
     assert_eq!(
         objects,
-        [(json!("coupons"), json!(3)), (json!("promotion-codes"), json!(2))]
+        [
+            (json!("coupons"), json!(3)),
+            (json!("promotion-codes"), json!(2))
+        ]
     );
     let linked: Vec<String> = texts(
         &app.pool,

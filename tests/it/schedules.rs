@@ -57,7 +57,15 @@ fn phase(start: i64, end: i64, quantity: i64) -> Value {
 #[tokio::test]
 async fn the_schedule_fixture_reads_into_its_row_and_phases() {
     let app = TestApp::spawn().await;
-    apply(&app, &event("subscription_schedule.created", T, resource("subscription_schedule"))).await;
+    apply(
+        &app,
+        &event(
+            "subscription_schedule.created",
+            T,
+            resource("subscription_schedule"),
+        ),
+    )
+    .await;
     assert_eq!(
         schedule_rows(&app.pool).await,
         [
@@ -92,7 +100,11 @@ async fn a_schedules_phases_are_replaced_as_a_set_in_every_delivery_order() {
         event(
             "subscription_schedule.updated",
             T + 60,
-            schedule("active", json!([phase(100, 200, 1), phase(200, 300, 5)]), json!({"subscription": "sub_1"})),
+            schedule(
+                "active",
+                json!([phase(100, 200, 1), phase(200, 300, 5)]),
+                json!({"subscription": "sub_1"}),
+            ),
         ),
         event(
             "subscription_schedule.released",
@@ -119,11 +131,27 @@ async fn a_schedules_phases_are_replaced_as_a_set_in_every_delivery_order() {
 #[tokio::test]
 async fn a_schedule_event_without_phases_keeps_the_stored_ones() {
     let app = TestApp::spawn().await;
-    apply(&app, &event("subscription_schedule.created", T, resource("subscription_schedule"))).await;
+    apply(
+        &app,
+        &event(
+            "subscription_schedule.created",
+            T,
+            resource("subscription_schedule"),
+        ),
+    )
+    .await;
     let mut without = object("subscription_schedule", json!({"status": "active"}));
     without.as_object_mut().unwrap().remove("phases");
-    apply(&app, &event("subscription_schedule.updated", T + 60, without)).await;
-    let phases = texts(&app.pool, "SELECT position::text FROM subscription_schedule_phases").await;
+    apply(
+        &app,
+        &event("subscription_schedule.updated", T + 60, without),
+    )
+    .await;
+    let phases = texts(
+        &app.pool,
+        "SELECT position::text FROM subscription_schedule_phases",
+    )
+    .await;
     assert_eq!(phases, ["0"]);
 }
 
@@ -133,7 +161,9 @@ async fn the_quote_fixture_reads_into_its_row_and_acceptance_wins_in_every_order
     apply(&app, &event("quote.created", T, resource("quote"))).await;
     assert_eq!(
         quote_rows(&app.pool).await,
-        ["(qt_1Pgc79B7WZ01zgkWHyj9Adwl,cus_QXg1o8vcGmoR32,draft,,0,0,usd,1234567890,,,{},f,1234567890)"]
+        [
+            "(qt_1Pgc79B7WZ01zgkWHyj9Adwl,cus_QXg1o8vcGmoR32,draft,,0,0,usd,1234567890,,,{},f,1234567890)"
+        ]
     );
     let quote = |status: &str, extra: Value| {
         let mut changes = json!({"status": status, "amount_subtotal": 5000, "amount_total": 4500});
@@ -144,11 +174,18 @@ async fn the_quote_fixture_reads_into_its_row_and_acceptance_wins_in_every_order
     };
     let events = [
         event("quote.created", T, quote("draft", json!({}))),
-        event("quote.finalized", T + 60, quote("open", json!({"number": "QT-0001"}))),
+        event(
+            "quote.finalized",
+            T + 60,
+            quote("open", json!({"number": "QT-0001"})),
+        ),
         event(
             "quote.accepted",
             T + 120,
-            quote("accepted", json!({"number": "QT-0001", "subscription": "sub_1", "invoice": "in_1"})),
+            quote(
+                "accepted",
+                json!({"number": "QT-0001", "subscription": "sub_1", "invoice": "in_1"}),
+            ),
         ),
     ];
     let seen = in_three_orders(&app, &events, 6, quote_rows).await;
@@ -156,7 +193,10 @@ async fn the_quote_fixture_reads_into_its_row_and_acceptance_wins_in_every_order
         "(qt_1Pgc79B7WZ01zgkWHyj9Adwl,cus_QXg1o8vcGmoR32,accepted,QT-0001,5000,4500,usd,1234567890,sub_1,in_1,\
          {},f,1234567890)",
     ];
-    assert_eq!(seen, [expected, expected, expected].map(|e| e.map(String::from).to_vec()));
+    assert_eq!(
+        seen,
+        [expected, expected, expected].map(|e| e.map(String::from).to_vec())
+    );
 }
 
 #[tokio::test]
@@ -169,7 +209,10 @@ async fn schedules_phases_and_quotes_are_private_and_each_user_reads_their_own()
             json!({"id": format!("sub_sched_{who}"), "customer": customer}),
         );
         apply(&app, &event("subscription_schedule.created", T, schedule)).await;
-        let quote = object("quote", json!({"id": format!("qt_{who}"), "customer": customer}));
+        let quote = object(
+            "quote",
+            json!({"id": format!("qt_{who}"), "customer": customer}),
+        );
         apply(&app, &event("quote.created", T, quote)).await;
     }
     let select = "SELECT stripe_subscription_schedule_id FROM subscription_schedules
@@ -178,8 +221,14 @@ async fn schedules_phases_and_quotes_are_private_and_each_user_reads_their_own()
     let [anon, alice_before, anon_after, alice_after] =
         seen_by_anon_and_alice(&app, &alice, select).await;
     let nothing = Vec::<String>::new();
-    assert_eq!((anon, alice_before, anon_after), (nothing.clone(), nothing.clone(), nothing));
-    assert_eq!(alice_after, ["phase of sub_sched_alice", "qt_alice", "sub_sched_alice"]);
+    assert_eq!(
+        (anon, alice_before, anon_after),
+        (nothing.clone(), nothing.clone(), nothing)
+    );
+    assert_eq!(
+        alice_after,
+        ["phase of sub_sched_alice", "qt_alice", "sub_sched_alice"]
+    );
 }
 
 #[tokio::test]
@@ -187,12 +236,23 @@ async fn backfill_imports_schedules_and_quotes_through_the_api() {
     let app = TestApp::spawn().await;
     let fake = FakeStripe::start(0, 0, 0);
     let schedules: Vec<Value> = (0..2)
-        .map(|i| object("subscription_schedule", json!({"id": format!("sub_sched_{i}")})))
+        .map(|i| {
+            object(
+                "subscription_schedule",
+                json!({"id": format!("sub_sched_{i}")}),
+            )
+        })
         .collect();
     let quotes: Vec<Value> = (0..3)
-        .map(|i| object("quote", json!({"id": format!("qt_{i}"), "amount_total": i * 100})))
+        .map(|i| {
+            object(
+                "quote",
+                json!({"id": format!("qt_{i}"), "amount_total": i * 100}),
+            )
+        })
         .collect();
-    fake.serve_list("/v1/subscription_schedules", schedules).await;
+    fake.serve_list("/v1/subscription_schedules", schedules)
+        .await;
     fake.serve_list("/v1/quotes", quotes).await;
     let report = fake.run_json(&app, &["backfill", "subscription-schedules", "quotes"]);
     let objects: Vec<(Value, Value)> = report
@@ -203,7 +263,10 @@ async fn backfill_imports_schedules_and_quotes_through_the_api() {
         .collect();
     assert_eq!(
         objects,
-        [(json!("subscription-schedules"), json!(2)), (json!("quotes"), json!(3))]
+        [
+            (json!("subscription-schedules"), json!(2)),
+            (json!("quotes"), json!(3))
+        ]
     );
     let rows = texts(
         &app.pool,
@@ -212,5 +275,14 @@ async fn backfill_imports_schedules_and_quotes_through_the_api() {
          GROUP BY 1 UNION ALL SELECT stripe_quote_id || ' ' || amount_total FROM quotes ORDER BY 1",
     )
     .await;
-    assert_eq!(rows, ["qt_0 0", "qt_1 100", "qt_2 200", "sub_sched_0 1", "sub_sched_1 1"]);
+    assert_eq!(
+        rows,
+        [
+            "qt_0 0",
+            "qt_1 100",
+            "qt_2 200",
+            "sub_sched_0 1",
+            "sub_sched_1 1"
+        ]
+    );
 }

@@ -47,20 +47,31 @@ fn verified(status: &str) -> Value {
 #[tokio::test]
 async fn a_tax_id_reads_the_fixture_and_its_deletion_is_final_in_every_order() {
     let app = TestApp::spawn().await;
-    apply(&app, &event("customer.tax_id.created", T, resource("tax_id"))).await;
+    apply(
+        &app,
+        &event("customer.tax_id.created", T, resource("tax_id")),
+    )
+    .await;
     let pending = "(txi_1Pgc6sB7WZ01zgkWXkvC78jZ,cus_QXg1o8vcGmoR32,eu_vat,DE123456789,DE,pending,f,1234567890,)";
     assert_eq!(tax_id_rows(&app.pool).await, [pending]);
 
     let events = [
         event("customer.tax_id.created", T, verified("pending")),
         event("customer.tax_id.updated", T + 60, verified("verified")),
-        event("customer.tax_id.deleted", T + 120, resource("deleted_tax_id")),
+        event(
+            "customer.tax_id.deleted",
+            T + 120,
+            resource("deleted_tax_id"),
+        ),
     ];
     let seen = in_three_orders(&app, &events, 4, tax_id_rows).await;
     let expected = [
         "(txi_1Pgc6sB7WZ01zgkWXkvC78jZ,cus_QXg1o8vcGmoR32,eu_vat,DE123456789,DE,verified,f,1234567890,1780000120)",
     ];
-    assert_eq!(seen, [expected, expected, expected].map(|e| e.map(String::from).to_vec()));
+    assert_eq!(
+        seen,
+        [expected, expected, expected].map(|e| e.map(String::from).to_vec())
+    );
 }
 
 /// Tax ids gained `owner` (2024-04-10); one whose top-level `customer` is
@@ -79,7 +90,10 @@ async fn tax_ids_are_private_and_each_user_reads_their_own() {
     let app = TestApp::spawn().await;
     let alice = alice_and_bob(&app).await;
     for (customer, id) in [("cus_alice", "txi_alice"), ("cus_bob", "txi_bob")] {
-        let tax_id = object("tax_id", json!({"id": id, "customer": customer, "owner": null}));
+        let tax_id = object(
+            "tax_id",
+            json!({"id": id, "customer": customer, "owner": null}),
+        );
         apply(&app, &event("customer.tax_id.created", T, tax_id)).await;
     }
     apply(&app, &event("tax_rate.created", T, resource("tax_rate"))).await;
@@ -87,7 +101,10 @@ async fn tax_ids_are_private_and_each_user_reads_their_own() {
     let [anon, alice_before, anon_after, alice_after] =
         seen_by_anon_and_alice(&app, &alice, select).await;
     let nothing = Vec::<String>::new();
-    assert_eq!((anon, alice_before, anon_after), (nothing.clone(), nothing.clone(), nothing));
+    assert_eq!(
+        (anon, alice_before, anon_after),
+        (nothing.clone(), nothing.clone(), nothing)
+    );
     assert_eq!(alice_after, ["txi_alice"], "tax rates stay private");
 }
 
@@ -95,7 +112,8 @@ async fn tax_ids_are_private_and_each_user_reads_their_own() {
 async fn a_tax_rate_reads_the_fixture_and_ends_the_same_in_every_order() {
     let app = TestApp::spawn().await;
     apply(&app, &event("tax_rate.created", T, resource("tax_rate"))).await;
-    let active = "(txr_1Pgc7BB7WZ01zgkW4Iwwvf6z,VAT,\"VAT Germany\",19,f,t,DE,,DE,vat,{},f,1234567890)";
+    let active =
+        "(txr_1Pgc7BB7WZ01zgkW4Iwwvf6z,VAT,\"VAT Germany\",19,f,t,DE,,DE,vat,{},f,1234567890)";
     assert_eq!(tax_rate_rows(&app.pool).await, [active]);
 
     let archived = object("tax_rate", json!({"active": false, "percentage": 7.5}));
@@ -104,7 +122,8 @@ async fn a_tax_rate_reads_the_fixture_and_ends_the_same_in_every_order() {
         event("tax_rate.updated", T, archived),
     ];
     let seen = in_three_orders(&app, &events, 2, tax_rate_rows).await;
-    let expected = ["(txr_1Pgc7BB7WZ01zgkW4Iwwvf6z,VAT,\"VAT Germany\",7.5,f,f,DE,,DE,vat,{},f,1234567890)"];
+    let expected =
+        ["(txr_1Pgc7BB7WZ01zgkW4Iwwvf6z,VAT,\"VAT Germany\",7.5,f,f,DE,,DE,vat,{},f,1234567890)"];
     assert_eq!(
         seen,
         [expected, expected, expected].map(|e| e.map(String::from).to_vec()),

@@ -242,8 +242,14 @@ mod tests {
     #[test]
     fn the_coupon_of_a_code_or_discount_is_read_from_either_api_shape() {
         let of = |json: &str| coupon_of(&serde_json::from_str(json).unwrap(), "source");
-        assert_eq!(of(r#"{"source":{"type":"coupon","coupon":"C1"}}"#).as_deref(), Some("C1"));
-        assert_eq!(of(r#"{"coupon":{"id":"C1","object":"coupon"}}"#).as_deref(), Some("C1"));
+        assert_eq!(
+            of(r#"{"source":{"type":"coupon","coupon":"C1"}}"#).as_deref(),
+            Some("C1")
+        );
+        assert_eq!(
+            of(r#"{"coupon":{"id":"C1","object":"coupon"}}"#).as_deref(),
+            Some("C1")
+        );
         assert_eq!(of(r#"{"source":{"type":"coupon","coupon":null}}"#), None);
     }
 }

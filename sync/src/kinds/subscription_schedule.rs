@@ -116,7 +116,13 @@ impl SyncedKind for SubscriptionSchedules {
 fn read_phases(object: &StripeObject) -> Option<Vec<Phase>> {
     let phases = fields::Fields::field(object, "phases")?;
     let phases = phases.as_array()?;
-    Some(phases.iter().filter(|p| p.is_object()).map(read_phase).collect())
+    Some(
+        phases
+            .iter()
+            .filter(|p| p.is_object())
+            .map(read_phase)
+            .collect(),
+    )
 }
 
 fn read_phase(phase: &Value) -> Phase {
@@ -226,15 +232,22 @@ async fn replace_phases(
 ) -> Result<(), sqlx::Error> {
     let listed: Vec<(&str, &Vec<Phase>)> = schedules
         .iter()
-        .filter_map(|s| Some((s.stripe_subscription_schedule_id.as_str(), s.phases.as_ref()?)))
+        .filter_map(|s| {
+            Some((
+                s.stripe_subscription_schedule_id.as_str(),
+                s.phases.as_ref()?,
+            ))
+        })
         .collect();
     if listed.is_empty() {
         return Ok(());
     }
-    sqlx::query("DELETE FROM subscription_schedule_phases WHERE stripe_subscription_schedule_id = ANY($1)")
-        .bind(listed.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "DELETE FROM subscription_schedule_phases WHERE stripe_subscription_schedule_id = ANY($1)",
+    )
+    .bind(listed.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
     let phases: Vec<(&str, i32, &Phase)> = listed
         .iter()
         .flat_map(|(id, phases)| {
