@@ -253,12 +253,12 @@ async fn a_discount_reads_the_fixture_and_its_removal_is_final_in_every_order() 
 async fn a_discount_without_its_deletion_event_type_is_not_deleted() {
     let app = TestApp::spawn().await;
     apply(&app, &event("customer.discount.updated", T, discount(None))).await;
-    let deleted: Vec<String> = texts(
+    let kept: Vec<String> = texts(
         &app.pool,
-        "SELECT (deleted_at IS NULL)::text FROM discounts",
+        "SELECT stripe_discount_id || ' ' || (deleted_at IS NULL) FROM discounts",
     )
     .await;
-    assert_eq!(deleted, ["true"]);
+    assert_eq!(kept, [format!("{DISCOUNT} true")]);
 }
 
 #[tokio::test]

@@ -272,7 +272,7 @@ async fn backfill_imports_schedules_and_quotes_through_the_api() {
         &app.pool,
         "SELECT s.stripe_subscription_schedule_id || ' ' || count(p.*) FROM subscription_schedules s
          JOIN subscription_schedule_phases p ON p.subscription_schedule_id = s.id
-         GROUP BY 1 UNION ALL SELECT stripe_quote_id || ' ' || amount_total FROM quotes ORDER BY 1",
+         GROUP BY s.stripe_subscription_schedule_id UNION ALL SELECT stripe_quote_id || ' ' || amount_total FROM quotes ORDER BY 1",
     )
     .await;
     assert_eq!(
