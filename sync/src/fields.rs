@@ -80,6 +80,11 @@ pub fn boolean(object: &impl Fields, key: &str) -> Option<bool> {
     object.field(key)?.as_bool()
 }
 
+/// A number that may have a fraction (a coupon's `percent_off` 25.5).
+pub fn decimal(object: &impl Fields, key: &str) -> Option<f64> {
+    object.field(key)?.as_f64()
+}
+
 /// `metadata`, or `{}` when it is absent or not an object.
 pub fn metadata(object: &impl Fields) -> Value {
     match object.field("metadata") {

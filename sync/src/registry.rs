@@ -28,6 +28,13 @@ pub static KINDS: &[&dyn Kind] = &[
     &Registered::<Charges>::KIND,
     &Registered::<Refunds>::KIND,
     &Registered::<Disputes>::KIND,
+    &Registered::<crate::kinds::coupon::Coupons>::KIND,
+    &Registered::<crate::kinds::promotion_code::PromotionCodes>::KIND,
+    &Registered::<crate::kinds::discount::Discounts>::KIND,
+    &Registered::<crate::kinds::tax_id::TaxIds>::KIND,
+    &Registered::<crate::kinds::tax_rate::TaxRates>::KIND,
+    &Registered::<crate::kinds::subscription_schedule::SubscriptionSchedules>::KIND,
+    &Registered::<crate::kinds::quote::Quotes>::KIND,
     GENERIC,
 ];
 

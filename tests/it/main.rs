@@ -3,8 +3,10 @@
 
 mod bench;
 mod billing;
+mod billing_fixtures;
 mod compose;
 mod config;
+mod coupons;
 mod deploy;
 mod docs;
 mod fake_stripe;
@@ -21,9 +23,11 @@ mod pagination;
 mod refunds;
 mod retries;
 mod roles;
+mod schedules;
 mod stripe_api;
 mod supabase;
 mod sync;
+mod taxes;
 mod telemetry;
 mod worker_support;
 mod workers;

@@ -3,7 +3,9 @@
 
 pub mod charge;
 pub mod checkout_session;
+pub mod coupon;
 pub mod customer;
+pub mod discount;
 pub mod dispute;
 pub mod invoice;
 pub mod payment;
@@ -11,5 +13,10 @@ pub(crate) mod payment_refunds;
 pub mod plan;
 pub mod price;
 pub mod product;
+pub mod promotion_code;
+pub mod quote;
 pub mod refund;
 pub mod subscription;
+pub mod subscription_schedule;
+pub mod tax_id;
+pub mod tax_rate;
