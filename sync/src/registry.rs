@@ -8,6 +8,7 @@
 use crate::{
     Kind,
     generic::StripeObjects,
+    kinds,
     kind::Registered,
     kinds::{
         charge::Charges, checkout_session::CheckoutSessions, customer::Customers,
@@ -25,9 +26,13 @@ pub static KINDS: &[&dyn Kind] = &[
     &Registered::<Plans>::KIND,
     &Registered::<CheckoutSessions>::KIND,
     &Registered::<Invoices>::KIND,
+    &Registered::<kinds::invoice_item::InvoiceItems>::KIND,
+    &Registered::<kinds::credit_note::CreditNotes>::KIND,
     &Registered::<Charges>::KIND,
     &Registered::<Refunds>::KIND,
     &Registered::<Disputes>::KIND,
+    &Registered::<kinds::feature::Features>::KIND,
+    &Registered::<kinds::entitlement_summary::EntitlementSummaries>::KIND,
     GENERIC,
 ];
 

@@ -2,10 +2,15 @@
 //! [`SyncedKind`](crate::SyncedKind) and registered in [`crate::registry`].
 
 pub mod charge;
+pub(crate) mod checkout_line_items;
 pub mod checkout_session;
+pub mod credit_note;
 pub mod customer;
 pub mod dispute;
+pub mod entitlement_summary;
+pub mod feature;
 pub mod invoice;
+pub mod invoice_item;
 pub mod payment;
 pub(crate) mod payment_refunds;
 pub mod plan;
