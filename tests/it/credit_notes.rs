@@ -147,7 +147,7 @@ async fn backfill_imports_credit_notes_with_their_lines() {
     let rows: Vec<String> = sqlx::query_scalar(
         "SELECT n.stripe_credit_note_id || ' ' || n.amount || ' ' || count(l.id)
          FROM credit_notes n JOIN credit_note_lines l ON l.credit_note_id = n.id
-         WHERE n.last_event_id = 'snapshot' GROUP BY 1 ORDER BY 1",
+         WHERE n.last_event_id = 'snapshot' GROUP BY n.stripe_credit_note_id, n.amount ORDER BY 1",
     )
     .fetch_all(&app.pool)
     .await
