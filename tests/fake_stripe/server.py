@@ -212,6 +212,10 @@ class Handler(BaseHTTPRequestHandler):
             with state.lock:
                 created = self.create(url.path, form)
             return self.send_json(200, created)
+        # Any other list endpoint (a kind the fake holds none of, unless a
+        # test posted a list for it): an account with nothing there.
+        if self.command == "GET":
+            return self.send_json(200, page([], query, url.path))
         self.send_json(404, {"error": {"type": "invalid_request_error", "message": "no such route"}})
 
     def create(self, path, form):
