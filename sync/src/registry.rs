@@ -8,8 +8,8 @@
 use crate::{
     Kind,
     generic::StripeObjects,
-    kinds,
     kind::Registered,
+    kinds,
     kinds::{
         charge::Charges, checkout_session::CheckoutSessions, customer::Customers,
         dispute::Disputes, invoice::Invoices, payment::PaymentIntents, plan::Plans, price::Prices,

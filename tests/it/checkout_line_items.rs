@@ -62,8 +62,14 @@ async fn an_expanded_session_keeps_its_line_items_and_one_without_them_changes_n
     let app = TestApp::spawn().await;
     let expanded = completed(100, Some(vec![line_item("li_a", 1), line_item("li_b", 2)]));
     apply(&app, &expanded).await;
-    assert_eq!(log_statuses(&app.pool, expanded["id"].as_str().unwrap()).await, ["success"]);
-    assert_eq!(line_items(&app.pool).await, [row("li_a", 1), row("li_b", 2)]);
+    assert_eq!(
+        log_statuses(&app.pool, expanded["id"].as_str().unwrap()).await,
+        ["success"]
+    );
+    assert_eq!(
+        line_items(&app.pool).await,
+        [row("li_a", 1), row("li_b", 2)]
+    );
 
     apply(&app, &completed(200, None)).await;
     assert_eq!(
@@ -73,7 +79,11 @@ async fn an_expanded_session_keeps_its_line_items_and_one_without_them_changes_n
     );
 
     apply(&app, &completed(300, Some(vec![line_item("li_b", 3)]))).await;
-    assert_eq!(line_items(&app.pool).await, [row("li_b", 3)], "replaced as a set");
+    assert_eq!(
+        line_items(&app.pool).await,
+        [row("li_b", 3)],
+        "replaced as a set"
+    );
 }
 
 #[tokio::test]
@@ -99,7 +109,8 @@ async fn backfill_asks_for_line_items_and_keeps_them() {
     let fake = FakeStripe::start(0, 0, 0);
     let mut session = completed(100, Some(vec![line_item("li_a", 1)]))["data"]["object"].clone();
     session["customer"] = Value::Null;
-    fake.serve_list("/v1/checkout/sessions", vec![session]).await;
+    fake.serve_list("/v1/checkout/sessions", vec![session])
+        .await;
     let report = fake.run_json(&app, &["backfill", "checkout-sessions"]);
     assert_eq!(report[0]["objects"], json!(1), "{report}");
     assert_eq!(line_items(&app.pool).await, [row("li_a", 1)]);
@@ -123,16 +134,26 @@ async fn line_items_are_private_and_each_user_reads_only_their_own() {
         apply(&app, &session).await;
     }
     let select = "SELECT stripe_line_item_id FROM checkout_session_line_items ORDER BY 1";
-    assert_eq!(as_role(&app.pool, "anon", None, select).await.unwrap(), Vec::<String>::new());
     assert_eq!(
-        as_role(&app.pool, "authenticated", Some(&users[0]), select).await.unwrap(),
+        as_role(&app.pool, "anon", None, select).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        as_role(&app.pool, "authenticated", Some(&users[0]), select)
+            .await
+            .unwrap(),
         Vec::<String>::new(),
         "private until the read-own-rows policies are installed"
     );
     run_optional_sql(&app, "read_own_rows", &["schema=public"]);
-    assert_eq!(as_role(&app.pool, "anon", None, select).await.unwrap(), Vec::<String>::new());
     assert_eq!(
-        as_role(&app.pool, "authenticated", Some(&users[0]), select).await.unwrap(),
+        as_role(&app.pool, "anon", None, select).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        as_role(&app.pool, "authenticated", Some(&users[0]), select)
+            .await
+            .unwrap(),
         ["li_cus_alice"]
     );
 }

@@ -56,9 +56,16 @@ async fn each_credit_note_event_alone_produces_its_rows() {
     let app = TestApp::spawn().await;
     let created = event("credit_note.created", 100, note(|_| {}));
     apply(&app, &created).await;
-    assert_eq!(log_statuses(&app.pool, created["id"].as_str().unwrap()).await, ["success"]);
+    assert_eq!(
+        log_statuses(&app.pool, created["id"].as_str().unwrap()).await,
+        ["success"]
+    );
     assert_eq!(notes(&app.pool).await, [ISSUED]);
-    assert_eq!(lines(&app.pool).await, [SECOND_LINE, FIRST_LINE], "ordered by line id");
+    assert_eq!(
+        lines(&app.pool).await,
+        [SECOND_LINE, FIRST_LINE],
+        "ordered by line id"
+    );
 
     let updated = note(|n| {
         n["memo"] = json!("Goodwill");
@@ -68,7 +75,10 @@ async fn each_credit_note_event_alone_produces_its_rows() {
     apply(&app, &event("credit_note.updated", 200, updated)).await;
     assert_eq!(
         notes(&app.pool).await,
-        [ISSUED.replace("issued,,pre_payment,1690,,,{}", "issued,order_change,pre_payment,1690,Goodwill,,\"{\"\"ticket\"\": \"\"T-1\"\"}\"")]
+        [ISSUED.replace(
+            "issued,,pre_payment,1690,,,{}",
+            "issued,order_change,pre_payment,1690,Goodwill,,\"{\"\"ticket\"\": \"\"T-1\"\"}\""
+        )]
     );
 
     let voided = note(|n| {
@@ -78,7 +88,10 @@ async fn each_credit_note_event_alone_produces_its_rows() {
     apply(&app, &event("credit_note.voided", 300, voided)).await;
     assert_eq!(
         notes(&app.pool).await,
-        [ISSUED.replace("issued,,pre_payment,1690,,,", "void,,pre_payment,1690,,1700000000,")]
+        [ISSUED.replace(
+            "issued,,pre_payment,1690,,,",
+            "void,,pre_payment,1690,,1700000000,"
+        )]
     );
 }
 
@@ -92,14 +105,22 @@ async fn the_newest_lines_replace_the_set_in_every_delivery_order() {
     let events = [
         event("credit_note.created", 100, note(|_| {})),
         event("credit_note.updated", 160, one_line),
-        event("credit_note.voided", 220, note(|n| n["status"] = json!("void"))),
+        event(
+            "credit_note.voided",
+            220,
+            note(|n| n["status"] = json!("void")),
+        ),
     ];
     let read = async |pool: &PgPool| {
         let mut rows = notes(pool).await;
         rows.extend(lines(pool).await);
         rows
     };
-    let expected = [ISSUED.replace("issued", "void"), SECOND_LINE.to_owned(), FIRST_LINE.to_owned()];
+    let expected = [
+        ISSUED.replace("issued", "void"),
+        SECOND_LINE.to_owned(),
+        FIRST_LINE.to_owned(),
+    ];
     let [ordered, reversed, shuffled] = in_three_orders(&app, &events, 9, read).await;
     assert_eq!(ordered, expected, "the void note lists both lines again");
     assert_eq!(reversed, expected);
@@ -116,16 +137,29 @@ async fn fields_of_unknown_shape_read_as_absent() {
         n["lines"]["data"][0]["quantity"] = json!("one");
     });
     apply(&app, &event("credit_note.created", 100, drifted)).await;
-    assert_eq!(notes(&app.pool).await, [ISSUED.replace("pre_payment,1690,", "pre_payment,,")]);
-    assert_eq!(lines(&app.pool).await[1], FIRST_LINE.replace("1190,1,", "1190,,"));
+    assert_eq!(
+        notes(&app.pool).await,
+        [ISSUED.replace("pre_payment,1690,", "pre_payment,,")]
+    );
+    assert_eq!(
+        lines(&app.pool).await[1],
+        FIRST_LINE.replace("1190,1,", "1190,,")
+    );
 }
 
 #[tokio::test]
 async fn a_credit_note_whose_amount_is_not_a_number_is_dead_at_once() {
     let app = TestApp::spawn().await;
-    let bad = event("credit_note.created", 100, note(|n| n["amount"] = json!("lots")));
+    let bad = event(
+        "credit_note.created",
+        100,
+        note(|n| n["amount"] = json!("lots")),
+    );
     apply(&app, &bad).await;
-    assert_eq!(log_statuses(&app.pool, bad["id"].as_str().unwrap()).await, ["dead"]);
+    assert_eq!(
+        log_statuses(&app.pool, bad["id"].as_str().unwrap()).await,
+        ["dead"]
+    );
     assert_eq!(notes(&app.pool).await, Vec::<String>::new());
 }
 
@@ -163,7 +197,12 @@ async fn credit_notes_are_private_and_each_user_reads_only_their_own() {
         let object = note(|n| {
             n["id"] = json!(format!("cn_{customer}"));
             n["customer"] = json!(customer);
-            for (i, line) in n["lines"]["data"].as_array_mut().unwrap().iter_mut().enumerate() {
+            for (i, line) in n["lines"]["data"]
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+                .enumerate()
+            {
                 line["id"] = json!(format!("cnli_{customer}_{i}"));
             }
         });
@@ -171,16 +210,26 @@ async fn credit_notes_are_private_and_each_user_reads_only_their_own() {
     }
     let select = "SELECT stripe_credit_note_id FROM credit_notes
                   UNION ALL SELECT stripe_credit_note_line_id FROM credit_note_lines ORDER BY 1";
-    assert_eq!(as_role(&app.pool, "anon", None, select).await.unwrap(), Vec::<String>::new());
     assert_eq!(
-        as_role(&app.pool, "authenticated", Some(&users[0]), select).await.unwrap(),
+        as_role(&app.pool, "anon", None, select).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        as_role(&app.pool, "authenticated", Some(&users[0]), select)
+            .await
+            .unwrap(),
         Vec::<String>::new(),
         "private until the read-own-rows policies are installed"
     );
     run_optional_sql(&app, "read_own_rows", &["schema=public"]);
-    assert_eq!(as_role(&app.pool, "anon", None, select).await.unwrap(), Vec::<String>::new());
     assert_eq!(
-        as_role(&app.pool, "authenticated", Some(&users[0]), select).await.unwrap(),
+        as_role(&app.pool, "anon", None, select).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        as_role(&app.pool, "authenticated", Some(&users[0]), select)
+            .await
+            .unwrap(),
         ["cn_cus_alice", "cnli_cus_alice_0", "cnli_cus_alice_1"]
     );
 }

@@ -50,20 +50,33 @@ async fn entitlements(pool: &PgPool) -> Vec<String> {
 #[tokio::test]
 async fn a_summary_alone_gives_its_customer_exactly_its_entitlements() {
     let app = TestApp::spawn().await;
-    let first = event(SUMMARY_UPDATED, 100, summary("cus_a", &["pro-export", "seats"]));
+    let first = event(
+        SUMMARY_UPDATED,
+        100,
+        summary("cus_a", &["pro-export", "seats"]),
+    );
     apply(&app, &first).await;
-    assert_eq!(log_statuses(&app.pool, first["id"].as_str().unwrap()).await, ["success"]);
+    assert_eq!(
+        log_statuses(&app.pool, first["id"].as_str().unwrap()).await,
+        ["success"]
+    );
     let id = first["id"].as_str().unwrap();
     assert_eq!(
         entitlements(&app.pool).await,
-        [format!("cus_a cus_a pro-export:feat_test_pro-export,seats:feat_test_seats {id}")],
+        [format!(
+            "cus_a cus_a pro-export:feat_test_pro-export,seats:feat_test_seats {id}"
+        )],
         "linked to a placeholder customer"
     );
 
     let emptied = event(SUMMARY_UPDATED, 101, summary("cus_a", &[]));
     apply(&app, &emptied).await;
     let id = emptied["id"].as_str().unwrap();
-    assert_eq!(entitlements(&app.pool).await, [format!("cus_a cus_a  {id}")], "none left");
+    assert_eq!(
+        entitlements(&app.pool).await,
+        [format!("cus_a cus_a  {id}")],
+        "none left"
+    );
 }
 
 #[tokio::test]
@@ -71,28 +84,49 @@ async fn the_newest_summary_wins_in_every_delivery_order() {
     let app = TestApp::spawn().await;
     let events = [
         event(SUMMARY_UPDATED, 100, summary("cus_a", &["basic"])),
-        event(SUMMARY_UPDATED, 160, summary("cus_a", &["basic", "pro-export"])),
+        event(
+            SUMMARY_UPDATED,
+            160,
+            summary("cus_a", &["basic", "pro-export"]),
+        ),
         event(SUMMARY_UPDATED, 220, summary("cus_a", &["pro-export"])),
         event(SUMMARY_UPDATED, 130, summary("cus_b", &["basic"])),
         // A same-second tie: the greater event id wins, as everywhere.
         event(SUMMARY_UPDATED, 130, summary("cus_b", &["seats"])),
     ];
-    let (b_first, b_second) = (events[3]["id"].as_str().unwrap(), events[4]["id"].as_str().unwrap());
-    let b_wins = if b_first > b_second { ("basic", b_first) } else { ("seats", b_second) };
+    let (b_first, b_second) = (
+        events[3]["id"].as_str().unwrap(),
+        events[4]["id"].as_str().unwrap(),
+    );
+    let b_wins = if b_first > b_second {
+        ("basic", b_first)
+    } else {
+        ("seats", b_second)
+    };
     let expected = [
-        format!("cus_a cus_a pro-export:feat_test_pro-export {}", events[2]["id"].as_str().unwrap()),
+        format!(
+            "cus_a cus_a pro-export:feat_test_pro-export {}",
+            events[2]["id"].as_str().unwrap()
+        ),
         format!("cus_b cus_b {0}:feat_test_{0} {1}", b_wins.0, b_wins.1),
     ];
     let [ordered, reversed, shuffled] = in_three_orders(&app, &events, 5, entitlements).await;
     assert_eq!(ordered, expected);
-    assert_eq!(reversed, expected, "an older summary delivered late is stale");
+    assert_eq!(
+        reversed, expected,
+        "an older summary delivered late is stale"
+    );
     assert_eq!(shuffled, expected);
 }
 
 #[tokio::test]
 async fn a_truncated_list_adds_but_removes_nothing() {
     let app = TestApp::spawn().await;
-    apply(&app, &event(SUMMARY_UPDATED, 100, summary("cus_a", &["basic"]))).await;
+    apply(
+        &app,
+        &event(SUMMARY_UPDATED, 100, summary("cus_a", &["basic"])),
+    )
+    .await;
     let mut truncated = summary("cus_a", &["seats"]);
     truncated["entitlements"]["has_more"] = json!(true);
     let last = event(SUMMARY_UPDATED, 101, truncated);
@@ -100,7 +134,9 @@ async fn a_truncated_list_adds_but_removes_nothing() {
     let id = last["id"].as_str().unwrap();
     assert_eq!(
         entitlements(&app.pool).await,
-        [format!("cus_a cus_a basic:feat_test_basic,seats:feat_test_seats {id}")]
+        [format!(
+            "cus_a cus_a basic:feat_test_basic,seats:feat_test_seats {id}"
+        )]
     );
 }
 
@@ -126,7 +162,12 @@ async fn stripes_fixture_summary_reads_into_rows_and_drift_is_tolerated() {
     .unwrap();
     assert_eq!(
         row,
-        ("ent_test_1".into(), Some("feat_test_1".into()), Some("lookup_key".into()), None)
+        (
+            "ent_test_1".into(),
+            Some("feat_test_1".into()),
+            Some("lookup_key".into()),
+            None
+        )
     );
 }
 
@@ -137,7 +178,10 @@ async fn a_summary_whose_list_is_not_a_list_is_dead_at_once() {
     object["entitlements"] = json!("basic");
     let bad = event(SUMMARY_UPDATED, 100, object);
     apply(&app, &bad).await;
-    assert_eq!(log_statuses(&app.pool, bad["id"].as_str().unwrap()).await, ["dead"]);
+    assert_eq!(
+        log_statuses(&app.pool, bad["id"].as_str().unwrap()).await,
+        ["dead"]
+    );
     assert_eq!(entitlements(&app.pool).await, Vec::<String>::new());
 }
 
@@ -177,8 +221,16 @@ async fn backfill_imports_the_accounts_features() {
 /// Two customers with their users; only Alice's customer has `pro-export`.
 async fn alice_and_bob(app: &TestApp) -> (String, String) {
     let users = linked_users(app, &["cus_alice", "cus_bob"]).await;
-    apply(app, &event(SUMMARY_UPDATED, 100, summary("cus_alice", &["pro-export"]))).await;
-    apply(app, &event(SUMMARY_UPDATED, 100, summary("cus_bob", &["basic"]))).await;
+    apply(
+        app,
+        &event(SUMMARY_UPDATED, 100, summary("cus_alice", &["pro-export"])),
+    )
+    .await;
+    apply(
+        app,
+        &event(SUMMARY_UPDATED, 100, summary("cus_bob", &["basic"])),
+    )
+    .await;
     (users[0].clone(), users[1].clone())
 }
 
@@ -189,22 +241,34 @@ async fn entitlements_are_private_and_each_user_reads_only_their_own() {
     let select = "SELECT lookup_key FROM active_entitlements ORDER BY 1";
     let summaries = "SELECT stripe_customer_id FROM entitlement_summaries ORDER BY 1";
     for sql in [select, summaries] {
-        assert_eq!(as_role(&app.pool, "anon", None, sql).await.unwrap(), Vec::<String>::new());
         assert_eq!(
-            as_role(&app.pool, "authenticated", Some(&alice), sql).await.unwrap(),
+            as_role(&app.pool, "anon", None, sql).await.unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            as_role(&app.pool, "authenticated", Some(&alice), sql)
+                .await
+                .unwrap(),
             Vec::<String>::new(),
             "private until the read-own-rows policies are installed"
         );
     }
     run_optional_sql(&app, "read_own_rows", &["schema=public"]);
-    assert_eq!(as_role(&app.pool, "anon", None, select).await.unwrap(), Vec::<String>::new());
     assert_eq!(
-        as_role(&app.pool, "authenticated", Some(&alice), select).await.unwrap(),
+        as_role(&app.pool, "anon", None, select).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        as_role(&app.pool, "authenticated", Some(&alice), select)
+            .await
+            .unwrap(),
         ["pro-export"],
         "Bob's basic is not Alice's to read"
     );
     assert_eq!(
-        as_role(&app.pool, "authenticated", Some(&alice), summaries).await.unwrap(),
+        as_role(&app.pool, "authenticated", Some(&alice), summaries)
+            .await
+            .unwrap(),
         ["cus_alice"]
     );
 }
@@ -228,20 +292,33 @@ async fn has_entitlement_decides_an_apps_own_policy() {
     .unwrap();
     let select = "SELECT name FROM exports ORDER BY id";
     assert_eq!(
-        as_role(&app.pool, "authenticated", Some(&alice), select).await.unwrap(),
+        as_role(&app.pool, "authenticated", Some(&alice), select)
+            .await
+            .unwrap(),
         ["q1.csv", "q2.csv"]
     );
     assert_eq!(
-        as_role(&app.pool, "authenticated", Some(&bob), select).await.unwrap(),
+        as_role(&app.pool, "authenticated", Some(&bob), select)
+            .await
+            .unwrap(),
         Vec::<String>::new(),
         "Bob's customer has no pro-export"
     );
-    assert_eq!(as_role(&app.pool, "anon", None, select).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        as_role(&app.pool, "anon", None, select).await.unwrap(),
+        Vec::<String>::new()
+    );
 
     // Alice's plan changes: the next summary takes the feature away.
-    apply(&app, &event(SUMMARY_UPDATED, 200, summary("cus_alice", &["basic"]))).await;
+    apply(
+        &app,
+        &event(SUMMARY_UPDATED, 200, summary("cus_alice", &["basic"])),
+    )
+    .await;
     assert_eq!(
-        as_role(&app.pool, "authenticated", Some(&alice), select).await.unwrap(),
+        as_role(&app.pool, "authenticated", Some(&alice), select)
+            .await
+            .unwrap(),
         Vec::<String>::new()
     );
 }
@@ -265,9 +342,14 @@ async fn billing_state_shows_the_users_customer_subscriptions_and_entitlements()
                            (subscriptions -> 0 ->> 'current_period_end') IS NOT NULL, entitlements)::text
                  FROM billing_state()";
     assert_eq!(
-        as_role(&app.pool, "authenticated", Some(&alice), state).await.unwrap(),
+        as_role(&app.pool, "authenticated", Some(&alice), state)
+            .await
+            .unwrap(),
         ["(cus_alice,sub_live,active,1,t,{pro-export})"],
         "the canceled subscription is not current"
     );
-    assert_eq!(as_role(&app.pool, "anon", None, state).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        as_role(&app.pool, "anon", None, state).await.unwrap(),
+        Vec::<String>::new()
+    );
 }

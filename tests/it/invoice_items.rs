@@ -46,14 +46,27 @@ async fn each_invoice_item_event_alone_produces_its_row() {
     let app = TestApp::spawn().await;
     let created = event("invoiceitem.created", 100, item(|_| {}));
     apply(&app, &created).await;
-    assert_eq!(log_statuses(&app.pool, created["id"].as_str().unwrap()).await, ["success"]);
+    assert_eq!(
+        log_statuses(&app.pool, created["id"].as_str().unwrap()).await,
+        ["success"]
+    );
     assert_eq!(rows(&app.pool).await, [CREATED_ROW]);
 
     // Stripe sends the whole item with the deletion.
-    apply(&app, &event("invoiceitem.deleted", 200, item(|i| i["invoice"] = json!("in_1")))).await;
+    apply(
+        &app,
+        &event(
+            "invoiceitem.deleted",
+            200,
+            item(|i| i["invoice"] = json!("in_1")),
+        ),
+    )
+    .await;
     assert_eq!(
         rows(&app.pool).await,
-        [CREATED_ROW.replace(",,sub_1", ",in_1,sub_1").replace(",f)", ",t)")]
+        [CREATED_ROW
+            .replace(",,sub_1", ",in_1,sub_1")
+            .replace(",f)", ",t)")]
     );
 }
 
@@ -68,7 +81,10 @@ async fn a_deletion_is_final_in_every_delivery_order() {
     let expected = [CREATED_ROW.replace(",f)", ",t)")];
     let [ordered, reversed, shuffled] = in_three_orders(&app, &events, 3, rows).await;
     assert_eq!(ordered, expected);
-    assert_eq!(reversed, expected, "the details still come from the creation");
+    assert_eq!(
+        reversed, expected,
+        "the details still come from the creation"
+    );
     assert_eq!(shuffled, expected);
 }
 
@@ -86,7 +102,10 @@ async fn the_older_api_shape_reads_to_the_same_row() {
         object.insert("proration".into(), json!("no"));
     });
     apply(&app, &event("invoiceitem.created", 100, older)).await;
-    assert_eq!(rows(&app.pool).await, [CREATED_ROW.replace(",f,1721954054", ",,1721954054")]);
+    assert_eq!(
+        rows(&app.pool).await,
+        [CREATED_ROW.replace(",f,1721954054", ",,1721954054")]
+    );
 }
 
 #[tokio::test]
@@ -94,10 +113,12 @@ async fn backfill_imports_invoice_items() {
     let app = TestApp::spawn().await;
     let fake = FakeStripe::start(0, 0, 0);
     let items: Vec<Value> = (0..3)
-        .map(|n| item(|i| {
-            i["id"] = json!(format!("ii_fake{n}"));
-            i["amount"] = json!(n * 100);
-        }))
+        .map(|n| {
+            item(|i| {
+                i["id"] = json!(format!("ii_fake{n}"));
+                i["amount"] = json!(n * 100);
+            })
+        })
         .collect();
     fake.serve_list("/v1/invoiceitems", items).await;
     let report = fake.run_json(&app, &["backfill", "invoice-items"]);
@@ -123,16 +144,26 @@ async fn invoice_items_are_private_and_each_user_reads_only_their_own() {
         apply(&app, &event("invoiceitem.created", 100, object)).await;
     }
     let select = "SELECT stripe_invoice_item_id FROM invoice_items ORDER BY 1";
-    assert_eq!(as_role(&app.pool, "anon", None, select).await.unwrap(), Vec::<String>::new());
     assert_eq!(
-        as_role(&app.pool, "authenticated", Some(&users[0]), select).await.unwrap(),
+        as_role(&app.pool, "anon", None, select).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        as_role(&app.pool, "authenticated", Some(&users[0]), select)
+            .await
+            .unwrap(),
         Vec::<String>::new(),
         "private until the read-own-rows policies are installed"
     );
     run_optional_sql(&app, "read_own_rows", &["schema=public"]);
-    assert_eq!(as_role(&app.pool, "anon", None, select).await.unwrap(), Vec::<String>::new());
     assert_eq!(
-        as_role(&app.pool, "authenticated", Some(&users[0]), select).await.unwrap(),
+        as_role(&app.pool, "anon", None, select).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        as_role(&app.pool, "authenticated", Some(&users[0]), select)
+            .await
+            .unwrap(),
         ["ii_cus_alice"]
     );
 }

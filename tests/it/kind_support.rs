@@ -13,7 +13,10 @@ use crate::{
 
 /// One resource of the fixture, such as `"credit_note"`.
 pub fn stripe_fixture(resource: &str) -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/stripe/fixtures3.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/stripe/fixtures3.json"
+    );
     let all: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let object = all["resources"][resource].clone();
     assert!(object.is_object(), "the fixture has no {resource}");

@@ -3,8 +3,8 @@
 
 mod bench;
 mod billing;
-mod compose;
 mod checkout_line_items;
+mod compose;
 mod config;
 mod credit_notes;
 mod deploy;

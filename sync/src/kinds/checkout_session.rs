@@ -8,9 +8,9 @@ use std::collections::HashSet;
 use sqlx::PgConnection;
 
 use crate::{
+    ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind, Version, fields,
     items::Listed,
     kinds::checkout_line_items::{self, LineItem},
-    ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind, Version, fields,
     kinds::customer::{self, Customers},
     object_id,
     order::bind_versions,

@@ -93,9 +93,24 @@ async fn upsert(
         "
          RETURNING stripe_feature_id",
     ))
-    .bind(changes.iter().map(|(_, c)| c.stripe_feature_id.as_str()).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(_, c)| c.lookup_key.as_deref()).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(_, c)| c.name.as_deref()).collect::<Vec<_>>())
+    .bind(
+        changes
+            .iter()
+            .map(|(_, c)| c.stripe_feature_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changes
+            .iter()
+            .map(|(_, c)| c.lookup_key.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changes
+            .iter()
+            .map(|(_, c)| c.name.as_deref())
+            .collect::<Vec<_>>(),
+    )
     .bind(changes.iter().map(|(_, c)| c.active).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, c)| &c.metadata).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, c)| c.livemode).collect::<Vec<_>>());
