@@ -105,7 +105,7 @@ impl SyncedKind for CheckoutSessions {
         conn: &'a mut PgConnection,
         changes: &'a [(&'a Version, &'a CheckoutSessionChange)],
     ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
-        async move { checkout_line_items::write(conn, &carried(changes)).await }
+        write_line_items(conn, changes)
     }
 }
 
@@ -164,6 +164,14 @@ async fn upsert(
     checkout_line_items::write(conn, &carried(changes)).await?;
     link_users(conn, changes).await?;
     Ok(written.into_iter().collect())
+}
+
+/// The line items of sessions whose newest event did not carry them.
+async fn write_line_items(
+    conn: &mut PgConnection,
+    changes: &[(&Version, &CheckoutSessionChange)],
+) -> Result<HashSet<String>, sqlx::Error> {
+    checkout_line_items::write(conn, &carried(changes)).await
 }
 
 /// Each change's line items, for `checkout_line_items::write`.
