@@ -24,6 +24,10 @@ const NESTED: &[(&str, &str)] = &[
     ("issuing_authorization.", "issuing.authorization"),
     ("radar.early_fraud_warning.", "radar.early_fraud_warning"),
     ("test_helpers.test_clock.", "test_helpers.test_clock"),
+    (
+        "entitlements.active_entitlement_summary.",
+        "entitlements.active_entitlement_summary",
+    ),
 ];
 
 /// The object kind of an event type (`customer.subscription.updated` →

@@ -57,6 +57,13 @@ impl<T> Listed<T> {
         }
     }
 
+    /// Whether writing this list changes anything: a complete list (even
+    /// an empty one) replaces the set, a truncated one adds its items; an
+    /// absent list does neither.
+    pub fn changes_anything(&self) -> bool {
+        self.complete || !self.items.is_empty()
+    }
+
     fn empty() -> Self {
         Self {
             items: Vec::new(),

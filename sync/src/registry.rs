@@ -9,6 +9,7 @@ use crate::{
     Kind,
     generic::StripeObjects,
     kind::Registered,
+    kinds,
     kinds::{
         charge::Charges, checkout_session::CheckoutSessions, customer::Customers,
         dispute::Disputes, invoice::Invoices, payment::PaymentIntents, plan::Plans, price::Prices,
@@ -25,6 +26,8 @@ pub static KINDS: &[&dyn Kind] = &[
     &Registered::<Plans>::KIND,
     &Registered::<CheckoutSessions>::KIND,
     &Registered::<Invoices>::KIND,
+    &Registered::<kinds::invoice_item::InvoiceItems>::KIND,
+    &Registered::<kinds::credit_note::CreditNotes>::KIND,
     &Registered::<Charges>::KIND,
     &Registered::<Refunds>::KIND,
     &Registered::<Disputes>::KIND,
@@ -35,6 +38,8 @@ pub static KINDS: &[&dyn Kind] = &[
     &Registered::<crate::kinds::tax_rate::TaxRates>::KIND,
     &Registered::<crate::kinds::subscription_schedule::SubscriptionSchedules>::KIND,
     &Registered::<crate::kinds::quote::Quotes>::KIND,
+    &Registered::<kinds::feature::Features>::KIND,
+    &Registered::<kinds::entitlement_summary::EntitlementSummaries>::KIND,
     GENERIC,
 ];
 

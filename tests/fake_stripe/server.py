@@ -198,6 +198,11 @@ class Handler(BaseHTTPRequestHandler):
         if hang:
             time.sleep(3600)
             return
+        # A list a test posted wins over the built-in one of the same path.
+        if self.command == "GET" and url.path in state.lists:
+            with state.lock:
+                state.pages_served += 1
+            return self.send_json(200, page(state.lists[url.path], query, url.path))
         kinds = {"/v1/customers": "customers", "/v1/subscriptions": "subscriptions",
                  "/v1/payment_intents": "payment_intents", "/v1/products": "products", "/v1/prices": "prices",
                  "/v1/checkout/sessions": "checkout_sessions", "/v1/invoices": "invoices",
@@ -220,6 +225,10 @@ class Handler(BaseHTTPRequestHandler):
             with state.lock:
                 created = self.create(url.path, form)
             return self.send_json(200, created)
+        # Any other list endpoint (a kind the fake holds none of, unless a
+        # test posted a list for it): an account with nothing there.
+        if self.command == "GET":
+            return self.send_json(200, page([], query, url.path))
         self.send_json(404, {"error": {"type": "invalid_request_error", "message": "no such route"}})
 
     def send_list(self, items, query, path, count=True):

@@ -9,6 +9,8 @@ use sqlx::PgConnection;
 
 use crate::{
     ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind, Version, fields,
+    items::Listed,
+    kinds::checkout_line_items::{self, LineItem},
     kinds::customer::{self, Customers},
     object_id,
     order::bind_versions,
@@ -29,6 +31,7 @@ pub struct CheckoutSessionChange {
     pub currency: Option<String>,
     pub livemode: Option<bool>,
     pub stripe_created: Option<i64>,
+    pub line_items: Listed<LineItem>,
 }
 
 pub struct CheckoutSessions;
@@ -47,7 +50,8 @@ impl SyncedKind for CheckoutSessions {
     const LIST: Option<ListEndpoint> = Some(ListEndpoint {
         name: "checkout-sessions",
         path: "/checkout/sessions",
-        params: &[],
+        // Line items come only when asked for.
+        params: &[("expand[]", "data.line_items")],
     });
     const REQUIRED: &'static [Required] = &[
         required("mode", Shape::Text),
@@ -71,6 +75,7 @@ impl SyncedKind for CheckoutSessions {
             currency: fields::string(object, "currency"),
             livemode: fields::boolean(object, "livemode"),
             stripe_created: fields::integer(object, "created"),
+            line_items: checkout_line_items::read(object),
         })
     }
 
@@ -87,6 +92,20 @@ impl SyncedKind for CheckoutSessions {
         changes: &'a [(&'a Version, &'a CheckoutSessionChange)],
     ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
         upsert(conn, changes)
+    }
+
+    /// A session carrying its line items: Stripe sends them only when
+    /// expanded, so an older event may be the one that has them, and they
+    /// must land whatever order the events arrive in.
+    fn is_terminal(change: &CheckoutSessionChange) -> bool {
+        change.line_items.changes_anything()
+    }
+
+    fn write_terminal<'a>(
+        conn: &'a mut PgConnection,
+        changes: &'a [(&'a Version, &'a CheckoutSessionChange)],
+    ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
+        write_line_items(conn, changes)
     }
 }
 
@@ -142,8 +161,27 @@ async fn upsert(
     let written: Vec<String> = bind_versions(query, &versions)
         .fetch_all(&mut *conn)
         .await?;
+    checkout_line_items::write(conn, &carried(changes)).await?;
     link_users(conn, changes).await?;
     Ok(written.into_iter().collect())
+}
+
+/// The line items of sessions whose newest event did not carry them.
+async fn write_line_items(
+    conn: &mut PgConnection,
+    changes: &[(&Version, &CheckoutSessionChange)],
+) -> Result<HashSet<String>, sqlx::Error> {
+    checkout_line_items::write(conn, &carried(changes)).await
+}
+
+/// Each change's line items, for `checkout_line_items::write`.
+fn carried<'a>(
+    changes: &'a [(&'a Version, &'a CheckoutSessionChange)],
+) -> Vec<checkout_line_items::Carried<'a>> {
+    changes
+        .iter()
+        .map(|(v, c)| (*v, c.stripe_checkout_session_id.as_str(), &c.line_items))
+        .collect()
 }
 
 /// `client_reference_id` that is a Supabase user id (a uuid) links that user

@@ -200,7 +200,7 @@ fn read(event_type: &str, object: &StripeObject) -> Result<InvoiceChange, Refusa
 /// Up to 2025-02-24.acacia an invoice names its subscription at the top
 /// (`subscription`); from 2025-03-31.basil under
 /// `parent.subscription_details.subscription`. Read whichever is there.
-fn subscription_of(object: &StripeObject) -> Option<String> {
+pub(crate) fn subscription_of(object: &StripeObject) -> Option<String> {
     let from_parent = fields::field_value(object, "parent")
         .and_then(|p| p.get("subscription_details").cloned())
         .and_then(|d| fields::reference(&d, "subscription"));

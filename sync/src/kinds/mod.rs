@@ -2,12 +2,17 @@
 //! [`SyncedKind`](crate::SyncedKind) and registered in [`crate::registry`].
 
 pub mod charge;
+pub(crate) mod checkout_line_items;
 pub mod checkout_session;
 pub mod coupon;
+pub mod credit_note;
 pub mod customer;
 pub mod discount;
 pub mod dispute;
+pub mod entitlement_summary;
+pub mod feature;
 pub mod invoice;
+pub mod invoice_item;
 pub mod payment;
 pub(crate) mod payment_refunds;
 pub mod plan;
