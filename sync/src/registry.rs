@@ -28,6 +28,11 @@ pub static KINDS: &[&dyn Kind] = &[
     &Registered::<Charges>::KIND,
     &Registered::<Refunds>::KIND,
     &Registered::<Disputes>::KIND,
+    &Registered::<crate::kinds::payment_method::PaymentMethods>::KIND,
+    &Registered::<crate::kinds::setup_intent::SetupIntents>::KIND,
+    &Registered::<crate::kinds::payout::Payouts>::KIND,
+    &Registered::<crate::kinds::early_fraud_warning::EarlyFraudWarnings>::KIND,
+    &Registered::<crate::kinds::review::Reviews>::KIND,
     GENERIC,
 ];
 

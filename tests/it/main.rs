@@ -16,6 +16,8 @@ mod invoices;
 mod limits;
 mod metrics;
 mod operators;
+mod payment_methods;
+mod payouts_and_radar;
 mod refunds;
 mod retries;
 mod roles;
