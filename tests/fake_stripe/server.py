@@ -8,8 +8,8 @@ events, POST with idempotency keys, and misbehaviour on request
 (429 with or without Retry-After, 500, hanging) through /_control.
 
 Any other list path serves the objects a test posts for it to /_control
-(`{"lists": {"/v1/payment_methods": [...]}}`), so a new kind's backfill is
-tested without a line here.
+(`{"lists": {"/v1/payment_methods": [...]}}`) and is empty until then, so a
+new kind's backfill is tested without a line here.
 
     python3 tests/fake_stripe/server.py --customers 300 --subscriptions 120 --payment-intents 200
 
@@ -198,15 +198,17 @@ class Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.pages_served += 1
             return self.send_json(200, page(items, query, url.path))
-        if self.command == "GET" and url.path in state.lists:
-            with state.lock:
-                state.pages_served += 1
-            return self.send_json(200, page(state.lists[url.path], query, url.path))
         if self.command == "GET" and url.path == "/v1/events":
             since = int(query.get("created[gte]", ["0"])[0])
             types = set(query.get("types[]", []))
             items = [e for e in state.events if e["created"] >= since and (not types or e["type"] in types)]
             return self.send_json(200, page(items, query, url.path))
+        if self.command == "GET" and url.path.startswith("/v1/"):
+            # Any other list: what a test posted for it, else empty, as on
+            # a new account, so `tether backfill` of every kind runs here.
+            with state.lock:
+                state.pages_served += 1
+            return self.send_json(200, page(state.lists.get(url.path, []), query, url.path))
         if self.command == "POST":
             with state.lock:
                 created = self.create(url.path, form)
