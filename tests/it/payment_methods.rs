@@ -19,7 +19,10 @@ const CARD: &str = "pm_1Pgc75B7WZ01zgkWlHVgdEGJ";
 /// One object of every resource, as Stripe publishes them
 /// (`fixtures/stripe/fixtures3.json`), by resource name.
 pub fn resource(name: &str) -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/stripe/fixtures3.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/stripe/fixtures3.json"
+    );
     let all: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     all["resources"][name].clone()
 }
@@ -119,8 +122,18 @@ async fn a_payment_method_without_a_card_or_of_a_drifted_shape_reads_as_absent()
     apply(&app, &event_of("payment_method.attached", 100, debit)).await;
     let row = card_row(&app.pool, CARD).await;
     assert_eq!(
-        (&row["type"], &row["card_brand"], &row["billing_email"], &row["customer"]),
-        (&json!("sepa_debit"), &Value::Null, &Value::Null, &json!(CUSTOMER))
+        (
+            &row["type"],
+            &row["card_brand"],
+            &row["billing_email"],
+            &row["customer"]
+        ),
+        (
+            &json!("sepa_debit"),
+            &Value::Null,
+            &Value::Null,
+            &json!(CUSTOMER)
+        )
     );
 }
 
@@ -159,11 +172,23 @@ async fn a_detach_is_final_in_every_delivery_order() {
     let year = |y: i64| move |o: &mut Value| o["card"]["exp_year"] = json!(y);
     let mut detach = event_of("payment_method.detached", 102, card(None, year(2031)));
     detach["id"] = json!("evt_1detach");
-    let mut tied_update = event_of("payment_method.updated", 102, card(Some(CUSTOMER), year(2032)));
+    let mut tied_update = event_of(
+        "payment_method.updated",
+        102,
+        card(Some(CUSTOMER), year(2032)),
+    );
     tied_update["id"] = json!("evt_2update");
     let events = [
-        event_of("payment_method.attached", 100, card(Some(CUSTOMER), year(2030))),
-        event_of("payment_method.updated", 101, card(Some(CUSTOMER), year(2031))),
+        event_of(
+            "payment_method.attached",
+            100,
+            card(Some(CUSTOMER), year(2030)),
+        ),
+        event_of(
+            "payment_method.updated",
+            101,
+            card(Some(CUSTOMER), year(2031)),
+        ),
         detach,
         tied_update,
     ];
@@ -195,8 +220,16 @@ async fn the_customers_default_card_is_marked_and_a_detached_one_leaves_the_list
         o["card"]["last4"] = json!("0005");
     });
     apply(&app, &customer).await;
-    apply(&app, &event_of("payment_method.attached", 100, card(Some(CUSTOMER), |_| {}))).await;
-    apply(&app, &event_of("payment_method.attached", 100, spare.clone())).await;
+    apply(
+        &app,
+        &event_of("payment_method.attached", 100, card(Some(CUSTOMER), |_| {})),
+    )
+    .await;
+    apply(
+        &app,
+        &event_of("payment_method.attached", 100, spare.clone()),
+    )
+    .await;
     assert_eq!(
         on_file(&app.pool).await,
         [
@@ -216,7 +249,10 @@ async fn the_customers_default_card_is_marked_and_a_detached_one_leaves_the_list
     let mut detached = spare;
     detached["customer"] = Value::Null;
     apply(&app, &event_of("payment_method.detached", 101, detached)).await;
-    assert_eq!(on_file(&app.pool).await, [format!("({CUSTOMER},{CARD},visa,4242,t)")]);
+    assert_eq!(
+        on_file(&app.pool).await,
+        [format!("({CUSTOMER},{CARD},visa,4242,t)")]
+    );
 }
 
 #[tokio::test]
@@ -273,7 +309,9 @@ async fn payment_methods_are_private_and_each_user_reads_only_their_own() {
         let mut created = fixture("customer.created");
         created["data"]["object"]["id"] = json!(customer);
         apply(&app, &created).await;
-        let own = card(Some(customer), |o| o["id"] = json!(format!("pm_{customer}")));
+        let own = card(Some(customer), |o| {
+            o["id"] = json!(format!("pm_{customer}"))
+        });
         apply(&app, &event_of("payment_method.attached", 100, own)).await;
         let setup = json!({"id": format!("seti_{customer}"), "object": "setup_intent",
                            "status": "succeeded", "customer": customer});
@@ -294,9 +332,14 @@ async fn payment_methods_are_private_and_each_user_reads_only_their_own() {
         "SELECT stripe_setup_intent_id FROM setup_intents",
     ];
     for select in reads {
-        assert_eq!(as_role(&app.pool, "anon", None, select).await.unwrap(), Vec::<String>::new());
         assert_eq!(
-            as_role(&app.pool, "authenticated", Some(&alice), select).await.unwrap(),
+            as_role(&app.pool, "anon", None, select).await.unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            as_role(&app.pool, "authenticated", Some(&alice), select)
+                .await
+                .unwrap(),
             Vec::<String>::new(),
             "private until the read-own-rows policies: {select}"
         );
@@ -304,9 +347,14 @@ async fn payment_methods_are_private_and_each_user_reads_only_their_own() {
     run_optional_sql(&app, "read_own_rows", &["schema=public"]);
     let own = [["pm_cus_alice"], ["pm_cus_alice"], ["seti_cus_alice"]];
     for (select, own) in reads.into_iter().zip(own) {
-        assert_eq!(as_role(&app.pool, "anon", None, select).await.unwrap(), Vec::<String>::new());
         assert_eq!(
-            as_role(&app.pool, "authenticated", Some(&alice), select).await.unwrap(),
+            as_role(&app.pool, "anon", None, select).await.unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            as_role(&app.pool, "authenticated", Some(&alice), select)
+                .await
+                .unwrap(),
             own,
             "{select}"
         );

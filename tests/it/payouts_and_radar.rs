@@ -58,7 +58,8 @@ const PAYOUT: Case = Case {
     resource: "payout",
     table: "payouts",
     id_column: "stripe_payout_id",
-    columns: "amount, currency, status, extract(epoch FROM arrival_date)::int8 AS arrival_date, method,
+    columns:
+        "amount, currency, status, extract(epoch FROM arrival_date)::int8 AS arrival_date, method,
               type, automatic, failure_code, failure_message, destination, reconciliation_status,
               metadata, livemode",
 };
@@ -154,7 +155,11 @@ async fn each_setup_intent_event_alone_produces_its_row() {
     SETUP_INTENT.each_alone(&app, published, &events).await;
     let linked = "SELECT count(*) FROM setup_intents s JOIN end_customers c ON c.id = s.customer_id
                   WHERE c.is_placeholder";
-    assert_eq!(count(&app.pool, linked).await, 1, "a placeholder customer, linked");
+    assert_eq!(
+        count(&app.pool, linked).await,
+        1,
+        "a placeholder customer, linked"
+    );
 }
 
 #[tokio::test]
@@ -167,7 +172,10 @@ async fn each_payout_event_alone_produces_its_row() {
         "reconciliation_status": "completed", "metadata": {}, "livemode": false, "created": 1234567890,
     });
     let events = [
-        ("payout.created", json!({"status": "pending", "reconciliation_status": "not_applicable"})),
+        (
+            "payout.created",
+            json!({"status": "pending", "reconciliation_status": "not_applicable"}),
+        ),
         ("payout.updated", json!({"metadata": {"batch": "7"}})),
         ("payout.paid", json!({"status": "paid"})),
         (
@@ -201,9 +209,16 @@ async fn each_early_fraud_warning_event_alone_produces_its_row() {
         &resource(WARNING.resource),
         &json!({"charge": {"id": "ch_1234", "object": "charge"}, "payment_intent": "pi_1"}),
     );
-    apply(&app, &event_of("radar.early_fraud_warning.created", 100, expanded)).await;
+    apply(
+        &app,
+        &event_of("radar.early_fraud_warning.created", 100, expanded),
+    )
+    .await;
     let row = WARNING.row(&app.pool).await;
-    assert_eq!((&row["charge"], &row["payment_intent"]), (&json!("ch_1234"), &json!("pi_1")));
+    assert_eq!(
+        (&row["charge"], &row["payment_intent"]),
+        (&json!("ch_1234"), &json!("pi_1"))
+    );
 }
 
 #[tokio::test]
@@ -245,22 +260,63 @@ async fn every_row(pool: &PgPool) -> Vec<String> {
 async fn any_delivery_order_ends_in_the_same_rows() {
     let app = TestApp::spawn().await;
     let at = |resource_name: &str, event_type: &str, created: i64, changes: Value| {
-        event_of(event_type, created, with(&resource(resource_name), &changes))
+        event_of(
+            event_type,
+            created,
+            with(&resource(resource_name), &changes),
+        )
     };
     let events = [
         at("setup_intent", "setup_intent.created", 100, json!({})),
-        at("setup_intent", "setup_intent.setup_failed", 101,
-           json!({"last_setup_error": {"code": "card_declined"}})),
-        at("setup_intent", "setup_intent.succeeded", 102,
-           json!({"status": "succeeded", "last_setup_error": null})),
-        at("payout", "payout.created", 100, json!({"status": "pending"})),
-        at("payout", "payout.paid", 101, json!({"status": "paid", "reconciliation_status": "in_progress"})),
-        at("payout", "payout.reconciliation_completed", 102,
-           json!({"status": "paid", "reconciliation_status": "completed"})),
-        at("radar.early_fraud_warning", "radar.early_fraud_warning.created", 100, json!({})),
-        at("radar.early_fraud_warning", "radar.early_fraud_warning.updated", 101, json!({"actionable": false})),
+        at(
+            "setup_intent",
+            "setup_intent.setup_failed",
+            101,
+            json!({"last_setup_error": {"code": "card_declined"}}),
+        ),
+        at(
+            "setup_intent",
+            "setup_intent.succeeded",
+            102,
+            json!({"status": "succeeded", "last_setup_error": null}),
+        ),
+        at(
+            "payout",
+            "payout.created",
+            100,
+            json!({"status": "pending"}),
+        ),
+        at(
+            "payout",
+            "payout.paid",
+            101,
+            json!({"status": "paid", "reconciliation_status": "in_progress"}),
+        ),
+        at(
+            "payout",
+            "payout.reconciliation_completed",
+            102,
+            json!({"status": "paid", "reconciliation_status": "completed"}),
+        ),
+        at(
+            "radar.early_fraud_warning",
+            "radar.early_fraud_warning.created",
+            100,
+            json!({}),
+        ),
+        at(
+            "radar.early_fraud_warning",
+            "radar.early_fraud_warning.updated",
+            101,
+            json!({"actionable": false}),
+        ),
         at("review", "review.opened", 100, json!({})),
-        at("review", "review.closed", 101, json!({"open": false, "closed_reason": "refunded"})),
+        at(
+            "review",
+            "review.closed",
+            101,
+            json!({"open": false, "closed_reason": "refunded"}),
+        ),
     ];
     let last = |i: usize| events[i]["id"].as_str().unwrap().to_owned();
     let [ordered, reversed, shuffled] = in_three_orders(&app, &events, 9, every_row).await;
@@ -287,13 +343,24 @@ async fn backfill_imports_setup_intents_payouts_warnings_and_reviews() {
     ];
     for (path, case, prefix) in &lists {
         let objects = (0..3)
-            .map(|i| with(&resource(case.resource), &json!({"id": format!("{prefix}fake{i}")})))
+            .map(|i| {
+                with(
+                    &resource(case.resource),
+                    &json!({"id": format!("{prefix}fake{i}")}),
+                )
+            })
             .collect();
         fake.serve_list(path, objects).await;
     }
     let report = fake.run_json(
         &app,
-        &["backfill", "setup-intents", "payouts", "early-fraud-warnings", "reviews"],
+        &[
+            "backfill",
+            "setup-intents",
+            "payouts",
+            "early-fraud-warnings",
+            "reviews",
+        ],
     );
     let objects: Vec<(Value, Value)> = report
         .as_array()
@@ -311,7 +378,10 @@ async fn backfill_imports_setup_intents_payouts_warnings_and_reviews() {
         ]
     );
     for (_, case, _) in &lists {
-        let sql = format!("SELECT count(*) FROM {} WHERE last_event_id = 'snapshot'", case.table);
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE last_event_id = 'snapshot'",
+            case.table
+        );
         assert_eq!(count(&app.pool, &sql).await, 3, "{}", case.table);
     }
 }
@@ -340,12 +410,21 @@ async fn payouts_and_fraud_signals_stay_private_with_the_read_own_rows_policies(
     let user = user.to_string();
     for table in ["payouts", "early_fraud_warnings", "reviews"] {
         let select = format!("SELECT count(*)::text FROM {table}");
-        assert_eq!(as_role(&app.pool, "anon", None, &select).await.unwrap(), ["0"], "{table}");
         assert_eq!(
-            as_role(&app.pool, "authenticated", Some(&user), &select).await.unwrap(),
+            as_role(&app.pool, "anon", None, &select).await.unwrap(),
             ["0"],
             "{table}"
         );
-        assert_eq!(count(&app.pool, &format!("SELECT count(*) FROM {table}")).await, 1);
+        assert_eq!(
+            as_role(&app.pool, "authenticated", Some(&user), &select)
+                .await
+                .unwrap(),
+            ["0"],
+            "{table}"
+        );
+        assert_eq!(
+            count(&app.pool, &format!("SELECT count(*) FROM {table}")).await,
+            1
+        );
     }
 }

@@ -249,7 +249,10 @@ mod tests {
         );
         assert_eq!(change.stripe_customer_id.as_deref(), Some("cus_1"));
         assert_eq!(change.card.brand.as_deref(), Some("visa"));
-        assert_eq!((change.card.exp_month, change.card.exp_year), (Some(8), Some(2030)));
+        assert_eq!(
+            (change.card.exp_month, change.card.exp_year),
+            (Some(8), Some(2030))
+        );
         assert_eq!(change.card.wallet.as_deref(), Some("apple_pay"));
     }
 
