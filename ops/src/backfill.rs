@@ -19,7 +19,7 @@ use tether_sync::{self as sync, Kind};
 use crate::snapshot;
 
 /// Objects per page: Stripe's maximum.
-const PAGE_SIZE: u32 = 100;
+pub(crate) const PAGE_SIZE: u32 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackfillError {
@@ -69,6 +69,9 @@ pub async fn backfill(
     mut on_page: impl FnMut(&KindProgress),
 ) -> Result<KindProgress, BackfillError> {
     let list = kind.list().expect("only listable kinds are backfilled");
+    if list.per_customer() {
+        return crate::backfill_per_customer::backfill(pool, api, kind, restart, on_page).await;
+    }
     if restart {
         sqlx::query("DELETE FROM backfill_cursors WHERE kind = $1")
             .bind(list.name)

@@ -6,6 +6,7 @@
 
 mod app_tables;
 pub mod backfill;
+mod backfill_per_customer;
 pub mod dlq;
 pub mod link_user;
 pub mod prune;

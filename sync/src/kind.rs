@@ -110,10 +110,27 @@ pub trait SyncedKind: Send + Sync + 'static {
 pub struct ListEndpoint {
     /// The kind's name on the command line: `tether backfill customers`.
     pub name: &'static str,
+    /// A path with [`ListEndpoint::CUSTOMER`] in it lists one customer's
+    /// objects (`/customers/{customer}/payment_methods`).
     pub path: &'static str,
     /// Extra query parameters (subscriptions: `status=all`, or canceled
     /// ones are left out).
     pub params: &'static [(&'static str, &'static str)],
+}
+
+impl ListEndpoint {
+    /// Where a per-customer list's path takes the customer's id.
+    pub const CUSTOMER: &'static str = "{customer}";
+
+    /// Whether Stripe lists these objects one customer at a time.
+    pub fn per_customer(&self) -> bool {
+        self.path.contains(Self::CUSTOMER)
+    }
+
+    /// The path for one customer's objects (or the path itself).
+    pub fn path_for(&self, customer: &str) -> String {
+        self.path.replace(Self::CUSTOMER, customer)
+    }
 }
 
 /// What the bench plants in a sample event of a kind, and how it reads the

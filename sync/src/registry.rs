@@ -40,6 +40,11 @@ pub static KINDS: &[&dyn Kind] = &[
     &Registered::<crate::kinds::quote::Quotes>::KIND,
     &Registered::<kinds::feature::Features>::KIND,
     &Registered::<kinds::entitlement_summary::EntitlementSummaries>::KIND,
+    &Registered::<crate::kinds::payment_method::PaymentMethods>::KIND,
+    &Registered::<crate::kinds::setup_intent::SetupIntents>::KIND,
+    &Registered::<crate::kinds::payout::Payouts>::KIND,
+    &Registered::<crate::kinds::early_fraud_warning::EarlyFraudWarnings>::KIND,
+    &Registered::<crate::kinds::review::Reviews>::KIND,
     GENERIC,
 ];
 

@@ -9,8 +9,8 @@ events, POST with idempotency keys, and misbehaviour on request
 move on) through /_control.
 
 Any other list path serves the objects a test posts for it to /_control
-(`{"lists": {"/v1/payment_methods": [...]}}`), so a new kind's backfill is
-tested without a line here.
+(`{"lists": {"/v1/payment_methods": [...]}}`) and is empty until then, so a
+new kind's backfill is tested without a line here.
 
     python3 tests/fake_stripe/server.py --customers 300 --subscriptions 120 --payment-intents 200
 

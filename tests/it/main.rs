@@ -25,6 +25,8 @@ mod limits;
 mod metrics;
 mod operators;
 mod pagination;
+mod payment_methods;
+mod payouts_and_radar;
 mod refunds;
 mod retries;
 mod roles;

@@ -22,6 +22,9 @@ pub struct CustomerChange {
     pub email: Option<String>,
     pub name: Option<String>,
     pub phone: Option<String>,
+    /// `invoice_settings.default_payment_method`: the card invoices and
+    /// subscriptions charge.
+    pub default_payment_method: Option<String>,
     pub metadata: Value,
     pub deleted: bool,
     /// A deletion stub, see `SyncedKind::is_stub`.
@@ -104,6 +107,8 @@ fn read(event_type: &str, object: &StripeObject) -> Result<CustomerChange, Refus
         email: fields::string(object, "email"),
         name: fields::string(object, "name"),
         phone: fields::string(object, "phone"),
+        default_payment_method: fields::field_value(object, "invoice_settings")
+            .and_then(|settings| fields::reference(&settings, "default_payment_method")),
         metadata: fields::metadata(object),
         livemode: fields::boolean(object, "livemode"),
         deleted: event_type == "customer.deleted"
@@ -123,14 +128,15 @@ async fn upsert(
     let query = sqlx::query_scalar(
         concat!(
             "INSERT INTO end_customers AS c (stripe_customer_id, email, name, phone, metadata, deleted_at,
-                                         is_placeholder, livemode, last_event_id, last_event_created,
-                                         last_event_rank)
+                                         is_placeholder, livemode, default_payment_method, last_event_id,
+                                         last_event_created, last_event_rank)
          SELECT t.cid, t.email, t.name, t.phone, t.metadata,
                 CASE WHEN t.deleted THEN to_timestamp(t.created) END,
-                false, t.livemode, t.event_id, to_timestamp(t.created), t.rank
+                false, t.livemode, t.default_payment_method, t.event_id, to_timestamp(t.created), t.rank
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bool[], $7::bool[],
-                     $8::text[], $9::int8[], $10::int2[])
-              AS t(cid, email, name, phone, metadata, deleted, livemode, event_id, created, rank)
+                     $8::text[], $9::text[], $10::int8[], $11::int2[])
+              AS t(cid, email, name, phone, metadata, deleted, livemode, default_payment_method, event_id,
+                   created, rank)
          ON CONFLICT (stripe_customer_id) DO UPDATE SET
              -- A deletion may carry only a stub ({id, object, deleted}):
              -- the tombstone keeps the last known details.
@@ -140,6 +146,8 @@ async fn upsert(
                          ELSE COALESCE(EXCLUDED.name, c.name) END,
              phone = CASE WHEN EXCLUDED.deleted_at IS NULL THEN EXCLUDED.phone
                           ELSE COALESCE(EXCLUDED.phone, c.phone) END,
+             default_payment_method = CASE WHEN EXCLUDED.deleted_at IS NULL THEN EXCLUDED.default_payment_method
+                          ELSE COALESCE(EXCLUDED.default_payment_method, c.default_payment_method) END,
              metadata = CASE WHEN EXCLUDED.deleted_at IS NULL OR EXCLUDED.metadata <> '{}'::jsonb
                              THEN EXCLUDED.metadata ELSE c.metadata END,
              deleted_at = COALESCE(c.deleted_at, EXCLUDED.deleted_at),
@@ -161,7 +169,8 @@ async fn upsert(
     .bind(changes.iter().map(|(_, c)| c.phone.as_deref()).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, c)| &c.metadata).collect::<Vec<_>>())
     .bind(changes.iter().map(|(_, c)| c.deleted).collect::<Vec<_>>())
-    .bind(changes.iter().map(|(_, c)| c.livemode).collect::<Vec<_>>());
+    .bind(changes.iter().map(|(_, c)| c.livemode).collect::<Vec<_>>())
+    .bind(changes.iter().map(|(_, c)| c.default_payment_method.as_deref()).collect::<Vec<_>>());
     let written: Vec<String> = bind_versions(query, &versions).fetch_all(conn).await?;
     Ok(written.into_iter().collect())
 }
