@@ -156,16 +156,14 @@ async fn replay_dead(
     State(state): State<Arc<AppState>>,
     Json(selection): Json<Selection>,
 ) -> Answer {
-    let n = dlq::replay(&state.pool, &selection.filter()?, selection.dry_run).await?;
-    json(serde_json::json!({ "replayed": n, "dry_run": selection.dry_run }))
+    json(dlq::replay(&state.pool, &selection.filter()?, selection.dry_run).await?)
 }
 
 async fn discard_dead(
     State(state): State<Arc<AppState>>,
     Json(selection): Json<Selection>,
 ) -> Answer {
-    let n = dlq::discard(&state.pool, &selection.filter()?, selection.dry_run).await?;
-    json(serde_json::json!({ "discarded": n, "dry_run": selection.dry_run }))
+    json(dlq::discard(&state.pool, &selection.filter()?, selection.dry_run).await?)
 }
 
 #[derive(Deserialize)]

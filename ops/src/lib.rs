@@ -8,6 +8,7 @@ mod app_tables;
 pub mod backfill;
 pub mod dlq;
 pub mod link_user;
+mod locks;
 pub mod prune;
 pub mod reconcile;
 pub mod replay;
