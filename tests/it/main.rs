@@ -15,6 +15,7 @@ mod ingest;
 mod invoices;
 mod limits;
 mod metrics;
+mod operator_races;
 mod operators;
 mod refunds;
 mod retries;
