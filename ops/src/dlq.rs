@@ -179,7 +179,10 @@ pub async fn replay(pool: &PgPool, filter: &Filter, dry_run: bool) -> Result<Rep
         let replayed = ids_of(letters.iter().filter(|l| revived.contains(&l.job_id)));
         hold_events(&mut tx, &replayed).await?;
         tx.commit().await?;
-        tracing::info!(replayed = replayed.len(), "dead letters put back on the queue");
+        tracing::info!(
+            replayed = replayed.len(),
+            "dead letters put back on the queue"
+        );
         replayed
     };
     Ok(Replayed {
@@ -192,11 +195,7 @@ pub async fn replay(pool: &PgPool, filter: &Filter, dry_run: bool) -> Result<Rep
 /// Removes the selected dead letters for good: each event is logged
 /// `discarded` and counts as processed, so it is neither retried nor kept
 /// past the retention window. Exclusive per letter, as [`replay`].
-pub async fn discard(
-    pool: &PgPool,
-    filter: &Filter,
-    dry_run: bool,
-) -> Result<Discarded, OpsError> {
+pub async fn discard(pool: &PgPool, filter: &Filter, dry_run: bool) -> Result<Discarded, OpsError> {
     let letters = list(pool, filter).await?;
     if dry_run {
         let ids = ids_of(letters.iter());

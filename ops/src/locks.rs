@@ -19,7 +19,10 @@ use sqlx::PgConnection;
 /// Locks the stored events among `ids`, in id order, until the
 /// transaction ends; returns the ids it holds. An event removed by a
 /// transaction that committed while this one waited is not among them.
-pub async fn lock_events(conn: &mut PgConnection, ids: &[&str]) -> Result<Vec<String>, sqlx::Error> {
+pub async fn lock_events(
+    conn: &mut PgConnection,
+    ids: &[&str],
+) -> Result<Vec<String>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }

@@ -99,7 +99,11 @@ async fn prune_racing_replay_removes_no_requeued_event_and_both_count_truly() {
             "run {run}: each event queued once"
         );
         let lost: Vec<&String> = queued.keys().filter(|id| !after.contains(*id)).collect();
-        assert_eq!(lost, Vec::<&String>::new(), "run {run}: queued, then pruned");
+        assert_eq!(
+            lost,
+            Vec::<&String>::new(),
+            "run {run}: queued, then pruned"
+        );
 
         drain(&app.pool).await;
         let requeued: Vec<String> = queued.keys().cloned().collect();
@@ -158,7 +162,10 @@ async fn dlq_replay_and_discard_at_once_take_each_letter_once() {
         let (revived, gone) = (ids(&replayed), ids(&discarded));
         assert_eq!(replayed["replayed"], json!(revived.len()), "run {run}");
         assert_eq!(discarded["discarded"], json!(gone.len()), "run {run}");
-        assert!(revived.is_disjoint(&gone), "run {run}: one letter, one fate");
+        assert!(
+            revived.is_disjoint(&gone),
+            "run {run}: one letter, one fate"
+        );
         assert_eq!(
             &revived | &gone,
             letters,
@@ -193,7 +200,10 @@ async fn dead_and_done_signups(app: &TestApp, fake: &FakeStripe) -> (String, Str
     })
     .unwrap();
     let mut ids = Vec::new();
-    for (email, failures) in [("dead@example.com", json!([{ "status": 400 }])), ("done@example.com", json!([]))] {
+    for (email, failures) in [
+        ("dead@example.com", json!([{ "status": 400 }])),
+        ("done@example.com", json!([])),
+    ] {
         fake.control(json!({ "failures": failures })).await;
         let user = uuid::Uuid::new_v4();
         let status = reqwest::Client::new()
@@ -212,11 +222,12 @@ async fn dead_and_done_signups(app: &TestApp, fake: &FakeStripe) -> (String, Str
         tether_ops::signups::drain(&app.pool, &api, &AppTables::default(), "t")
             .await
             .unwrap();
-        let id: String = sqlx::query_scalar("SELECT id::text FROM supabase_signups WHERE row_id = $1")
-            .bind(user.to_string())
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+        let id: String =
+            sqlx::query_scalar("SELECT id::text FROM supabase_signups WHERE row_id = $1")
+                .bind(user.to_string())
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
         ids.push(id);
     }
     (ids[0].clone(), ids[1].clone())
