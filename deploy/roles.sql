@@ -127,6 +127,9 @@ GRANT SELECT, DELETE
 -- only move a row's own retention.
 GRANT UPDATE (received_at) ON :"schema".received_events TO tether_retention;
 GRANT UPDATE (created_at) ON :"schema".webhook_logs TO tether_retention;
+-- Prune keeps a dead sign-up's history: it reads which sign-ups are not
+-- customers yet.
+GRANT SELECT (id, processed_at) ON :"schema".supabase_signups TO tether_retention;
 -- SUPABASE_WEBHOOK_TOKEN on ingest: the sign-up row, with ON CONFLICT
 -- (kind, row_id) DO NOTHING RETURNING id, which reads those three columns
 -- to tell a repeat from a new one; its job goes in through
@@ -164,7 +167,7 @@ SELECT format('DROP POLICY IF EXISTS %3$I ON %1$I.%2$I; '
               'CREATE POLICY %3$I ON %1$I.%2$I TO %3$I USING (true) WITH CHECK (true)',
               :'schema', grant_on.tbl, grant_on.role)
 FROM (SELECT * FROM (VALUES ('received_events', 'tether_retention'), ('processed_events', 'tether_retention'),
-             ('webhook_logs', 'tether_retention'),
+             ('webhook_logs', 'tether_retention'), ('supabase_signups', 'tether_retention'),
              ('supabase_signups', 'tether_supabase_webhook'),
              ('supabase_signups', 'tether_signups'), ('organizations', 'tether_signups'),
              ('received_events', 'tether_operator'), ('processed_events', 'tether_operator'),

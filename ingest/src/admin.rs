@@ -200,8 +200,7 @@ async fn replay_dead(
     selection: Result<Json<Selection>, JsonRejection>,
 ) -> Answer {
     let selection = body(selection)?;
-    let n = dlq::replay(&state.pool, &selection.filter()?, selection.dry_run).await?;
-    json(serde_json::json!({ "replayed": n, "dry_run": selection.dry_run }))
+    json(dlq::replay(&state.pool, &selection.filter()?, selection.dry_run).await?)
 }
 
 async fn discard_dead(
@@ -209,8 +208,7 @@ async fn discard_dead(
     selection: Result<Json<Selection>, JsonRejection>,
 ) -> Answer {
     let selection = body(selection)?;
-    let n = dlq::discard(&state.pool, &selection.filter()?, selection.dry_run).await?;
-    json(serde_json::json!({ "discarded": n, "dry_run": selection.dry_run }))
+    json(dlq::discard(&state.pool, &selection.filter()?, selection.dry_run).await?)
 }
 
 #[derive(Deserialize)]

@@ -170,39 +170,68 @@ async fn stored_body(
     Ok((payload, raw))
 }
 
+/// What `replay` changed: the dead letters it put back on the queue (with
+/// `dry_run`, those it would). A letter another operator replayed or
+/// discarded first is not among them.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Replayed {
+    pub replayed: usize,
+    /// Their ids (event ids, or job ids where a payload is unreadable).
+    pub ids: Vec<String>,
+    pub dry_run: bool,
+}
+
+/// What `discard` changed, as [`Replayed`].
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Discarded {
+    pub discarded: usize,
+    pub ids: Vec<String>,
+    pub dry_run: bool,
+}
+
 /// Puts the selected dead letters back on the queue with their attempts
-/// reset. Returns how many (with `dry_run`, how many it would).
-pub async fn replay(pool: &PgPool, filter: &Filter, dry_run: bool) -> Result<usize, OpsError> {
+/// reset. Each letter is taken by one operation only: its job is locked,
+/// and only a job still dead is revived and counted.
+pub async fn replay(pool: &PgPool, filter: &Filter, dry_run: bool) -> Result<Replayed, OpsError> {
     let letters = list(pool, filter).await?;
-    if dry_run {
-        return Ok(letters.len());
-    }
-    let job_ids = job_ids(&letters);
-    let mut tx = pool.begin().await?;
-    tether_queue::dead::revive(&mut tx, &job_ids).await?;
-    tx.commit().await?;
-    tracing::info!(
-        replayed = letters.len(),
-        "dead letters put back on the queue"
-    );
-    Ok(letters.len())
+    let ids = if dry_run {
+        ids_of(letters.iter())
+    } else {
+        let mut tx = pool.begin().await?;
+        let revived = tether_queue::dead::revive(&mut tx, &job_ids(&letters)).await?;
+        let replayed = ids_of(letters.iter().filter(|l| revived.contains(&l.job_id)));
+        hold_events(&mut tx, &replayed).await?;
+        tx.commit().await?;
+        tracing::info!(
+            replayed = replayed.len(),
+            "dead letters put back on the queue"
+        );
+        replayed
+    };
+    Ok(Replayed {
+        replayed: ids.len(),
+        ids,
+        dry_run,
+    })
 }
 
 /// Removes the selected dead letters for good: each event is logged
 /// `discarded` and counts as processed, so it is neither retried nor kept
-/// past the retention window. Returns how many.
-pub async fn discard(pool: &PgPool, filter: &Filter, dry_run: bool) -> Result<usize, OpsError> {
+/// past the retention window. Exclusive per letter, as [`replay`].
+pub async fn discard(pool: &PgPool, filter: &Filter, dry_run: bool) -> Result<Discarded, OpsError> {
     let letters = list(pool, filter).await?;
     if dry_run {
-        return Ok(letters.len());
+        let ids = ids_of(letters.iter());
+        return Ok(Discarded {
+            discarded: ids.len(),
+            ids,
+            dry_run,
+        });
     }
     let mut tx = pool.begin().await?;
     let removed = tether_queue::dead::remove(&mut tx, &job_ids(&letters)).await?;
-    let discarded: Vec<&DeadLetter> = letters
-        .iter()
-        .filter(|l| removed.contains(&l.job_id))
-        .collect();
-    let event_ids: Vec<&str> = discarded.iter().map(|l| l.id.as_str()).collect();
+    let event_ids = ids_of(letters.iter().filter(|l| removed.contains(&l.job_id)));
+    hold_events(&mut tx, &event_ids).await?;
     sqlx::query(
         "INSERT INTO webhook_logs (event_type, event_id, status, error_message)
          SELECT type, id, 'discarded', 'discarded by an operator' FROM received_events WHERE id = ANY($1)
@@ -221,8 +250,25 @@ pub async fn discard(pool: &PgPool, filter: &Filter, dry_run: bool) -> Result<us
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    tracing::info!(discarded = discarded.len(), "dead letters discarded");
-    Ok(discarded.len())
+    tracing::info!(discarded = event_ids.len(), "dead letters discarded");
+    Ok(Discarded {
+        discarded: event_ids.len(),
+        ids: event_ids,
+        dry_run,
+    })
+}
+
+fn ids_of<'a>(letters: impl Iterator<Item = &'a DeadLetter>) -> Vec<String> {
+    letters.map(|l| l.id.clone()).collect()
+}
+
+/// Takes the letters' events in the operators' lock order (jobs, then
+/// events: [`crate::locks`]), so a prune or replay touching the same
+/// events waits for this transaction, and this one for theirs.
+async fn hold_events(conn: &mut sqlx::PgConnection, ids: &[String]) -> Result<(), OpsError> {
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    crate::locks::lock_events(conn, &ids).await?;
+    Ok(())
 }
 
 fn job_ids(letters: &[DeadLetter]) -> Vec<String> {

@@ -9,6 +9,7 @@ pub mod backfill;
 mod backfill_per_customer;
 pub mod dlq;
 pub mod link_user;
+mod locks;
 pub mod prune;
 pub mod reconcile;
 pub mod replay;

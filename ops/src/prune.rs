@@ -4,8 +4,10 @@
 //!
 //! Never removed: an unprocessed event (queued, retrying or a dead
 //! letter), the event a synced row's version points at (the ordering guard
-//! compares against it), and the logs of events not yet processed (a dead
-//! letter's history).
+//! compares against it), and a dead letter's history: the logs of events
+//! not yet processed and of sign-ups not yet customers. An event `replay`
+//! queues again while prune runs is unprocessed by the time prune may
+//! remove it: the two serialize on the event's row ([`crate::locks`]).
 
 use std::time::Duration;
 
@@ -30,19 +32,16 @@ pub struct Pruned {
 
 pub async fn prune(pool: &PgPool, older_than: Duration, dry_run: bool) -> Result<Pruned, OpsError> {
     let cutoff = tether_shared::bounds::before_now(older_than)?;
-    let events = prunable_events();
-    let logs = "FROM webhook_logs l WHERE l.created_at < $1
-                AND NOT EXISTS (SELECT 1 FROM received_events e WHERE e.id = l.event_id
-                                AND NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.id = e.id))";
     let (events, logs) = if dry_run {
+        let events = format!("FROM received_events e WHERE {}", prunable_event());
         (
             count(pool, &events, &cutoff).await?,
-            count(pool, logs, &cutoff).await?,
+            count(pool, PRUNABLE_LOGS, &cutoff).await?,
         )
     } else {
         (
-            delete(pool, "received_events", "id", &events, &cutoff).await?,
-            delete(pool, "webhook_logs", "id", logs, &cutoff).await?,
+            delete_events(pool, &cutoff).await?,
+            delete_logs(pool, &cutoff).await?,
         )
     };
     Ok(Pruned {
@@ -53,9 +52,23 @@ pub async fn prune(pool: &PgPool, older_than: Duration, dry_run: bool) -> Result
     })
 }
 
-/// `FROM ... WHERE ...` of the events prune may remove: processed, older
-/// than the cutoff, and no synced kind's row points at them.
-fn prunable_events() -> String {
+/// `FROM ... WHERE ...` of the logs prune may remove: older than the
+/// cutoff, and not a dead letter's history. That is, not about a stored
+/// event that is not processed, nor about a sign-up that has not become a
+/// customer and was not discarded (a discarded Stripe event counts as
+/// processed; a sign-up has only its `discarded` log to say so).
+const PRUNABLE_LOGS: &str = "FROM webhook_logs l WHERE l.created_at < $1
+    AND NOT EXISTS (SELECT 1 FROM received_events e WHERE e.id = l.event_id
+                    AND NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.id = e.id))
+    AND NOT EXISTS (SELECT 1 FROM supabase_signups s WHERE s.id::text = l.event_id
+                    AND s.processed_at IS NULL
+                    AND NOT EXISTS (SELECT 1 FROM webhook_logs d
+                                    WHERE d.event_id = l.event_id AND d.status = 'discarded'))";
+
+/// The condition on `received_events e` for an event prune may remove:
+/// older than the cutoff (`$1`), processed, and no synced kind's row points
+/// at it.
+fn prunable_event() -> String {
     // Two kinds may share a table (plans are prices): each table once.
     let tables: std::collections::BTreeSet<&str> = KINDS.iter().map(|k| k.table()).collect();
     let referenced: String = tables
@@ -65,7 +78,7 @@ fn prunable_events() -> String {
         })
         .collect();
     format!(
-        "FROM received_events e WHERE e.received_at < $1
+        "e.received_at < $1
          AND EXISTS (SELECT 1 FROM processed_events p WHERE p.id = e.id){referenced}"
     )
 }
@@ -78,43 +91,61 @@ async fn count(pool: &PgPool, from_where: &str, cutoff: &DateTime<Utc>) -> Resul
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Deletes in batches, walking the table once by block ranges (TID range
-/// scans): each batch reads a fixed slice of the table, so the work is
-/// linear in its size. (Deleting "the first 1,000 matches" over and over
-/// rescans the dead rows of every earlier batch.) Each batch is its own
-/// transaction and skips rows another transaction holds.
-async fn delete(
-    pool: &PgPool,
-    table: &str,
-    key: &str,
-    from_where: &str,
-    cutoff: &DateTime<Utc>,
-) -> Result<u64, OpsError> {
-    let alias = if table == "received_events" { "e" } else { "l" };
-    let blocks: i64 = sqlx::query_scalar(
-        "SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::int8)::int8",
-    )
-    .bind(table)
-    .fetch_one(pool)
-    .await?;
-    let mut statement = format!(
-        "DELETE FROM {table} WHERE {key} IN
-         (SELECT {alias}.{key} {from_where}
-            AND {alias}.ctid >= format('(%s,0)', $2::int8)::tid
-            AND {alias}.ctid < format('(%s,0)', $3::int8)::tid
-          FOR UPDATE OF {alias} SKIP LOCKED)"
+/// Removes prunable events, one block range per transaction: lock the
+/// candidates (skipping any a replay holds), then, in a statement begun
+/// after the locks are ours, delete those still prunable. The second look
+/// is what keeps an event a replay queued again meanwhile: the first saw
+/// the database before that replay committed (see [`crate::locks`]).
+/// Returns how many events it removed.
+async fn delete_events(pool: &PgPool, cutoff: &DateTime<Utc>) -> Result<u64, OpsError> {
+    let prunable = prunable_event();
+    let lock = format!(
+        "SELECT e.id FROM received_events e WHERE {prunable}
+           AND e.ctid >= format('(%s,0)', $2::int8)::tid
+           AND e.ctid < format('(%s,0)', $3::int8)::tid
+         FOR UPDATE OF e SKIP LOCKED"
     );
-    if table == "received_events" {
-        // An event's processed mark goes with it.
-        statement = format!(
-            "WITH gone AS ({statement} RETURNING {key})
-             DELETE FROM processed_events p USING gone WHERE p.id = gone.{key}"
-        );
+    // An event's processed mark goes with it.
+    let remove = format!(
+        "WITH gone AS (DELETE FROM received_events e WHERE e.id = ANY($2) AND {prunable}
+                       RETURNING e.id),
+              marks AS (DELETE FROM processed_events p USING gone WHERE p.id = gone.id)
+         SELECT count(*) FROM gone"
+    );
+    let mut removed = 0;
+    for (start, end) in block_ranges(pool, "received_events").await? {
+        let mut tx = pool.begin().await?;
+        let held: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(lock.clone()))
+            .bind(cutoff)
+            .bind(start)
+            .bind(end)
+            .fetch_all(&mut *tx)
+            .await?;
+        if !held.is_empty() {
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(remove.clone()))
+                .bind(cutoff)
+                .bind(&held)
+                .fetch_one(&mut *tx)
+                .await?;
+            removed += u64::try_from(n).unwrap_or(0);
+        }
+        tx.commit().await?;
     }
+    Ok(removed)
+}
+
+/// Removes prunable logs, one block range per statement, skipping rows
+/// another transaction holds; returns how many.
+async fn delete_logs(pool: &PgPool, cutoff: &DateTime<Utc>) -> Result<u64, OpsError> {
+    let statement = format!(
+        "DELETE FROM webhook_logs WHERE id IN
+         (SELECT l.id {PRUNABLE_LOGS}
+            AND l.ctid >= format('(%s,0)', $2::int8)::tid
+            AND l.ctid < format('(%s,0)', $3::int8)::tid
+          FOR UPDATE OF l SKIP LOCKED)"
+    );
     let mut deleted = 0;
-    let mut start = 0;
-    while start < blocks {
-        let end = start + BLOCKS_PER_BATCH;
+    for (start, end) in block_ranges(pool, "webhook_logs").await? {
         deleted += sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
             .bind(cutoff)
             .bind(start)
@@ -122,7 +153,26 @@ async fn delete(
             .execute(pool)
             .await?
             .rows_affected();
-        start = end;
     }
     Ok(deleted)
+}
+
+/// The table's blocks in slices of `BLOCKS_PER_BATCH`, so a delete walks
+/// the table once by TID range scans: each batch reads a fixed slice, and
+/// the work is linear in the table's size. (Deleting "the first 1,000
+/// matches" over and over rescans the dead rows of every earlier batch.)
+async fn block_ranges(pool: &PgPool, table: &str) -> Result<Vec<(i64, i64)>, OpsError> {
+    let blocks: i64 = sqlx::query_scalar(
+        "SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::int8)::int8",
+    )
+    .bind(table)
+    .fetch_one(pool)
+    .await?;
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    while start < blocks {
+        ranges.push((start, start + BLOCKS_PER_BATCH));
+        start += BLOCKS_PER_BATCH;
+    }
+    Ok(ranges)
 }

@@ -4,7 +4,7 @@
 //! every row where it is unless an event is newer than what the row holds,
 //! so replaying history never moves a row backwards.
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use serde::Serialize;
 use sqlx::PgPool;
@@ -38,7 +38,28 @@ pub async fn replay(
     selection: &Selection,
     dry_run: bool,
 ) -> Result<Replayed, OpsError> {
-    let events: Vec<(String, i64)> = sqlx::query_as(
+    let events = select(pool, selection).await?;
+    if dry_run {
+        return Ok(Replayed {
+            events: events.len(),
+            dry_run,
+        });
+    }
+    let mut replayed = 0;
+    for chunk in events.chunks(EVENTS_PER_TRANSACTION) {
+        replayed += requeue(pool, chunk).await?;
+    }
+    tracing::info!(events = replayed, event_type = %selection.event_type, "events replayed");
+    Ok(Replayed {
+        events: replayed,
+        dry_run,
+    })
+}
+
+/// The processed events the selection names, oldest first, with their
+/// body sizes. Read without locks: [`requeue`] checks each again.
+async fn select(pool: &PgPool, selection: &Selection) -> Result<Vec<(String, i64)>, OpsError> {
+    Ok(sqlx::query_as(
         "SELECT e.id, octet_length(e.body)::int8 FROM received_events e
          WHERE e.type = $1 AND EXISTS (SELECT 1 FROM processed_events p WHERE p.id = e.id)
            AND ($2::float8 IS NULL OR e.received_at > now() - make_interval(secs => $2))
@@ -51,24 +72,35 @@ pub async fn replay(
     .bind(selection.since.map(|s| s.as_secs_f64()))
     .bind(&selection.object_id)
     .fetch_all(pool)
-    .await?;
-    if !dry_run {
-        for chunk in events.chunks(EVENTS_PER_TRANSACTION) {
-            let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
-            let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM processed_events WHERE id = ANY($1)")
-                .bind(&ids)
-                .execute(&mut *tx)
-                .await?;
-            tether_queue::push(&mut tx, &jobs(chunk)).await?;
-            tx.commit().await?;
-        }
-        tracing::info!(events = events.len(), event_type = %selection.event_type, "events replayed");
-    }
-    Ok(Replayed {
-        events: events.len(),
-        dry_run,
-    })
+    .await?)
+}
+
+/// Un-marks and queues again, in one transaction, the events of `chunk`
+/// that are still stored and still processed; returns how many. Under the
+/// events' locks (see [`crate::locks`]): an event pruned meanwhile, or
+/// already queued again by a concurrent replay, is left out and not
+/// counted.
+async fn requeue(pool: &PgPool, chunk: &[(String, i64)]) -> Result<usize, OpsError> {
+    let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+    let mut tx = pool.begin().await?;
+    let held = crate::locks::lock_events(&mut tx, &ids).await?;
+    // A statement of its own, begun after the locks are ours: it sees every
+    // change committed before them.
+    let unmarked: HashSet<String> =
+        sqlx::query_scalar("DELETE FROM processed_events WHERE id = ANY($1) RETURNING id")
+            .bind(&held)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+    let requeued: Vec<(String, i64)> = chunk
+        .iter()
+        .filter(|(id, _)| unmarked.contains(id))
+        .cloned()
+        .collect();
+    tether_queue::push(&mut tx, &jobs(&requeued)).await?;
+    tx.commit().await?;
+    Ok(requeued.len())
 }
 
 /// Consecutive events packed into jobs of at most `EVENTS_PER_JOB` events

@@ -65,21 +65,24 @@ pub async fn list(pool: &PgPool, since: Option<Duration>) -> Result<Vec<DeadJob>
 }
 
 /// Puts dead letters back on the queue with their attempts reset, and
-/// wakes the workers. Returns how many were dead (a job replayed twice, or
-/// no longer dead, is left alone).
-pub async fn revive(conn: &mut PgConnection, job_ids: &[String]) -> Result<u64, QueueError> {
-    let revived = sqlx::query(
-        "UPDATE apalis.jobs SET status = $3, attempts = 0, run_at = now(), lock_by = NULL,
+/// wakes the workers. Returns the ids of the jobs that were dead and are
+/// now pending: a job no longer dead (replayed or discarded meanwhile,
+/// even by a transaction this one waited for) is left alone and not
+/// returned, so two operators never both count one letter.
+pub async fn revive(
+    conn: &mut PgConnection,
+    job_ids: &[String],
+) -> Result<Vec<String>, QueueError> {
+    let held = hold(conn, job_ids).await?;
+    let revived: Vec<String> = sqlx::query_scalar(
+        "UPDATE apalis.jobs SET status = $2, attempts = 0, run_at = now(), lock_by = NULL,
                 lock_at = NULL, done_at = NULL, last_result = NULL
-         WHERE job_type = ANY($1) AND status = $4 AND id = ANY($2)",
+         WHERE id = ANY($1) RETURNING id",
     )
-    .bind(JOB_TYPES)
-    .bind(job_ids)
+    .bind(&held)
     .bind(JobStatus::Pending.as_str())
-    .bind(JobStatus::Killed.as_str())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    .fetch_all(&mut *conn)
+    .await?;
     // apalis's trigger announces inserts only.
     sqlx::query("SELECT pg_notify($1, 'revived')")
         .bind(NOTIFY_CHANNEL)
@@ -88,13 +91,29 @@ pub async fn revive(conn: &mut PgConnection, job_ids: &[String]) -> Result<u64, 
     Ok(revived)
 }
 
-/// Deletes dead letters; returns the ids that were dead.
+/// Deletes dead letters; returns the ids that were dead (as [`revive`],
+/// a job no longer dead is left alone).
 pub async fn remove(
     conn: &mut PgConnection,
     job_ids: &[String],
 ) -> Result<Vec<String>, QueueError> {
+    let held = hold(conn, job_ids).await?;
+    Ok(
+        sqlx::query_scalar("DELETE FROM apalis.jobs WHERE id = ANY($1) RETURNING id")
+            .bind(&held)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// Locks the dead letters among `job_ids` until the transaction ends, in
+/// id order, so that two operators replaying and discarding overlapping
+/// sets wait for each other instead of deadlocking. Returns the ids still
+/// dead once locked: after waiting, PostgreSQL checks the status again.
+async fn hold(conn: &mut PgConnection, job_ids: &[String]) -> Result<Vec<String>, QueueError> {
     Ok(sqlx::query_scalar(
-        "DELETE FROM apalis.jobs WHERE job_type = ANY($1) AND status = $3 AND id = ANY($2) RETURNING id",
+        "SELECT id FROM apalis.jobs WHERE job_type = ANY($1) AND status = $3 AND id = ANY($2)
+         ORDER BY id FOR UPDATE",
     )
     .bind(JOB_TYPES)
     .bind(job_ids)

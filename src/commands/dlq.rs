@@ -112,24 +112,27 @@ pub async fn run(args: Dlq) -> anyhow::Result<()> {
             }
         }
         Action::Replay(selection) => {
-            let n = dlq::replay(&pool, &selection.filter(), selection.dry_run).await?;
-            report("replayed", "replay", n, &selection);
+            let replayed = dlq::replay(&pool, &selection.filter(), selection.dry_run).await?;
+            if selection.json {
+                println!("{}", serde_json::to_string(&replayed)?);
+            } else {
+                report("replayed", "replay", replayed.replayed, &selection);
+            }
         }
         Action::Discard(selection) => {
-            let n = dlq::discard(&pool, &selection.filter(), selection.dry_run).await?;
-            report("discarded", "discard", n, &selection);
+            let discarded = dlq::discard(&pool, &selection.filter(), selection.dry_run).await?;
+            if selection.json {
+                println!("{}", serde_json::to_string(&discarded)?);
+            } else {
+                report("discarded", "discard", discarded.discarded, &selection);
+            }
         }
     }
     Ok(())
 }
 
 fn report(done: &str, would: &str, n: usize, selection: &Selection) {
-    if selection.json {
-        println!(
-            "{}",
-            serde_json::json!({ done: n, "dry_run": selection.dry_run })
-        );
-    } else if selection.dry_run {
+    if selection.dry_run {
         println!("would {would} {n} dead letter(s); nothing changed (--dry-run)");
     } else {
         println!("{done} {n} dead letter(s)");

@@ -200,9 +200,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         # A list a test posted wins over the built-in one of the same path.
         if self.command == "GET" and url.path in state.lists:
-            with state.lock:
-                state.pages_served += 1
-            return self.send_json(200, page(state.lists[url.path], query, url.path))
+            return self.send_list(state.lists[url.path], query, url.path)
         kinds = {"/v1/customers": "customers", "/v1/subscriptions": "subscriptions",
                  "/v1/payment_intents": "payment_intents", "/v1/products": "products", "/v1/prices": "prices",
                  "/v1/checkout/sessions": "checkout_sessions", "/v1/invoices": "invoices",
@@ -214,8 +212,6 @@ class Handler(BaseHTTPRequestHandler):
             if url.path == "/v1/subscriptions" and query.get("status", [None])[0] != "all":
                 items = [s for s in items if s["status"] != "canceled"]
             return self.send_list(items, query, url.path)
-        if self.command == "GET" and url.path in state.lists:
-            return self.send_list(state.lists[url.path], query, url.path)
         if self.command == "GET" and url.path == "/v1/events":
             since = int(query.get("created[gte]", ["0"])[0])
             types = set(query.get("types[]", []))
@@ -228,7 +224,7 @@ class Handler(BaseHTTPRequestHandler):
         # Any other list endpoint (a kind the fake holds none of, unless a
         # test posted a list for it): an account with nothing there.
         if self.command == "GET":
-            return self.send_json(200, page([], query, url.path))
+            return self.send_list([], query, url.path)
         self.send_json(404, {"error": {"type": "invalid_request_error", "message": "no such route"}})
 
     def send_list(self, items, query, path, count=True):

@@ -135,16 +135,3 @@ impl FakeStripe {
             .await;
     }
 }
-
-impl FakeStripe {
-    /// An empty list at every registered kind's list endpoint the fake
-    /// holds no objects for, so `tether backfill` (all kinds) runs through
-    /// kinds added after the fake's own. A path the fake serves itself
-    /// keeps its objects.
-    pub async fn serve_other_lists_empty(&self) {
-        for list in tether_sync::KINDS.iter().filter_map(|k| k.list()) {
-            self.serve_list(&format!("/v1{}", list.path), Vec::new())
-                .await;
-        }
-    }
-}

@@ -231,12 +231,12 @@ async fn the_operator_role_runs_the_operator_commands_and_the_admin_api() {
     );
     assert_eq!(
         tether_as(&url, &["dlq", "discard", "--all", "--dry-run"]),
-        json!({"discarded": 1, "dry_run": true})
+        json!({"discarded": 1, "ids": [id], "dry_run": true})
     );
     let_payment_writes_succeed(&app.pool).await;
     assert_eq!(
         tether_as(&url, &["dlq", "replay", &id]),
-        json!({"replayed": 1, "dry_run": false})
+        json!({"replayed": 1, "ids": [id], "dry_run": false})
     );
     drain(&app.pool).await;
     assert_eq!(

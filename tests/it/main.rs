@@ -23,6 +23,7 @@ mod invoices;
 mod kind_support;
 mod limits;
 mod metrics;
+mod operator_races;
 mod operators;
 mod pagination;
 mod payment_methods;

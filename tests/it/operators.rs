@@ -63,7 +63,7 @@ async fn a_dead_letter_is_found_shown_replayed_and_applied_once() {
     assert_eq!(shown["payload"]["id"], json!(id));
 
     let dry = tether_json(&app, &["dlq", "replay", "--all", "--dry-run"]);
-    assert_eq!(dry, json!({ "replayed": 1, "dry_run": true }));
+    assert_eq!(dry, json!({ "replayed": 1, "ids": [id], "dry_run": true }));
     assert_eq!(
         tether_json(&app, &["dlq", "list"])
             .as_array()
@@ -76,11 +76,11 @@ async fn a_dead_letter_is_found_shown_replayed_and_applied_once() {
     let_payment_writes_succeed(&app.pool).await;
     assert_eq!(
         tether_json(&app, &["dlq", "replay", &id]),
-        json!({ "replayed": 1, "dry_run": false })
+        json!({ "replayed": 1, "ids": [id], "dry_run": false })
     );
     assert_eq!(
         tether_json(&app, &["dlq", "replay", &id]),
-        json!({ "replayed": 0, "dry_run": false }),
+        json!({ "replayed": 0, "ids": [], "dry_run": false }),
         "twice is harmless"
     );
     drain(&app.pool).await;
@@ -405,7 +405,10 @@ async fn the_admin_api_is_off_without_a_token_and_guarded_with_one() {
         .json()
         .await
         .unwrap();
-    assert_eq!(replayed, json!({ "replayed": 1, "dry_run": false }));
+    assert_eq!(
+        replayed,
+        json!({ "replayed": 1, "ids": [id], "dry_run": false })
+    );
     let missing = http
         .get(format!("http://{}/admin/dlq/evt_nope", app.addr))
         .bearer_auth("s3cret-admin")

@@ -30,7 +30,6 @@ fn by_kind(report: &Value, kind: &str) -> Value {
 async fn backfill_imports_every_kind_and_running_it_again_changes_nothing() {
     let app = TestApp::spawn().await;
     let fake = FakeStripe::start(250, 120, 200);
-    fake.serve_other_lists_empty().await;
     let report = fake.run_json(&app, &["backfill"]);
     assert_eq!(by_kind(&report, "customers")["objects"], json!(250));
     assert_eq!(
