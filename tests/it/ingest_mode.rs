@@ -81,15 +81,27 @@ async fn a_test_key_makes_ingest_refuse_live_events() {
 
 #[test]
 fn a_key_that_contradicts_tether_mode_stops_ingest_at_start() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tether"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
         .arg("ingest")
         .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/unused")
         .env("STRIPE_WEBHOOK_SECRET", TEST_SECRET)
         .env("TETHER_LISTEN", "127.0.0.1:0")
         .env("TETHER_MODE", "live")
         .env("STRIPE_SECRET_KEY", "sk_test_mode_key_never_shown")
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("tether runs");
+    // An ingest that does not stop would serve forever: wait a bounded time.
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("ingest kept running with a test key and TETHER_MODE=live");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
