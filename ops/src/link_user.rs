@@ -153,7 +153,11 @@ async fn choose(
     if email.is_empty() {
         return Ok(Choice::Create { reason: None });
     }
-    if matching == (Matching::SignUp { email_confirmed: false }) {
+    if matching
+        == (Matching::SignUp {
+            email_confirmed: false,
+        })
+    {
         return Ok(Choice::Create {
             reason: Some("email not confirmed: not matched to an existing customer".into()),
         });
@@ -169,7 +173,10 @@ async fn choose(
     };
     let raw = found.get().to_owned();
     let customer: Value = serde_json::from_str(&raw).map_err(|_| LinkError::NoCustomer)?;
-    let id = customer["id"].as_str().ok_or(LinkError::NoCustomer)?.to_owned();
+    let id = customer["id"]
+        .as_str()
+        .ok_or(LinkError::NoCustomer)?
+        .to_owned();
     let Some(other) = holder(pool, &customer, &id, user_id).await? else {
         return Ok(Choice::Found { raw, reason: None });
     };
@@ -180,9 +187,10 @@ async fn choose(
                 "customer {id} was linked to another user ({other}); linked anyway (--force)"
             )),
         }),
-        Matching::Operator { force: false } => {
-            Err(LinkError::LinkedToAnother { customer: id, other })
-        }
+        Matching::Operator { force: false } => Err(LinkError::LinkedToAnother {
+            customer: id,
+            other,
+        }),
         Matching::SignUp { .. } => Ok(Choice::Create {
             reason: Some(format!(
                 "customer {id} has this email but is already linked to another user: not matched"

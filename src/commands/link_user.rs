@@ -2,11 +2,11 @@
 //! exactly once, synced and linked.
 
 use clap::Args;
+use tether_ops::link_user::{Matching, link_user};
 use tether_shared::{
     config::{AppTables, DatabaseConfig, StripeApiConfig},
     db,
 };
-use tether_ops::link_user::{Matching, link_user};
 
 #[derive(Args)]
 pub struct LinkUser {
@@ -40,15 +40,7 @@ pub async fn run(args: LinkUser) -> anyhow::Result<()> {
     let api = super::stripe_api::client(&args.stripe)?;
     let pool = db::connect(&args.db).await?;
     let matching = Matching::Operator { force: args.force };
-    let linked = link_user(
-        &pool,
-        &api,
-        args.user_id,
-        &args.email,
-        matching,
-        &args.apps,
-    )
-    .await?;
+    let linked = link_user(&pool, &api, args.user_id, &args.email, matching, &args.apps).await?;
     if args.json {
         println!("{}", serde_json::to_string(&linked)?);
     } else {

@@ -276,12 +276,7 @@ fn no_handled_family_or_served_route_is_said_to_be_missing() {
         );
     }
     let kinds = KINDS.iter().filter(|k| k.list().is_some()).count();
-    for (n, word) in [
-        (9, "nine"),
-        (10, "ten"),
-        (11, "eleven"),
-        (12, "twelve"),
-    ] {
+    for (n, word) in [(9, "nine"), (10, "ten"), (11, "eleven"), (12, "twelve")] {
         if n != kinds {
             assert!(
                 !limits.contains(&format!("cover {word} kinds")),

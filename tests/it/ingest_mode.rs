@@ -73,8 +73,14 @@ async fn a_test_key_makes_ingest_refuse_live_events() {
     })
     .await;
 
-    assert_eq!(post_event(&base, &customer_created("evt_live_1", true)).await, 400);
-    assert_eq!(post_event(&base, &customer_created("evt_test_1", false)).await, 200);
+    assert_eq!(
+        post_event(&base, &customer_created("evt_live_1", true)).await,
+        400
+    );
+    assert_eq!(
+        post_event(&base, &customer_created("evt_test_1", false)).await,
+        200
+    );
     assert_eq!(stored_event_ids(&pool).await, ["evt_test_1"]);
     pool.close().await;
 }
@@ -108,5 +114,8 @@ fn a_key_that_contradicts_tether_mode_stops_ingest_at_start() {
         stderr.contains("STRIPE_SECRET_KEY is a test key, but TETHER_MODE=live"),
         "{stderr}"
     );
-    assert!(!stderr.contains("never_shown"), "the key is not echoed: {stderr}");
+    assert!(
+        !stderr.contains("never_shown"),
+        "the key is not echoed: {stderr}"
+    );
 }

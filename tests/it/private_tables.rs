@@ -91,11 +91,7 @@ fn assert_permission_denied(error: &sqlx::Error, role: &str, table: &str) {
         sqlx::Error::Database(e) => e.code().map(|c| c.into_owned()),
         _ => None,
     };
-    assert_eq!(
-        code.as_deref(),
-        Some("42501"),
-        "{role} on {table}: {error}"
-    );
+    assert_eq!(code.as_deref(), Some("42501"), "{role} on {table}: {error}");
 }
 
 #[tokio::test]
@@ -127,7 +123,6 @@ async fn under_supabases_default_grants_no_api_role_reads_or_changes_any_table()
             assert_changes_nothing(&app.pool, role, sub, (table, column)).await;
         }
     }
-
 }
 
 /// RLS on the migrations table does not stand in the way of its owner.

@@ -31,7 +31,13 @@ async fn spawn() -> TestApp {
 }
 
 /// Posts the sign-up and runs its job, as a worker beside the fake would.
-async fn sign_up(app: &TestApp, fake: &FakeStripe, user: &uuid::Uuid, email: &str, confirmed: bool) {
+async fn sign_up(
+    app: &TestApp,
+    fake: &FakeStripe,
+    user: &uuid::Uuid,
+    email: &str,
+    confirmed: bool,
+) {
     let (status, answer) = post_signup(app, Some(TOKEN), &signup(user, email, confirmed)).await;
     assert_eq!(status, 200, "{answer}");
     let ran = tether_ops::signups::drain(&app.pool, &api(fake), &AppTables::default(), "t")
@@ -87,7 +93,10 @@ async fn an_unconfirmed_email_gets_a_new_customer_and_the_reason_is_logged() {
     sign_up(&app, &fake, &attacker, "customer3@example.com", false).await;
 
     let linked = linked_customer(&app, &attacker).await.unwrap();
-    assert_ne!(linked, "cus_fake0000003", "the victim's customer is not handed over");
+    assert_ne!(
+        linked, "cus_fake0000003",
+        "the victim's customer is not handed over"
+    );
     assert_eq!(fake.created().await, 1, "a customer of their own");
     let log = signup_log(&app).await;
     assert_eq!(log.len(), 1, "{log:?}");
@@ -176,7 +185,13 @@ async fn link_user_refuses_a_customer_linked_to_another_user_unless_forced() {
     let owner = uuid::Uuid::new_v4();
     let owners = customer_held_by(&fake, &owner, "owner@example.com").await;
     let user = uuid::Uuid::new_v4().to_string();
-    let args = ["link-user", "--user-id", &user, "--email", "owner@example.com"];
+    let args = [
+        "link-user",
+        "--user-id",
+        &user,
+        "--email",
+        "owner@example.com",
+    ];
 
     let refused = fake.tether(&app, KEY, &args).output().unwrap();
     let stderr = String::from_utf8_lossy(&refused.stderr);
@@ -189,14 +204,21 @@ async fn link_user_refuses_a_customer_linked_to_another_user_unless_forced() {
         "{stderr}"
     );
     let user_id: uuid::Uuid = user.parse().unwrap();
-    assert_eq!(linked_customer(&app, &user_id).await, None, "nothing linked");
+    assert_eq!(
+        linked_customer(&app, &user_id).await,
+        None,
+        "nothing linked"
+    );
     assert_eq!(fake.created().await, 1, "no customer created either");
 
     let forced = fake.run_json(&app, &[&args[..], &["--force"]].concat());
     assert_eq!(forced["stripe_customer_id"], json!(owners));
     assert_eq!(forced["how"], json!("found"));
     assert!(
-        forced["reason"].as_str().unwrap_or_default().contains("--force"),
+        forced["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--force"),
         "{forced}"
     );
     assert_eq!(linked_customer(&app, &user_id).await, Some(owners));
@@ -212,7 +234,13 @@ async fn link_user_still_matches_an_unlinked_customer_by_email() {
 
     let linked = fake.run_json(
         &app,
-        &["link-user", "--user-id", &user, "--email", "customer1@example.com"],
+        &[
+            "link-user",
+            "--user-id",
+            &user,
+            "--email",
+            "customer1@example.com",
+        ],
     );
 
     assert_eq!(linked["stripe_customer_id"], json!("cus_fake0000001"));

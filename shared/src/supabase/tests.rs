@@ -41,8 +41,12 @@ fn a_signup_is_confirmed_only_when_email_confirmed_at_is_set() {
             .email_confirmed
     };
     let id = "0b6f3c1e-9d2a-4e57-8c0f-1a2b3c4d5e6f";
-    assert!(signup(json!({"id": id, "email": "a@b.c", "email_confirmed_at": "2026-03-14T09:26:53+00:00"})));
-    assert!(!signup(json!({"id": id, "email": "a@b.c", "email_confirmed_at": null})));
+    assert!(signup(
+        json!({"id": id, "email": "a@b.c", "email_confirmed_at": "2026-03-14T09:26:53+00:00"})
+    ));
+    assert!(!signup(
+        json!({"id": id, "email": "a@b.c", "email_confirmed_at": null})
+    ));
     assert!(!signup(json!({"id": id, "email": "a@b.c"})));
 }
 
