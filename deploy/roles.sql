@@ -134,7 +134,7 @@ GRANT SELECT (id, processed_at) ON :"schema".supabase_signups TO tether_retentio
 -- (kind, row_id) DO NOTHING RETURNING id, which reads those three columns
 -- to tell a repeat from a new one; its job goes in through
 -- apalis.tether_push_job, which runs with ingest's own apalis.jobs grant.
-GRANT INSERT (kind, row_id, source, email, record), SELECT (id, kind, row_id)
+GRANT INSERT (kind, row_id, source, email, email_confirmed, record), SELECT (id, kind, row_id)
   ON :"schema".supabase_signups TO tether_supabase_webhook;
 
 -- STRIPE_SECRET_KEY on a worker (on top of tether_worker): sign-ups become

@@ -56,6 +56,7 @@ pub async fn receive_supabase_webhook(
             row_id: user.user_id.to_string(),
             source: format!("{}.{}", hook.schema, hook.table),
             email: user.email,
+            email_confirmed: user.email_confirmed,
             record: None,
         },
         Ok(None) => match hook.organization() {
@@ -64,6 +65,7 @@ pub async fn receive_supabase_webhook(
                 row_id: organization.id,
                 source: organization.source,
                 email: None,
+                email_confirmed: false,
                 record: Some(serde_json::Value::Object(organization.record)),
             },
             None => {
@@ -91,6 +93,7 @@ struct Signup {
     row_id: String,
     source: String,
     email: Option<String>,
+    email_confirmed: bool,
     record: Option<serde_json::Value>,
 }
 
@@ -98,14 +101,15 @@ struct Signup {
 async fn store(state: &AppState, signup: &Signup) -> anyhow::Result<bool> {
     let mut tx = state.pool.begin().await?;
     let id: Option<uuid::Uuid> = sqlx::query_scalar(
-        "INSERT INTO supabase_signups (kind, row_id, source, email, record)
-         VALUES ($1, $2, $3, $4, COALESCE($5, '{}'::jsonb))
+        "INSERT INTO supabase_signups (kind, row_id, source, email, email_confirmed, record)
+         VALUES ($1, $2, $3, $4, $5, COALESCE($6, '{}'::jsonb))
          ON CONFLICT (kind, row_id) DO NOTHING RETURNING id",
     )
     .bind(signup.kind)
     .bind(&signup.row_id)
     .bind(&signup.source)
     .bind(&signup.email)
+    .bind(signup.email_confirmed)
     .bind(signup.record.as_ref().map(sqlx::types::Json))
     .fetch_optional(&mut *tx)
     .await?;

@@ -15,8 +15,9 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = :"schema", pg_catalog AS $$
 DECLARE
     signup uuid;
 BEGIN
-    INSERT INTO supabase_signups (kind, row_id, source, email)
-    VALUES ('user', NEW.id::text, 'auth.users', NEW.email)
+    -- Only a confirmed email may match an existing Stripe customer.
+    INSERT INTO supabase_signups (kind, row_id, source, email, email_confirmed)
+    VALUES ('user', NEW.id::text, 'auth.users', NEW.email, NEW.email_confirmed_at IS NOT NULL)
     ON CONFLICT (kind, row_id) DO NOTHING
     RETURNING id INTO signup;
     IF signup IS NOT NULL THEN

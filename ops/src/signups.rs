@@ -1,8 +1,10 @@
 //! Sign-ups becoming Stripe customers (ADR-0008): the worker-side loop for
 //! the jobs that `/webhooks/supabase` and the sign-up trigger push.
 //!
-//! A user's job is `tether link-user`: the customer is found by email or
-//! created with an idempotency key derived from the user id. An
+//! A user's job is `tether link-user`: the customer is found by email (only
+//! a confirmed email, and only a customer no other user holds) or created
+//! with an idempotency key derived from the user id; why an email was not
+//! matched is logged with the outcome. An
 //! organization's job creates its customer (name, and the ADR's metadata:
 //! organization id, industry, region, size, the creating user) with a key
 //! derived from the organization id, then writes the customer id back to
@@ -24,7 +26,7 @@ use tether_shared::config::AppTables;
 
 use crate::{
     app_tables,
-    link_user::{LinkError, link_user},
+    link_user::{LinkError, Matching, link_user},
     snapshot,
 };
 
@@ -84,7 +86,8 @@ async fn run_one(
     job: &SignupJob,
 ) -> Result<(), sqlx::Error> {
     let signup: Option<Signup> = sqlx::query_as(
-        "SELECT kind, row_id, source, email, record FROM supabase_signups WHERE id = $1::uuid",
+        "SELECT kind, row_id, source, email, email_confirmed, record
+         FROM supabase_signups WHERE id = $1::uuid",
     )
     .bind(&job.signup_id)
     .fetch_optional(pool)
@@ -92,7 +95,9 @@ async fn run_one(
     let outcome = match &signup {
         None => Err(Failure::Permanent(format!("no sign-up {}", job.signup_id))),
         Some(signup) if signup.kind == "organization" => {
-            organization_customer(pool, api, apps, signup).await
+            organization_customer(pool, api, apps, signup)
+                .await
+                .map(|customer| (customer, None))
         }
         Some(signup) => match Uuid::try_parse(&signup.row_id) {
             Ok(user) => link_user(
@@ -100,10 +105,13 @@ async fn run_one(
                 api,
                 user,
                 signup.email.as_deref().unwrap_or_default(),
+                Matching::SignUp {
+                    email_confirmed: signup.email_confirmed,
+                },
                 apps,
             )
             .await
-            .map(|linked| linked.stripe_customer_id)
+            .map(|linked| (linked.stripe_customer_id, linked.reason))
             .map_err(Failure::from),
             Err(_) => Err(Failure::Permanent(format!(
                 "user id {:?} is not a uuid",
@@ -113,7 +121,7 @@ async fn run_one(
     };
     let mut tx = pool.begin().await?;
     let (status, error) = match outcome {
-        Ok(stripe_customer_id) => {
+        Ok((stripe_customer_id, reason)) => {
             sqlx::query(
                 "UPDATE supabase_signups SET stripe_customer_id = $2, processed_at = now() WHERE id = $1::uuid",
             )
@@ -124,7 +132,8 @@ async fn run_one(
             tether_queue::complete(&mut tx, &[job.id.as_str()])
                 .await
                 .map_err(|e| e.0)?;
-            ("success", None)
+            // A success may still carry why the email found no customer.
+            ("success", reason)
         }
         Err(Failure::Transient(why)) if job.attempt < MAX_ATTEMPTS as i32 => {
             let delay = Duration::from_secs(2u64.saturating_pow(job.attempt.clamp(1, 12) as u32));
@@ -160,6 +169,7 @@ struct Signup {
     row_id: String,
     source: String,
     email: Option<String>,
+    email_confirmed: bool,
     record: serde_json::Value,
 }
 
@@ -240,12 +250,7 @@ enum Failure {
 
 impl From<LinkError> for Failure {
     fn from(error: LinkError) -> Self {
-        let transient = match &error {
-            LinkError::Api(api) => api.is_transient(),
-            LinkError::Database(_) => true,
-            LinkError::NoCustomer => false,
-        };
-        if transient {
+        if error.is_transient() {
             Failure::Transient(error.to_string())
         } else {
             Failure::Permanent(error.to_string())

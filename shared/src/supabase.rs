@@ -66,6 +66,9 @@ pub struct UserSignup {
     pub user_id: Uuid,
     /// `None` for phone and anonymous sign-ups, whose email is `null`.
     pub email: Option<String>,
+    /// `email_confirmed_at` is set: the user proved the address is theirs.
+    /// Only then may the email match an existing Stripe customer.
+    pub email_confirmed: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -178,7 +181,14 @@ impl SupabaseWebhook {
             .and_then(Value::as_str)
             .filter(|email| !email.is_empty())
             .map(str::to_owned);
-        Ok(Some(UserSignup { user_id, email }))
+        // Any non-null value counts: Supabase writes a timestamp, and the
+        // column's format is not ours to check.
+        let email_confirmed = !matches!(record.get("email_confirmed_at"), None | Some(Value::Null));
+        Ok(Some(UserSignup {
+            user_id,
+            email,
+            email_confirmed,
+        }))
     }
 }
 

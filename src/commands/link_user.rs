@@ -2,6 +2,7 @@
 //! exactly once, synced and linked.
 
 use clap::Args;
+use tether_ops::link_user::{Matching, link_user};
 use tether_shared::{
     config::{AppTables, DatabaseConfig, StripeApiConfig},
     db,
@@ -13,9 +14,14 @@ pub struct LinkUser {
     #[arg(long)]
     pub user_id: uuid::Uuid,
 
-    /// Their email: an existing Stripe customer with it is linked.
+    /// Their email: an existing Stripe customer with it is linked, unless
+    /// another user is already linked to that customer.
     #[arg(long)]
     pub email: String,
+
+    /// Link the customer with this email even if another user is linked to it.
+    #[arg(long)]
+    pub force: bool,
 
     #[arg(long)]
     pub json: bool,
@@ -33,9 +39,8 @@ pub struct LinkUser {
 pub async fn run(args: LinkUser) -> anyhow::Result<()> {
     let api = super::stripe_api::client(&args.stripe)?;
     let pool = db::connect(&args.db).await?;
-    let linked =
-        tether_ops::link_user::link_user(&pool, &api, args.user_id, &args.email, &args.apps)
-            .await?;
+    let matching = Matching::Operator { force: args.force };
+    let linked = link_user(&pool, &api, args.user_id, &args.email, matching, &args.apps).await?;
     if args.json {
         println!("{}", serde_json::to_string(&linked)?);
     } else {
@@ -43,6 +48,9 @@ pub async fn run(args: LinkUser) -> anyhow::Result<()> {
             "user {} -> {} ({})",
             linked.user_id, linked.stripe_customer_id, linked.how
         );
+        if let Some(reason) = &linked.reason {
+            println!("  {reason}");
+        }
     }
     Ok(())
 }

@@ -49,6 +49,9 @@ pub enum Command {
         db: DatabaseConfig,
         #[command(flatten)]
         ingest: IngestConfig,
+        /// STRIPE_SECRET_KEY's prefix sets the mode when TETHER_MODE does not.
+        #[command(flatten)]
+        stripe: StripeApiConfig,
     },
     /// Run one worker process.
     Worker {
@@ -122,7 +125,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::LinkUser(args) => link_user::run(args).await,
         Command::Reconcile(args) => reconcile::run(args).await,
         Command::Migrate { db, apps } => migrate::run(&db, &apps).await,
-        Command::Ingest { db, ingest } => serve::ingest(&db, &ingest).await,
+        Command::Ingest { db, ingest, stripe } => serve::ingest(&db, &ingest, &stripe).await,
         Command::Worker {
             db,
             worker,

@@ -18,11 +18,17 @@ use tether_shared::{
 use tether_stripe::secret::WebhookSecrets;
 use tokio_util::sync::CancellationToken;
 
-pub async fn ingest(db_config: &DatabaseConfig, config: &IngestConfig) -> anyhow::Result<()> {
+pub async fn ingest(
+    db_config: &DatabaseConfig,
+    config: &IngestConfig,
+    stripe: &StripeApiConfig,
+) -> anyhow::Result<()> {
+    let mut config = config.clone();
+    config.derive_mode(stripe)?;
     // Lazy: ingest starts (and answers 503) while the database is down, and
     // recovers by itself when it returns.
     let pool = db::connect_lazy(db_config)?;
-    let server = IngestServer::build(config, pool).await?;
+    let server = IngestServer::build(&config, pool).await?;
     server.run(shutdown::on_signal()).await
 }
 
@@ -144,6 +150,7 @@ pub async fn up(
     stripe: &StripeApiConfig,
     apps: &AppTables,
 ) -> anyhow::Result<()> {
+    ingest_config.derive_mode(stripe)?;
     if db::ensure_database(db_config).await? {
         println!("created database {}", db::redacted(db_config));
     }

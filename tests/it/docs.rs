@@ -192,3 +192,96 @@ fn the_types_said_to_be_housed_nowhere_are_the_declared_ones() {
     let declared: BTreeSet<&str> = UNHOUSED.iter().map(|(name, _)| *name).collect();
     assert_eq!(said, declared);
 }
+
+/// The kinds `tether backfill` is said to take are the registry's kinds
+/// with a list endpoint, by their command-line names.
+#[test]
+fn the_backfill_kinds_in_the_readme_are_the_registrys_list_endpoints() {
+    let usage = README
+        .lines()
+        .find(|line| line.starts_with("| `tether backfill ["))
+        .expect("the Commands table shows backfill");
+    let inside = &usage[usage.find('[').unwrap() + 1..usage.find(']').unwrap()];
+    let said: BTreeSet<&str> = inside.split("\\|").filter(|name| *name != "all").collect();
+    let listed: BTreeSet<&str> = KINDS
+        .iter()
+        .filter_map(|kind| kind.list())
+        .map(|list| list.name)
+        .collect();
+    assert_eq!(said, listed);
+}
+
+/// Every route ingest serves is in the README's HTTP table, and nothing
+/// else is. The routes are read from the router's source.
+#[test]
+fn the_readmes_routes_are_the_ones_ingest_serves() {
+    let sources = [
+        include_str!("../../ingest/src/routes.rs"),
+        include_str!("../../ingest/src/admin.rs"),
+    ];
+    let served: BTreeSet<String> = sources
+        .iter()
+        .flat_map(|source| source.split(".route(").skip(1))
+        .map(|call| {
+            let path = call.split('"').nth(1).expect("a route's path is a literal");
+            let method = call.split('"').nth(2).unwrap_or_default();
+            let method = method
+                .trim_start_matches([',', ' ', '\n'])
+                .split('(')
+                .next()
+                .unwrap_or_default()
+                .to_uppercase();
+            format!("{method} {path}")
+        })
+        .collect();
+    let http = section("## HTTP");
+    let documented: BTreeSet<String> = http
+        .lines()
+        .filter_map(|row| row.strip_prefix("| `"))
+        .flat_map(|row| {
+            let cell = row.split(" |").next().unwrap_or_default();
+            cell.split(", ")
+                .map(|route| route.trim_matches('`').to_owned())
+                .collect::<Vec<_>>()
+        })
+        .map(|route| {
+            let route = route.split('?').next().unwrap_or_default();
+            // `{event id}` in prose is the router's `{id}`.
+            route.replace("{event id}", "{id}")
+        })
+        .collect();
+    assert_eq!(documented, served);
+}
+
+/// The limitations and the rules name no event family as ignored that a
+/// kind handles, and no route as missing that ingest serves.
+#[test]
+fn no_handled_family_or_served_route_is_said_to_be_missing() {
+    let limits = section("## Known limitations");
+    let rules = section("### Ordering and idempotency");
+    for text in [limits, rules] {
+        for kind in KINDS {
+            let family = kind.table().replace('_', " ");
+            for claim in [
+                format!("{family} are ignored"),
+                format!("{family} are stored as events"),
+                format!("({family}, ...)"),
+            ] {
+                assert!(!text.contains(&claim), "README says: {claim}");
+            }
+        }
+        assert!(
+            !text.contains("no HTTP route receives Supabase webhooks"),
+            "ingest serves /webhooks/supabase"
+        );
+    }
+    let kinds = KINDS.iter().filter(|k| k.list().is_some()).count();
+    for (n, word) in [(9, "nine"), (10, "ten"), (11, "eleven"), (12, "twelve")] {
+        if n != kinds {
+            assert!(
+                !limits.contains(&format!("cover {word} kinds")),
+                "README counts {word} kinds; backfill covers {kinds}"
+            );
+        }
+    }
+}

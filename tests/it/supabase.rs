@@ -38,7 +38,7 @@ pub async fn supabase_shape(pool: &PgPool, schema: &str) {
     }
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "CREATE SCHEMA IF NOT EXISTS auth;
-         CREATE TABLE IF NOT EXISTS auth.users (id uuid PRIMARY KEY, email text);
+         CREATE TABLE IF NOT EXISTS auth.users (id uuid PRIMARY KEY, email text, email_confirmed_at timestamptz);
          CREATE OR REPLACE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $$
            SELECT nullif(current_setting('request.jwt.claims', true)::jsonb ->> 'sub', '')::uuid $$;
          GRANT USAGE ON SCHEMA auth, {schema} TO anon, authenticated, service_role;
@@ -394,14 +394,14 @@ async fn migrate_never_takes_over_an_apps_tables() {
 }
 
 /// A Supabase database webhook for an `auth.users` INSERT.
-fn signup_payload(user: &uuid::Uuid, email: &str) -> serde_json::Value {
+pub fn signup_payload(user: &uuid::Uuid, email: &str) -> serde_json::Value {
     json!({
         "type": "INSERT", "table": "users", "schema": "auth",
         "record": { "id": user.to_string(), "email": email }, "old_record": null
     })
 }
 
-async fn post_signup(
+pub async fn post_signup(
     app: &TestApp,
     token: Option<&str>,
     body: &serde_json::Value,
@@ -419,7 +419,7 @@ async fn post_signup(
     )
 }
 
-fn api(fake: &FakeStripe) -> tether_stripe_api::StripeApi {
+pub fn api(fake: &FakeStripe) -> tether_stripe_api::StripeApi {
     tether_stripe_api::StripeApi::new(tether_stripe_api::ApiConfig {
         secret_key: KEY.to_owned().into(),
         api_base: fake.base.clone(),

@@ -6,7 +6,7 @@ use clap::Args;
 use secrecy::SecretString;
 use tether_stripe::secret::WebhookSecrets;
 
-use super::{Mode, SecretListParser, parse_secret};
+use super::{Mode, SecretListParser, StripeApiConfig, parse_secret};
 use crate::bounds::{MAX_DURATION_MS, MAX_DURATION_SECS};
 
 #[derive(Args, Clone, Debug)]
@@ -54,7 +54,8 @@ pub struct IngestConfig {
     pub limits: IngestLimits,
 
     /// test or live: an event of the other mode is refused with 400 and
-    /// not stored. Unset: both are accepted.
+    /// not stored. Unset: the mode of STRIPE_SECRET_KEY, if set; else both
+    /// are accepted.
     #[arg(long = "mode", env = "TETHER_MODE", value_name = "TETHER_MODE")]
     pub mode: Option<Mode>,
 
@@ -121,6 +122,14 @@ impl IngestConfig {
         max_connections: 1024,
         max_buffered_bytes: 8 * 1024 * 1024,
     };
+
+    /// The mode ingest enforces: TETHER_MODE, else STRIPE_SECRET_KEY's
+    /// (README, `TETHER_MODE`). A key that contradicts TETHER_MODE stops the
+    /// start.
+    pub fn derive_mode(&mut self, stripe: &StripeApiConfig) -> anyhow::Result<()> {
+        self.mode = Mode::resolve(self.mode.or(stripe.mode), stripe.secret_key.as_ref())?;
+        Ok(())
+    }
 
     pub fn tolerance(&self) -> Duration {
         Duration::from_secs(self.tolerance_secs)

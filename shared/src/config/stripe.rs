@@ -75,15 +75,16 @@ impl Mode {
     }
 }
 
-impl StripeApiConfig {
-    /// The deployment's mode: TETHER_MODE, or the key's. A key of the other
-    /// mode than the one declared is an error (the command stops at once).
-    pub fn mode(&self) -> anyhow::Result<Option<Mode>> {
-        let of_key = self
-            .secret_key
-            .as_ref()
-            .and_then(|k| Mode::of_key(k.expose_secret()));
-        match (self.mode, of_key) {
+impl Mode {
+    /// The deployment's mode: the declared one (TETHER_MODE), else the
+    /// key's. A key of the other mode than the one declared is an error:
+    /// the command stops at once rather than serve the wrong world.
+    pub fn resolve(
+        declared: Option<Mode>,
+        key: Option<&SecretString>,
+    ) -> anyhow::Result<Option<Mode>> {
+        let of_key = key.and_then(|k| Mode::of_key(k.expose_secret()));
+        match (declared, of_key) {
             (Some(declared), Some(key)) if declared != key => anyhow::bail!(
                 "STRIPE_SECRET_KEY is a {} key, but TETHER_MODE={}: use this deployment's {} key",
                 key.name(),
@@ -92,5 +93,12 @@ impl StripeApiConfig {
             ),
             (declared, key) => Ok(declared.or(key)),
         }
+    }
+}
+
+impl StripeApiConfig {
+    /// The deployment's mode, see [`Mode::resolve`].
+    pub fn mode(&self) -> anyhow::Result<Option<Mode>> {
+        Mode::resolve(self.mode, self.secret_key.as_ref())
     }
 }

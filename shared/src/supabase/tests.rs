@@ -26,8 +26,28 @@ fn reads_an_auth_users_insert_as_a_signup() {
         Some(UserSignup {
             user_id: Uuid::parse_str("5c1c0a6e-4b8f-4f0e-9a7d-2f3b9d1e8c42").unwrap(),
             email: Some("ada@example.com".into()),
+            email_confirmed: false,
         })
     );
+}
+
+#[test]
+fn a_signup_is_confirmed_only_when_email_confirmed_at_is_set() {
+    let signup = |record: Value| {
+        parse(&json!({"type": "INSERT", "schema": "auth", "table": "users", "record": record}))
+            .unwrap()
+            .signup()
+            .unwrap()
+            .email_confirmed
+    };
+    let id = "0b6f3c1e-9d2a-4e57-8c0f-1a2b3c4d5e6f";
+    assert!(signup(
+        json!({"id": id, "email": "a@b.c", "email_confirmed_at": "2026-03-14T09:26:53+00:00"})
+    ));
+    assert!(!signup(
+        json!({"id": id, "email": "a@b.c", "email_confirmed_at": null})
+    ));
+    assert!(!signup(json!({"id": id, "email": "a@b.c"})));
 }
 
 #[test]
@@ -74,7 +94,8 @@ fn signup_only_from_an_insert_into_a_users_table() {
         phone_user.signup(),
         Some(UserSignup {
             user_id,
-            email: None
+            email: None,
+            email_confirmed: false,
         })
     );
     let blank_email = insert("auth", "users", json!({"id": id, "email": ""}));
