@@ -1,52 +1,9 @@
-//! The synced kinds. Adding one is a module under `kinds/` implementing
-//! [`SyncedKind`](crate::SyncedKind) and one line here.
-//!
-//! Order matters: a kind comes after the kinds its rows refer to
-//! (`SyncedKind::PARENTS`), so that within one transaction parents are
-//! written, or given placeholders, before their children link to them.
+//! The synced kinds: [`KINDS`], declared in [`crate::kinds`] with one line
+//! per kind, and the lookups every other crate uses.
 
-use crate::{
-    Kind,
-    generic::StripeObjects,
-    kind::Registered,
-    kinds,
-    kinds::{
-        charge::Charges, checkout_session::CheckoutSessions, customer::Customers,
-        dispute::Disputes, invoice::Invoices, payment::PaymentIntents, plan::Plans, price::Prices,
-        product::Products, refund::Refunds, subscription::Subscriptions,
-    },
-};
+use crate::{Kind, generic::StripeObjects, kind::Registered};
 
-pub static KINDS: &[&dyn Kind] = &[
-    &Registered::<Customers>::KIND,
-    &Registered::<PaymentIntents>::KIND,
-    &Registered::<Subscriptions>::KIND,
-    &Registered::<Products>::KIND,
-    &Registered::<Prices>::KIND,
-    &Registered::<Plans>::KIND,
-    &Registered::<CheckoutSessions>::KIND,
-    &Registered::<Invoices>::KIND,
-    &Registered::<kinds::invoice_item::InvoiceItems>::KIND,
-    &Registered::<kinds::credit_note::CreditNotes>::KIND,
-    &Registered::<Charges>::KIND,
-    &Registered::<Refunds>::KIND,
-    &Registered::<Disputes>::KIND,
-    &Registered::<crate::kinds::coupon::Coupons>::KIND,
-    &Registered::<crate::kinds::promotion_code::PromotionCodes>::KIND,
-    &Registered::<crate::kinds::discount::Discounts>::KIND,
-    &Registered::<crate::kinds::tax_id::TaxIds>::KIND,
-    &Registered::<crate::kinds::tax_rate::TaxRates>::KIND,
-    &Registered::<crate::kinds::subscription_schedule::SubscriptionSchedules>::KIND,
-    &Registered::<crate::kinds::quote::Quotes>::KIND,
-    &Registered::<kinds::feature::Features>::KIND,
-    &Registered::<kinds::entitlement_summary::EntitlementSummaries>::KIND,
-    &Registered::<crate::kinds::payment_method::PaymentMethods>::KIND,
-    &Registered::<crate::kinds::setup_intent::SetupIntents>::KIND,
-    &Registered::<crate::kinds::payout::Payouts>::KIND,
-    &Registered::<crate::kinds::early_fraud_warning::EarlyFraudWarnings>::KIND,
-    &Registered::<crate::kinds::review::Reviews>::KIND,
-    GENERIC,
-];
+pub use crate::kinds::KINDS;
 
 /// The generic store, for every family without a typed table
 /// (`homes::GENERIC_FAMILIES`); it refers to no other kind, so it is last.

@@ -39,8 +39,11 @@ pub async fn supabase_shape(pool: &PgPool, schema: &str) {
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "CREATE SCHEMA IF NOT EXISTS auth;
          CREATE TABLE IF NOT EXISTS auth.users (id uuid PRIMARY KEY, email text, email_confirmed_at timestamptz);
+         -- Supabase's own definition: a connection that once had claims set
+         -- (even rolled back) reads them as '' afterwards, not as null.
          CREATE OR REPLACE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $$
-           SELECT nullif(current_setting('request.jwt.claims', true)::jsonb ->> 'sub', '')::uuid $$;
+           SELECT coalesce(nullif(current_setting('request.jwt.claim.sub', true), ''),
+                           (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub'))::uuid $$;
          GRANT USAGE ON SCHEMA auth, {schema} TO anon, authenticated, service_role;
          GRANT EXECUTE ON FUNCTION auth.uid() TO anon, authenticated, service_role;
          GRANT ALL ON ALL TABLES IN SCHEMA {schema} TO anon, authenticated, service_role;"
