@@ -63,7 +63,6 @@ pub const GENERIC_FAMILIES: &[&str] = &[
     "source.transaction",
     "tax.settings",
     "terminal.reader",
-    "topup",
     "transfer",
     "treasury.credit_reversal",
     "treasury.debit_reversal",

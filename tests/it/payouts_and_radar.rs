@@ -1,4 +1,4 @@
-//! Setup intents, payouts, early fraud warnings and reviews: Stripe's
+//! Setup intents, payouts, top-ups, early fraud warnings and reviews: Stripe's
 //! published object read into each row, each event alone, every delivery
 //! order, a backfill through the fake, and the operator's rows private
 //! even with the read-own-rows policies.
@@ -62,6 +62,14 @@ const PAYOUT: Case = Case {
         "amount, currency, status, extract(epoch FROM arrival_date)::int8 AS arrival_date, method,
               type, automatic, failure_code, failure_message, destination, reconciliation_status,
               metadata, livemode",
+};
+const TOPUP: Case = Case {
+    resource: "topup",
+    table: "topups",
+    id_column: "stripe_topup_id",
+    columns: "amount, currency, status, description,
+              extract(epoch FROM expected_availability_date)::int8 AS expected_availability_date,
+              failure_code, failure_message, metadata, livemode",
 };
 const WARNING: Case = Case {
     resource: "radar.early_fraud_warning",
@@ -190,6 +198,29 @@ async fn each_payout_event_alone_produces_its_row() {
 }
 
 #[tokio::test]
+async fn each_topup_event_alone_produces_its_row() {
+    let app = TestApp::spawn().await;
+    let published = json!({
+        "amount": 1000, "currency": "usd", "status": "pending",
+        "description": "Top-up description", "expected_availability_date": 123456789,
+        "failure_code": null, "failure_message": null, "metadata": {"order_id": "12345678"},
+        "livemode": false, "created": 1234567890,
+    });
+    let events = [
+        ("topup.created", json!({})),
+        ("topup.succeeded", json!({"status": "succeeded"})),
+        (
+            "topup.failed",
+            json!({"status": "failed", "failure_code": "insufficient_funds",
+                   "failure_message": "The bank account has insufficient funds."}),
+        ),
+        ("topup.canceled", json!({"status": "canceled"})),
+        ("topup.reversed", json!({"status": "reversed"})),
+    ];
+    TOPUP.each_alone_same(&app, published, &events).await;
+}
+
+#[tokio::test]
 async fn each_early_fraud_warning_event_alone_produces_its_row() {
     let app = TestApp::spawn().await;
     let published = json!({
@@ -245,6 +276,8 @@ async fn every_row(pool: &PgPool) -> Vec<String> {
          FROM setup_intents
          UNION ALL SELECT 'payout ' || row(stripe_payout_id, status, reconciliation_status, last_event_id)::text
          FROM payouts
+         UNION ALL SELECT 'topup ' || row(stripe_topup_id, status, last_event_id)::text
+         FROM topups
          UNION ALL SELECT 'warning ' || row(stripe_early_fraud_warning_id, actionable, last_event_id)::text
          FROM early_fraud_warnings
          UNION ALL SELECT 'review ' || row(stripe_review_id, open, closed_reason, last_event_id)::text
@@ -310,6 +343,19 @@ async fn any_delivery_order_ends_in_the_same_rows() {
             101,
             json!({"actionable": false}),
         ),
+        at("topup", "topup.created", 100, json!({})),
+        at(
+            "topup",
+            "topup.succeeded",
+            101,
+            json!({"status": "succeeded"}),
+        ),
+        at(
+            "topup",
+            "topup.reversed",
+            102,
+            json!({"status": "reversed"}),
+        ),
         at("review", "review.opened", 100, json!({})),
         at(
             "review",
@@ -322,8 +368,9 @@ async fn any_delivery_order_ends_in_the_same_rows() {
     let [ordered, reversed, shuffled] = in_three_orders(&app, &events, 9, every_row).await;
     let expected = [
         format!("payout ({},paid,completed,{})", PAYOUT.id(), last(5)),
-        format!("review ({},f,refunded,{})", REVIEW.id(), last(9)),
+        format!("review ({},f,refunded,{})", REVIEW.id(), last(12)),
         format!("setup ({},succeeded,,{})", SETUP_INTENT.id(), last(2)),
+        format!("topup ({},reversed,{})", TOPUP.id(), last(10)),
         format!("warning ({},f,{})", WARNING.id(), last(7)),
     ];
     assert_eq!(ordered, expected);
@@ -338,6 +385,7 @@ async fn backfill_imports_setup_intents_payouts_warnings_and_reviews() {
     let lists = [
         ("/v1/setup_intents", SETUP_INTENT, "seti_"),
         ("/v1/payouts", PAYOUT, "po_"),
+        ("/v1/topups", TOPUP, "tu_"),
         ("/v1/radar/early_fraud_warnings", WARNING, "issfr_"),
         ("/v1/reviews", REVIEW, "prv_"),
     ];
@@ -358,6 +406,7 @@ async fn backfill_imports_setup_intents_payouts_warnings_and_reviews() {
             "backfill",
             "setup-intents",
             "payouts",
+            "topups",
             "early-fraud-warnings",
             "reviews",
         ],
@@ -375,6 +424,7 @@ async fn backfill_imports_setup_intents_payouts_warnings_and_reviews() {
             (json!("payouts"), json!(3)),
             (json!("early-fraud-warnings"), json!(3)),
             (json!("reviews"), json!(3)),
+            (json!("topups"), json!(3)),
         ]
     );
     for (_, case, _) in &lists {
@@ -386,7 +436,7 @@ async fn backfill_imports_setup_intents_payouts_warnings_and_reviews() {
     }
 }
 
-/// Payouts and Radar's signals are the operator's: no user reads them,
+/// Payouts, top-ups and Radar's signals are the operator's: no user reads them,
 /// even with the read-own-rows policies installed.
 #[tokio::test]
 async fn payouts_and_fraud_signals_stay_private_with_the_read_own_rows_policies() {
@@ -395,6 +445,7 @@ async fn payouts_and_fraud_signals_stay_private_with_the_read_own_rows_policies(
     apply(&app, &fixture("customer.created")).await;
     for (case, event_type) in [
         (PAYOUT, "payout.paid"),
+        (TOPUP, "topup.succeeded"),
         (WARNING, "radar.early_fraud_warning.created"),
         (REVIEW, "review.opened"),
     ] {
@@ -408,7 +459,7 @@ async fn payouts_and_fraud_signals_stay_private_with_the_read_own_rows_policies(
         .unwrap();
     run_optional_sql(&app, "read_own_rows", &["schema=public"]);
     let user = user.to_string();
-    for table in ["payouts", "early_fraud_warnings", "reviews"] {
+    for table in ["payouts", "topups", "early_fraud_warnings", "reviews"] {
         let select = format!("SELECT count(*)::text FROM {table}");
         assert_eq!(
             as_role(&app.pool, "anon", None, &select).await.unwrap(),

@@ -48,6 +48,7 @@ registry! {
     payout::Payouts,
     early_fraud_warning::EarlyFraudWarnings,
     review::Reviews,
+    topup::Topups,
 }
 
 // Shapes two kinds share; not kinds themselves.
