@@ -158,10 +158,11 @@ fn advance(list: &ListEndpoint, at: &Position, page: &Page) -> Result<Position, 
             customer: at.customer.clone(),
             after: Some(last),
         }),
-        _ => Err(ApiError::Decode(format!(
-            "{}: a page for {} says has_more but does not advance",
-            list.path, at.customer
-        ))),
+        _ => Err(ApiError::Stuck {
+            endpoint: format!("/v1{}", list.path_for(&at.customer)),
+            why: "a page says has_more but does not advance".into(),
+            after: Some(at.cursor()),
+        }),
     }
 }
 
