@@ -41,6 +41,9 @@ samples!(
     "charge.succeeded",
     "refund.created",
     "charge.dispute.created",
+    "payment_method.attached",
+    "setup_intent.succeeded",
+    "payout.paid",
 );
 
 pub fn sample_event(event_type: &str) -> Option<&'static str> {

@@ -146,6 +146,18 @@ pub struct BenchMarker {
     pub tombstones: bool,
 }
 
+/// A [`BenchMarker::plant`] for a kind that names no customer: the marker
+/// goes in `metadata.bench`, read back as `(metadata->>'bench')::int8`.
+pub fn plant_in_metadata(object: &mut Value, tokens: &BenchTokens<'_>) {
+    object["metadata"] = serde_json::json!({ "bench": tokens.marker });
+}
+
+/// [`plant_in_metadata`] for a kind whose object belongs to a customer.
+pub fn plant_in_metadata_with_customer(object: &mut Value, tokens: &BenchTokens<'_>) {
+    plant_in_metadata(object, tokens);
+    object["customer"] = tokens.customer_id.into();
+}
+
 /// Placeholders the bench replaces per event.
 pub struct BenchTokens<'a> {
     pub marker: &'a str,

@@ -3,26 +3,16 @@
 //! (`fixtures/stripe/fixtures3.json`, one of every resource), and one
 //! signed-in user with their own customer, for the RLS checks.
 
-use std::sync::LazyLock;
-
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::{
-    helpers::{TestApp, new_event_id},
+    helpers::TestApp,
     supabase::{as_role, run_optional_sql, supabase_shape},
     worker_support::{apply, fixture},
 };
 
-static FIXTURES: LazyLock<Value> = LazyLock::new(|| {
-    let text = include_str!("../../fixtures/stripe/fixtures3.json");
-    serde_json::from_str(text).expect("fixtures3.json parses")
-});
-
-/// The fixture resource `name` (`coupon`, `deleted_tax_id`), as published.
-pub fn resource(name: &str) -> Value {
-    FIXTURES["resources"][name].clone()
-}
+pub use crate::kind_support::{event, stripe_fixture as resource};
 
 /// `resource(name)` with `changes` laid over its top-level fields.
 pub fn object(name: &str, changes: Value) -> Value {
@@ -31,21 +21,6 @@ pub fn object(name: &str, changes: Value) -> Value {
         object[key] = value.clone();
     }
     object
-}
-
-/// A webhook envelope around `object`, as Stripe sends one.
-pub fn event(event_type: &str, created: i64, object: Value) -> Value {
-    json!({
-        "id": new_event_id(),
-        "object": "event",
-        "api_version": "2026-07-29.dahlia",
-        "created": created,
-        "type": event_type,
-        "livemode": false,
-        "pending_webhooks": 1,
-        "request": {"id": null, "idempotency_key": null},
-        "data": {"object": object},
-    })
 }
 
 /// Rows as text, `sql` selecting one text column.

@@ -11,14 +11,14 @@ use crate::{
     worker_support::{apply, fixture},
 };
 
-/// One resource of the fixture, such as `"credit_note"`.
+static FIXTURES: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+    let text = include_str!("../../fixtures/stripe/fixtures3.json");
+    serde_json::from_str(text).expect("fixtures3.json parses")
+});
+
+/// One resource of the fixture, such as `"credit_note"`, as published.
 pub fn stripe_fixture(resource: &str) -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/stripe/fixtures3.json"
-    );
-    let all: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let object = all["resources"][resource].clone();
+    let object = FIXTURES["resources"][resource].clone();
     assert!(object.is_object(), "the fixture has no {resource}");
     object
 }

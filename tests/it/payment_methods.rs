@@ -8,7 +8,7 @@ use sqlx::PgPool;
 
 use crate::{
     fake_stripe::FakeStripe,
-    helpers::{TestApp, new_event_id},
+    helpers::TestApp,
     supabase::{as_role, run_optional_sql, supabase_shape},
     worker_support::*,
 };
@@ -16,31 +16,7 @@ use crate::{
 const CUSTOMER: &str = "cus_QXg1o8vcGmoR32";
 const CARD: &str = "pm_1Pgc75B7WZ01zgkWlHVgdEGJ";
 
-/// One object of every resource, as Stripe publishes them
-/// (`fixtures/stripe/fixtures3.json`), by resource name.
-pub fn resource(name: &str) -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/stripe/fixtures3.json"
-    );
-    let all: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    all["resources"][name].clone()
-}
-
-/// A webhook envelope around `object`.
-pub fn event_of(event_type: &str, created: i64, object: Value) -> Value {
-    json!({
-        "id": new_event_id(),
-        "object": "event",
-        "api_version": "2026-07-29.dahlia",
-        "created": created,
-        "type": event_type,
-        "livemode": false,
-        "pending_webhooks": 1,
-        "request": {"id": null, "idempotency_key": null},
-        "data": {"object": object},
-    })
-}
+pub use crate::kind_support::{event as event_of, stripe_fixture as resource};
 
 /// Stripe's payment method, attached to `customer`, `edit`ed.
 fn card(customer: Option<&str>, edit: impl FnOnce(&mut Value)) -> Value {

@@ -13,7 +13,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::{
-    ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind, Version, fields,
+    BenchMarker,    ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind, Version, fields,
     kinds::customer::{self, Customers},
     object_id_with,
     order::bind_versions,
@@ -61,6 +61,12 @@ impl SyncedKind for PaymentMethods {
     const ID_PREFIX: &'static str = "pm_";
     const TABLE: &'static str = "payment_methods";
     const PARENTS: &'static [&'static str] = &[Customers::OBJECT];
+    const BENCH: Option<BenchMarker> = Some(BenchMarker {
+        plant: crate::kind::plant_in_metadata_with_customer,
+        read_rows: "SELECT stripe_payment_method_id, last_event_id, (metadata->>'bench')::int8, false
+                    FROM payment_methods WHERE stripe_payment_method_id = ANY($1)",
+        tombstones: false,
+    });
     const EVENTS: &'static [&'static str] = &[
         "payment_method.attached",
         "payment_method.updated",

@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::{
-    ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind, Version, fields, object_id,
+    BenchMarker,    ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind, Version, fields, object_id,
     order::bind_versions, required,
 };
 
@@ -37,6 +37,12 @@ impl SyncedKind for Payouts {
     const OBJECT: &'static str = "payout";
     const ID_PREFIX: &'static str = "po_";
     const TABLE: &'static str = "payouts";
+    const BENCH: Option<BenchMarker> = Some(BenchMarker {
+        plant: crate::kind::plant_in_metadata,
+        read_rows: "SELECT stripe_payout_id, last_event_id, (metadata->>'bench')::int8, false
+                    FROM payouts WHERE stripe_payout_id = ANY($1)",
+        tombstones: false,
+    });
     const EVENTS: &'static [&'static str] = &[
         "payout.created",
         "payout.updated",

@@ -8,7 +8,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::{
-    ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind, Version, fields,
+    BenchMarker,    ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind, Version, fields,
     kinds::customer::{self, Customers},
     object_id,
     order::bind_versions,
@@ -38,6 +38,12 @@ impl SyncedKind for SetupIntents {
     const ID_PREFIX: &'static str = "seti_";
     const TABLE: &'static str = "setup_intents";
     const PARENTS: &'static [&'static str] = &[Customers::OBJECT];
+    const BENCH: Option<BenchMarker> = Some(BenchMarker {
+        plant: crate::kind::plant_in_metadata_with_customer,
+        read_rows: "SELECT stripe_setup_intent_id, last_event_id, (metadata->>'bench')::int8, false
+                    FROM setup_intents WHERE stripe_setup_intent_id = ANY($1)",
+        tombstones: false,
+    });
     const EVENTS: &'static [&'static str] = &[
         "setup_intent.created",
         "setup_intent.requires_action",
