@@ -69,8 +69,9 @@ pub async fn backfill(
     mut on_page: impl FnMut(&KindProgress),
 ) -> Result<KindProgress, BackfillError> {
     let list = kind.list().expect("only listable kinds are backfilled");
-    if list.per_customer() {
-        return crate::backfill_per_customer::backfill(pool, api, kind, restart, on_page).await;
+    if let Some(parent) = list.parent() {
+        return crate::backfill_per_parent::backfill(pool, api, kind, parent, restart, on_page)
+            .await;
     }
     if restart {
         sqlx::query("DELETE FROM backfill_cursors WHERE kind = $1")

@@ -6,7 +6,7 @@
 
 mod app_tables;
 pub mod backfill;
-mod backfill_per_customer;
+mod backfill_per_parent;
 pub mod dlq;
 pub mod link_user;
 mod locks;

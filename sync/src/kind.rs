@@ -110,7 +110,7 @@ pub trait SyncedKind: Send + Sync + 'static {
 pub struct ListEndpoint {
     /// The kind's name on the command line: `tether backfill customers`.
     pub name: &'static str,
-    /// A path with [`ListEndpoint::CUSTOMER`] in it lists one customer's
+    /// A path with a [`ListParent`]'s placeholder in it lists one parent's
     /// objects (`/customers/{customer}/payment_methods`).
     pub path: &'static str,
     /// Extra query parameters (subscriptions: `status=all`, or canceled
@@ -118,18 +118,50 @@ pub struct ListEndpoint {
     pub params: &'static [(&'static str, &'static str)],
 }
 
-impl ListEndpoint {
-    /// Where a per-customer list's path takes the customer's id.
-    pub const CUSTOMER: &'static str = "{customer}";
+/// A synced object Stripe lists some objects under, one parent at a time.
+pub struct ListParent {
+    /// What stands for the parent's id in a [`ListEndpoint::path`].
+    pub placeholder: &'static str,
+    /// The field naming the parent, written into a listed object that
+    /// lacks it (a product's features do not name their product).
+    pub field: &'static str,
+    /// The synced parents, in Stripe's id order: `$1` is the last one
+    /// read, or null.
+    pub next: &'static str,
+}
 
-    /// Whether Stripe lists these objects one customer at a time.
-    pub fn per_customer(&self) -> bool {
-        self.path.contains(Self::CUSTOMER)
+impl ListEndpoint {
+    /// The parents Stripe lists objects under.
+    pub const PARENTS: &'static [ListParent] = &[
+        ListParent {
+            placeholder: "{customer}",
+            field: "customer",
+            next: r#"SELECT stripe_customer_id FROM end_customers
+                     WHERE deleted_at IS NULL AND ($1::text IS NULL OR stripe_customer_id COLLATE "C" > $1)
+                     ORDER BY stripe_customer_id COLLATE "C" LIMIT 1"#,
+        },
+        ListParent {
+            placeholder: "{product}",
+            field: "product",
+            next: r#"SELECT stripe_product_id FROM products
+                     WHERE deleted_at IS NULL AND ($1::text IS NULL OR stripe_product_id COLLATE "C" > $1)
+                     ORDER BY stripe_product_id COLLATE "C" LIMIT 1"#,
+        },
+    ];
+
+    /// The parent Stripe lists these objects under, if any.
+    pub fn parent(&self) -> Option<&'static ListParent> {
+        Self::PARENTS
+            .iter()
+            .find(|p| self.path.contains(p.placeholder))
     }
 
-    /// The path for one customer's objects (or the path itself).
-    pub fn path_for(&self, customer: &str) -> String {
-        self.path.replace(Self::CUSTOMER, customer)
+    /// The path for one parent's objects (or the path itself).
+    pub fn path_for(&self, parent: &str) -> String {
+        match self.parent() {
+            Some(p) => self.path.replace(p.placeholder, parent),
+            None => self.path.to_owned(),
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashSet};
 use sqlx::PgConnection;
 
 pub use fields::StripeObject;
-pub use kind::{BenchMarker, BenchTokens, Change, Kind, ListEndpoint, SyncedKind};
+pub use kind::{BenchMarker, BenchTokens, Change, Kind, ListEndpoint, ListParent, SyncedKind};
 pub use order::Version;
 pub use registry::KINDS;
 pub use required::{Required, Shape, required};

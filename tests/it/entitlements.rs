@@ -1,6 +1,7 @@
 //! Entitlements: each customer's active set replaced as a whole by the
-//! newest summary in any delivery order, features from backfill, both
-//! private by default, and `has_entitlement` deciding an app's own policy.
+//! newest summary in any delivery order, features and product features
+//! from backfill, all private by default, and `has_entitlement` deciding an
+//! app's own policy.
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -215,6 +216,62 @@ async fn backfill_imports_the_accounts_features() {
             "(feat_test_1,key-1,\"My super awesome feature\",t,f,snapshot)",
             "(feat_test_2,key-2,\"My super awesome feature\",f,f,snapshot)",
         ]
+    );
+}
+
+/// Stripe lists a product's features per product, and the objects do not
+/// name their product: backfill reads each synced product's list and
+/// writes the product in. The rows are private.
+#[tokio::test]
+async fn backfill_imports_each_products_features() {
+    let app = TestApp::spawn().await;
+    let fake = FakeStripe::start_catalog(2, 0);
+    let granted = |product: &str, keys: &[&str]| -> Vec<Value> {
+        keys.iter()
+            .map(|key| {
+                let mut granted = stripe_fixture("product_feature");
+                granted["id"] = json!(format!("prodft_{product}_{key}"));
+                granted["entitlement_feature"]["id"] = json!(format!("feat_{key}"));
+                granted["entitlement_feature"]["lookup_key"] = json!(key);
+                granted["entitlement_feature"]["name"] = json!(format!("Feature {key}"));
+                granted
+            })
+            .collect()
+    };
+    let (basic, pro) = ("prod_fake0000000", "prod_fake0000001");
+    fake.serve_list(
+        &format!("/v1/products/{basic}/features"),
+        granted(basic, &["export"]),
+    )
+    .await;
+    fake.serve_list(
+        &format!("/v1/products/{pro}/features"),
+        granted(pro, &["export", "sso"]),
+    )
+    .await;
+    let report = fake.run_json(&app, &["backfill", "products", "product-features"]);
+    assert_eq!(report[1]["kind"], json!("product-features"), "{report}");
+    assert_eq!(report[1]["objects"], json!(3), "{report}");
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT row(stripe_product_id, stripe_feature_id, lookup_key, feature_name, last_event_id)::text
+         FROM product_features ORDER BY stripe_product_id, lookup_key",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        [
+            "(prod_fake0000000,feat_export,export,\"Feature export\",snapshot)",
+            "(prod_fake0000001,feat_export,export,\"Feature export\",snapshot)",
+            "(prod_fake0000001,feat_sso,sso,\"Feature sso\",snapshot)",
+        ]
+    );
+    crate::supabase::supabase_shape(&app.pool, "public").await;
+    let select = "SELECT count(*)::text FROM product_features";
+    assert_eq!(
+        as_role(&app.pool, "anon", None, select).await.unwrap(),
+        ["0"]
     );
 }
 

@@ -42,6 +42,7 @@ registry! {
     subscription_schedule::SubscriptionSchedules,
     quote::Quotes,
     feature::Features,
+    product_feature::ProductFeatures,
     entitlement_summary::EntitlementSummaries,
     payment_method::PaymentMethods,
     setup_intent::SetupIntents,

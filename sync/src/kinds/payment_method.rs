@@ -75,7 +75,7 @@ impl SyncedKind for PaymentMethods {
     ];
     // Stripe lists a customer's payment methods, not an account's:
     // `tether backfill` asks for each synced customer's
-    // (`ListEndpoint::CUSTOMER`).
+    // (`ListEndpoint::PARENTS`).
     const LIST: Option<ListEndpoint> = Some(ListEndpoint {
         name: "payment-methods",
         path: "/customers/{customer}/payment_methods",

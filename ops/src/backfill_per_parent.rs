@@ -1,44 +1,44 @@
-//! Backfill of a kind Stripe lists one customer at a time
-//! (`/customers/{customer}/payment_methods`): the customers already synced,
-//! in id order, each listed page by page.
+//! Backfill of a kind Stripe lists one parent at a time
+//! (`/customers/{customer}/payment_methods`, `/products/{product}/features`):
+//! the parents already synced, in id order, each listed page by page.
 //!
 //! The cursor is the kind's one `backfill_cursors` row, its
-//! `starting_after` holding `<customer>/<last object>` while a customer's
-//! list is under way and `<customer>/` once it is done (Stripe ids hold no
-//! `/`), so a run that stops resumes inside the customer it was reading.
-//! Customers synced after a run finished are read by `--restart`.
+//! `starting_after` holding `<parent>/<last object>` while a parent's
+//! list is under way and `<parent>/` once it is done (Stripe ids hold no
+//! `/`), so a run that stops resumes inside the parent it was reading.
+//! Parents synced after a run finished are read by `--restart`.
 
 use std::time::Instant;
 
 use sqlx::{PgConnection, PgPool};
 use tether_stripe_api::{ApiError, Page, StripeApi};
-use tether_sync::{Kind, ListEndpoint};
+use tether_sync::{Kind, ListEndpoint, ListParent};
 
 use crate::{
     backfill::{BackfillError, KindProgress, PAGE_SIZE},
     snapshot,
 };
 
-/// Where a per-customer backfill stands.
+/// Where a per-parent backfill stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Position {
-    customer: String,
-    /// The last object written of `customer`'s list; `None` once the
-    /// customer's list is done.
+    parent: String,
+    /// The last object written of `parent`'s list; `None` once the
+    /// parent's list is done.
     after: Option<String>,
 }
 
 impl Position {
     fn parse(cursor: &str) -> Option<Self> {
-        let (customer, after) = cursor.split_once('/')?;
+        let (parent, after) = cursor.split_once('/')?;
         Some(Self {
-            customer: customer.to_owned(),
+            parent: parent.to_owned(),
             after: (!after.is_empty()).then(|| after.to_owned()),
         })
     }
 
     fn cursor(&self) -> String {
-        format!("{}/{}", self.customer, self.after.as_deref().unwrap_or(""))
+        format!("{}/{}", self.parent, self.after.as_deref().unwrap_or(""))
     }
 }
 
@@ -46,6 +46,7 @@ pub async fn backfill(
     pool: &PgPool,
     api: &StripeApi,
     kind: &'static dyn Kind,
+    parent: &'static ListParent,
     restart: bool,
     mut on_page: impl FnMut(&KindProgress),
 ) -> Result<KindProgress, BackfillError> {
@@ -77,7 +78,7 @@ pub async fn backfill(
     let began = Instant::now();
     let mut read_now = 0usize;
     while !progress.finished {
-        let Some(at) = next_position(pool, position.take()).await? else {
+        let Some(at) = next_position(pool, parent, position.take()).await? else {
             mark_finished(pool, list).await?;
             progress.finished = true;
             on_page(&progress);
@@ -87,7 +88,7 @@ pub async fn backfill(
         let page = match list_page(api, list, &at).await {
             Err(ApiError::Status { status: 404, .. }) => {
                 // Deleted in Stripe since it was synced: nothing to list.
-                tracing::warn!(customer = %at.customer, kind = list.name, "customer not found; skipped");
+                tracing::warn!(parent = %at.parent, kind = list.name, "parent not found; skipped");
                 Page {
                     data: Vec::new(),
                     has_more: false,
@@ -96,7 +97,8 @@ pub async fn backfill(
             page => page?,
         };
         let next = advance(list, &at, &page)?;
-        let written = write_page(pool, kind, &page, &next, fetched_at).await?;
+        let written =
+            write_page(pool, kind, (parent, &at.parent), &page, &next, fetched_at).await?;
         progress.objects += page.data.len() as i64;
         progress.written += written.written;
         progress.refused += written.refused;
@@ -109,27 +111,24 @@ pub async fn backfill(
     Ok(progress)
 }
 
-/// Where to read next: inside the customer under way, or the next synced
-/// customer after the last one done; `None` when none is left.
+/// Where to read next: inside the parent under way, or the next synced
+/// parent after the last one done; `None` when none is left.
 async fn next_position(
     pool: &PgPool,
+    parent: &ListParent,
     position: Option<Position>,
 ) -> Result<Option<Position>, sqlx::Error> {
     if let Some(position) = position.as_ref().filter(|p| p.after.is_some()) {
         return Ok(Some(position.clone()));
     }
-    let after = position.map(|p| p.customer);
+    let after = position.map(|p| p.parent);
     // Byte order, as Stripe's ids compare, whatever the collation.
-    let customer: Option<String> = sqlx::query_scalar(
-        r#"SELECT stripe_customer_id FROM end_customers
-           WHERE deleted_at IS NULL AND ($1::text IS NULL OR stripe_customer_id COLLATE "C" > $1)
-           ORDER BY stripe_customer_id COLLATE "C" LIMIT 1"#,
-    )
-    .bind(after)
-    .fetch_optional(pool)
-    .await?;
-    Ok(customer.map(|customer| Position {
-        customer,
+    let next: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(parent.next))
+        .bind(after)
+        .fetch_optional(pool)
+        .await?;
+    Ok(next.map(|parent| Position {
+        parent,
         after: None,
     }))
 }
@@ -141,7 +140,7 @@ async fn list_page(api: &StripeApi, list: &ListEndpoint, at: &Position) -> Resul
     if let Some(after) = &at.after {
         query.push(("starting_after", after));
     }
-    api.list_page(&list.path_for(&at.customer), &query).await
+    api.list_page(&list.path_for(&at.parent), &query).await
 }
 
 /// The position after `page`. A page that claims more but does not move
@@ -149,38 +148,57 @@ async fn list_page(api: &StripeApi, list: &ListEndpoint, at: &Position) -> Resul
 fn advance(list: &ListEndpoint, at: &Position, page: &Page) -> Result<Position, ApiError> {
     if !page.has_more {
         return Ok(Position {
-            customer: at.customer.clone(),
+            parent: at.parent.clone(),
             after: None,
         });
     }
     match page.last_id() {
         Some(last) if at.after.as_deref() != Some(last.as_str()) => Ok(Position {
-            customer: at.customer.clone(),
+            parent: at.parent.clone(),
             after: Some(last),
         }),
         _ => Err(ApiError::Stuck {
-            endpoint: format!("/v1{}", list.path_for(&at.customer)),
+            endpoint: format!("/v1{}", list.path_for(&at.parent)),
             why: "a page says has_more but does not advance".into(),
             after: Some(at.cursor()),
         }),
     }
 }
 
-/// One page's rows and the cursor after it, in one transaction.
+/// One page's rows and the cursor after it, in one transaction. Each
+/// object names its parent, as Stripe's do not always.
 async fn write_page(
     pool: &PgPool,
     kind: &'static dyn Kind,
+    (parent, parent_id): (&ListParent, &str),
     page: &Page,
     next: &Position,
     fetched_at: i64,
 ) -> Result<snapshot::Written, BackfillError> {
     let list = kind.list().expect("listable");
     let mut tx = pool.begin().await?;
-    let raws: Vec<&str> = page.data.iter().map(|raw| raw.get()).collect();
+    let raws: Vec<String> = page
+        .data
+        .iter()
+        .map(|raw| with_parent(raw.get(), parent.field, parent_id))
+        .collect();
+    let raws: Vec<&str> = raws.iter().map(String::as_str).collect();
     let written = snapshot::write(&mut tx, kind, &raws, fetched_at).await?;
     save_cursor(&mut tx, list, &next.cursor(), page.data.len() as i64).await?;
     tx.commit().await?;
     Ok(written)
+}
+
+/// `raw` with `field` set to `parent_id` where it is absent or null; any
+/// other text (not an object) is left for the kind to refuse.
+fn with_parent(raw: &str, field: &str, parent_id: &str) -> String {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw) {
+        Ok(mut object) if object.get(field).is_none_or(|v| v.is_null()) => {
+            object.insert(field.to_owned(), parent_id.into());
+            serde_json::Value::Object(object).to_string()
+        }
+        _ => raw.to_owned(),
+    }
 }
 
 async fn save_cursor(
@@ -221,16 +239,28 @@ mod tests {
     fn the_cursor_reads_back_as_the_position_it_saved() {
         for position in [
             Position {
-                customer: "cus_1".into(),
+                parent: "cus_1".into(),
                 after: Some("pm_9".into()),
             },
             Position {
-                customer: "cus_1".into(),
+                parent: "cus_1".into(),
                 after: None,
             },
         ] {
             assert_eq!(Position::parse(&position.cursor()), Some(position));
         }
         assert_eq!(Position::parse("pm_from_a_flat_list"), None);
+    }
+
+    #[test]
+    fn a_listed_object_names_its_parent_and_keeps_its_own() {
+        let named = with_parent(r#"{"id":"prodft_1"}"#, "product", "prod_1");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&named).unwrap(),
+            serde_json::json!({"id": "prodft_1", "product": "prod_1"})
+        );
+        let own = r#"{"id":"pm_1","customer":"cus_2"}"#;
+        assert_eq!(with_parent(own, "customer", "cus_1"), own);
+        assert_eq!(with_parent("[1]", "customer", "cus_1"), "[1]");
     }
 }
