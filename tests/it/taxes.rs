@@ -131,6 +131,42 @@ async fn a_tax_rate_reads_the_fixture_and_ends_the_same_in_every_order() {
     );
 }
 
+/// Stripe lists a customer's tax ids per customer: backfill reads each
+/// synced customer's list.
+#[tokio::test]
+async fn backfill_imports_each_customers_tax_ids() {
+    let app = TestApp::spawn().await;
+    let fake = FakeStripe::start(2, 0, 0);
+    for (customer, ids) in [
+        ("cus_fake0000000", &["txi_a0", "txi_a1"][..]),
+        ("cus_fake0000001", &["txi_b0"][..]),
+    ] {
+        let listed = ids
+            .iter()
+            .map(|id| object("tax_id", json!({"id": id, "customer": customer})))
+            .collect();
+        fake.serve_list(&format!("/v1/customers/{customer}/tax_ids"), listed)
+            .await;
+    }
+    let report = fake.run_json(&app, &["backfill", "customers", "tax-ids"]);
+    assert_eq!(report[1]["kind"], json!("tax-ids"), "{report}");
+    assert_eq!(report[1]["objects"], json!(3), "{report}");
+    let rows = texts(
+        &app.pool,
+        "SELECT t.stripe_tax_id || ' ' || c.stripe_customer_id || ' ' || t.value
+         FROM tax_ids t JOIN end_customers c ON c.id = t.customer_id ORDER BY 1",
+    )
+    .await;
+    assert_eq!(
+        rows,
+        [
+            "txi_a0 cus_fake0000000 DE123456789",
+            "txi_a1 cus_fake0000000 DE123456789",
+            "txi_b0 cus_fake0000001 DE123456789",
+        ]
+    );
+}
+
 #[tokio::test]
 async fn backfill_imports_tax_rates_through_the_api() {
     let app = TestApp::spawn().await;

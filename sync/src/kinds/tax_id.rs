@@ -50,9 +50,13 @@ impl SyncedKind for TaxIds {
         "customer.tax_id.deleted",
     ];
     /// `GET /v1/tax_ids` lists the account's own tax ids only; a
-    /// customer's are listed per customer. Those of every customer arrive
-    /// by webhook, or by `tether replay`.
-    const LIST: Option<ListEndpoint> = None;
+    /// customer's are listed per customer, so backfill reads each synced
+    /// customer's (`ListEndpoint::PARENTS`).
+    const LIST: Option<ListEndpoint> = Some(ListEndpoint {
+        name: "tax-ids",
+        path: "/customers/{customer}/tax_ids",
+        params: &[],
+    });
     const REQUIRED: &'static [Required] = &[
         required("type", Shape::Text),
         required("value", Shape::Text),
