@@ -73,6 +73,11 @@ async fn subscription_row(pool: &PgPool, id: &str) -> Option<SubscriptionRow> {
     .unwrap()
 }
 
+/// One row's text columns, for the kinds asserted in full elsewhere.
+async fn text_row(pool: &PgPool, sql: &'static str) -> Vec<String> {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
 fn metadata(plan: bool) -> Value {
     let mut m = json!({ "supabase_user_id": "8d0f1c2e-5b7a-4c1e-9f3a-2b6d7e8f9a01" });
     if plan {
@@ -179,6 +184,33 @@ async fn each_sample_event_alone_produces_its_row() {
                 customer_row(pool, CUSTOMER).await.map(|row| row.5),
                 Some(true),
                 "its customer, not seen yet, is a placeholder"
+            ),
+            "payment_method.attached" => assert_eq!(
+                text_row(
+                    pool,
+                    "SELECT ARRAY[stripe_customer_id, type, card_last4] FROM payment_methods
+                     WHERE stripe_payment_method_id = 'pm_1Pgc75B7WZ01zgkWlHVgdEGJ'"
+                )
+                .await,
+                [CUSTOMER, "card", "4242"]
+            ),
+            "setup_intent.succeeded" => assert_eq!(
+                text_row(
+                    pool,
+                    "SELECT ARRAY[stripe_customer_id, status] FROM setup_intents
+                     WHERE stripe_setup_intent_id = 'seti_1Pgag7B7WZ01zgkWSgwGdb8Z'"
+                )
+                .await,
+                [CUSTOMER, "succeeded"]
+            ),
+            "payout.paid" => assert_eq!(
+                text_row(
+                    pool,
+                    "SELECT ARRAY[status, amount::text, currency] FROM payouts
+                     WHERE stripe_payout_id = 'po_1Pgc79B7WZ01zgkWu1KToYf4'"
+                )
+                .await,
+                ["paid", "1100", "usd"]
             ),
             other => panic!("no expectation for {other}"),
         }
