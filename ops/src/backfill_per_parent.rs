@@ -77,6 +77,9 @@ pub async fn backfill(
     let mut position = stored.as_deref().and_then(Position::parse);
     let began = Instant::now();
     let mut read_now = 0usize;
+    // A gathering kind's items so far, and when its first page was asked for.
+    let mut gathered: Vec<serde_json::Value> = Vec::new();
+    let mut gathered_since: Option<i64> = None;
     while !progress.finished {
         let Some(at) = next_position(pool, parent, position.take()).await? else {
             mark_finished(pool, list).await?;
@@ -97,14 +100,43 @@ pub async fn backfill(
             page => page?,
         };
         let next = advance(list, &at, &page)?;
-        let written =
-            write_page(pool, kind, (parent, &at.parent), &page, &next, fetched_at).await?;
         progress.objects += page.data.len() as i64;
-        progress.written += written.written;
-        progress.refused += written.refused;
         progress.pages += 1;
         read_now += page.data.len();
         progress.objects_per_sec = read_now as f64 / began.elapsed().as_secs_f64().max(1e-3);
+        let (objects, read, version_at) = match kind.gather() {
+            None => (
+                page.data
+                    .iter()
+                    .map(|raw| with_parent(raw.get(), parent.field, &at.parent))
+                    .collect(),
+                page.data.len(),
+                fetched_at,
+            ),
+            Some(gather) => {
+                // The parent's whole list makes one object, written (with
+                // the cursor past the parent) once its last page is read,
+                // versioned at its first page's request.
+                let since = *gathered_since.get_or_insert(fetched_at);
+                gathered.extend(
+                    page.data
+                        .iter()
+                        .filter_map(|raw| serde_json::from_str(raw.get()).ok()),
+                );
+                if next.after.is_some() {
+                    on_page(&progress);
+                    position = Some(next);
+                    continue;
+                }
+                gathered_since = None;
+                let read = gathered.len();
+                let whole = gather(&at.parent, std::mem::take(&mut gathered));
+                (vec![whole.to_string()], read, since)
+            }
+        };
+        let written = write_page(pool, kind, &objects, read, &next, version_at).await?;
+        progress.written += written.written;
+        progress.refused += written.refused;
         on_page(&progress);
         position = Some(next);
     }
@@ -136,7 +168,7 @@ async fn next_position(
 async fn list_page(api: &StripeApi, list: &ListEndpoint, at: &Position) -> Result<Page, ApiError> {
     let limit = PAGE_SIZE.to_string();
     let mut query: Vec<(&str, &str)> = vec![("limit", &limit)];
-    query.extend(list.params.iter().copied());
+    query.extend(list.params_for(&at.parent));
     if let Some(after) = &at.after {
         query.push(("starting_after", after));
     }
@@ -165,26 +197,21 @@ fn advance(list: &ListEndpoint, at: &Position, page: &Page) -> Result<Position, 
     }
 }
 
-/// One page's rows and the cursor after it, in one transaction. Each
-/// object names its parent, as Stripe's do not always.
+/// One page's objects and the cursor after it (counting `read` listed
+/// objects), in one transaction.
 async fn write_page(
     pool: &PgPool,
     kind: &'static dyn Kind,
-    (parent, parent_id): (&ListParent, &str),
-    page: &Page,
+    objects: &[String],
+    read: usize,
     next: &Position,
     fetched_at: i64,
 ) -> Result<snapshot::Written, BackfillError> {
     let list = kind.list().expect("listable");
     let mut tx = pool.begin().await?;
-    let raws: Vec<String> = page
-        .data
-        .iter()
-        .map(|raw| with_parent(raw.get(), parent.field, parent_id))
-        .collect();
-    let raws: Vec<&str> = raws.iter().map(String::as_str).collect();
+    let raws: Vec<&str> = objects.iter().map(String::as_str).collect();
     let written = snapshot::write(&mut tx, kind, &raws, fetched_at).await?;
-    save_cursor(&mut tx, list, &next.cursor(), page.data.len() as i64).await?;
+    save_cursor(&mut tx, list, &next.cursor(), read as i64).await?;
     tx.commit().await?;
     Ok(written)
 }

@@ -33,6 +33,10 @@ pub trait SyncedKind: Send + Sync + 'static {
     const BENCH: Option<BenchMarker> = None;
     /// Where `tether backfill` lists this kind's existing objects.
     const LIST: Option<ListEndpoint> = None;
+    /// For a kind whose object is a parent's whole list (a customer's
+    /// entitlement summary) while Stripe lists the items: builds the object
+    /// from one parent's complete list.
+    const GATHER: Option<Gather> = None;
     /// The event types that change this kind's row; the kind's other
     /// events are logged `ignored`. `tether reconcile` asks Stripe for these.
     const EVENTS: &'static [&'static str];
@@ -118,9 +122,14 @@ pub struct ListEndpoint {
     pub params: &'static [(&'static str, &'static str)],
 }
 
+/// Builds one object from a parent's id and its whole list of items, as
+/// [`SyncedKind::GATHER`] says.
+pub type Gather = fn(parent: &str, items: Vec<Value>) -> Value;
+
 /// A synced object Stripe lists some objects under, one parent at a time.
 pub struct ListParent {
-    /// What stands for the parent's id in a [`ListEndpoint::path`].
+    /// What stands for the parent's id in a [`ListEndpoint::path`] or as
+    /// the value of one of its `params`.
     pub placeholder: &'static str,
     /// The field naming the parent, written into a listed object that
     /// lacks it (a product's features do not name their product).
@@ -151,9 +160,22 @@ impl ListEndpoint {
 
     /// The parent Stripe lists these objects under, if any.
     pub fn parent(&self) -> Option<&'static ListParent> {
-        Self::PARENTS
+        Self::PARENTS.iter().find(|p| {
+            self.path.contains(p.placeholder)
+                || self.params.iter().any(|(_, v)| *v == p.placeholder)
+        })
+    }
+
+    /// The query parameters for one parent's objects.
+    pub fn params_for<'a>(&self, parent: &'a str) -> Vec<(&'static str, &'a str)> {
+        let placeholder = self.parent().map(|p| p.placeholder);
+        self.params
             .iter()
-            .find(|p| self.path.contains(p.placeholder))
+            .map(|&(key, value)| match placeholder {
+                Some(p) if value == p => (key, parent),
+                _ => (key, value),
+            })
+            .collect()
     }
 
     /// The path for one parent's objects (or the path itself).
@@ -241,6 +263,7 @@ pub trait Kind: Send + Sync {
     fn parents(&self) -> &'static [&'static str];
     fn bench(&self) -> Option<&'static BenchMarker>;
     fn list(&self) -> Option<&'static ListEndpoint>;
+    fn gather(&self) -> Option<Gather>;
     fn events(&self) -> &'static [&'static str];
     fn handles(&self, event_type: &str) -> bool;
     fn read(&'static self, event_type: &str, object: &StripeObject) -> Result<Change, Refusal>;
@@ -305,6 +328,10 @@ impl<K: SyncedKind> Kind for Registered<K> {
 
     fn list(&self) -> Option<&'static ListEndpoint> {
         Self::LIST.as_ref()
+    }
+
+    fn gather(&self) -> Option<Gather> {
+        K::GATHER
     }
 
     fn events(&self) -> &'static [&'static str] {

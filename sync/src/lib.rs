@@ -22,7 +22,9 @@ use std::collections::{BTreeMap, HashSet};
 use sqlx::PgConnection;
 
 pub use fields::StripeObject;
-pub use kind::{BenchMarker, BenchTokens, Change, Kind, ListEndpoint, ListParent, SyncedKind};
+pub use kind::{
+    BenchMarker, BenchTokens, Change, Gather, Kind, ListEndpoint, ListParent, SyncedKind,
+};
 pub use order::Version;
 pub use registry::KINDS;
 pub use required::{Required, Shape, required};

@@ -198,7 +198,12 @@ class Handler(BaseHTTPRequestHandler):
         if hang:
             time.sleep(3600)
             return
-        # A list a test posted wins over the built-in one of the same path.
+        # A list a test posted wins over the built-in one of the same path;
+        # one posted for a customer (`<path>?customer=cus_1`) wins over both.
+        if self.command == "GET" and "customer" in query:
+            keyed = f"{url.path}?customer={query['customer'][0]}"
+            if keyed in state.lists:
+                return self.send_list(state.lists[keyed], query, url.path)
         if self.command == "GET" and url.path in state.lists:
             return self.send_list(state.lists[url.path], query, url.path)
         kinds = {"/v1/customers": "customers", "/v1/subscriptions": "subscriptions",

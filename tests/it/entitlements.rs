@@ -275,6 +275,59 @@ async fn backfill_imports_each_products_features() {
     );
 }
 
+/// Stripe lists a customer's active entitlements one by one, a page at a
+/// time: backfill gathers each customer's whole list into its summary, so
+/// the set is replaced (a stale entitlement goes) only once the last page
+/// is read, and a customer with none is recorded as having none.
+#[tokio::test]
+async fn backfill_gathers_each_customers_active_entitlements_into_its_summary() {
+    let app = TestApp::spawn().await;
+    let fake = FakeStripe::start(3, 0, 0);
+    let (many, none, one) = ("cus_fake0000000", "cus_fake0000001", "cus_fake0000002");
+    let stale = event(SUMMARY_UPDATED, 100, summary(many, &["retired"]));
+    apply(&app, &stale).await;
+    let listed = |customer: &str, keys: &[String]| -> Vec<Value> {
+        summary(
+            customer,
+            &keys.iter().map(String::as_str).collect::<Vec<_>>(),
+        )["entitlements"]["data"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    // More than one page (backfill asks for 100 at a time).
+    let keys: Vec<String> = (0..150).map(|i| format!("k{i:03}")).collect();
+    let path = "/v1/entitlements/active_entitlements";
+    fake.serve_list(&format!("{path}?customer={many}"), listed(many, &keys))
+        .await;
+    fake.serve_list(
+        &format!("{path}?customer={one}"),
+        listed(one, &["sso".into()]),
+    )
+    .await;
+    let report = fake.run_json(&app, &["backfill", "customers", "entitlements"]);
+    assert_eq!(report[1]["kind"], json!("entitlements"), "{report}");
+    assert_eq!(report[1]["objects"], json!(151), "{report}");
+    let per_customer: Vec<String> = sqlx::query_scalar(
+        "SELECT s.stripe_customer_id || ' ' || count(e.id) || ' '
+                || coalesce(min(e.lookup_key), '-') || ' ' || coalesce(max(e.lookup_key), '-')
+                || ' ' || s.last_event_id
+         FROM entitlement_summaries s LEFT JOIN active_entitlements e ON e.summary_id = s.id
+         GROUP BY s.id ORDER BY 1",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        per_customer,
+        [
+            format!("{many} 150 k000 k149 snapshot"),
+            format!("{none} 0 - - snapshot"),
+            format!("{one} 1 sso sso snapshot"),
+        ]
+    );
+}
+
 /// Two customers with their users; only Alice's customer has `pro-export`.
 async fn alice_and_bob(app: &TestApp) -> (String, String) {
     let users = linked_users(app, &["cus_alice", "cus_bob"]).await;

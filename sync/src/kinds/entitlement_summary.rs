@@ -11,7 +11,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::{
-    Refusal, Required, Shape, StripeObject, SyncedKind, Version, fields,
+    Gather, ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind, Version, fields,
     items::{ItemTable, Listed},
     kinds::customer::{self, Customers},
     order::bind_versions,
@@ -50,6 +50,14 @@ impl SyncedKind for EntitlementSummaries {
     const TABLE: &'static str = "entitlement_summaries";
     const PARENTS: &'static [&'static str] = &[Customers::OBJECT];
     const EVENTS: &'static [&'static str] = &["entitlements.active_entitlement_summary.updated"];
+    /// Stripe lists a customer's active entitlements one by one; backfill
+    /// gathers them into the summary a webhook would carry.
+    const LIST: Option<ListEndpoint> = Some(ListEndpoint {
+        name: "entitlements",
+        path: "/entitlements/active_entitlements",
+        params: &[("customer", "{customer}")],
+    });
+    const GATHER: Option<Gather> = Some(summary_of);
     const REQUIRED: &'static [Required] = &[
         required("customer", Shape::Reference),
         required("entitlements", Shape::Object),
@@ -89,6 +97,17 @@ impl SyncedKind for EntitlementSummaries {
     ) -> impl Future<Output = Result<HashSet<String>, sqlx::Error>> + Send + 'a {
         upsert(conn, changes)
     }
+}
+
+/// The summary of `customer`'s whole list of active entitlements.
+fn summary_of(customer: &str, entitlements: Vec<Value>) -> Value {
+    let livemode = entitlements.first().and_then(|e| e.get("livemode").cloned());
+    serde_json::json!({
+        "object": EntitlementSummaries::OBJECT,
+        "customer": customer,
+        "livemode": livemode,
+        "entitlements": {"object": "list", "data": entitlements, "has_more": false},
+    })
 }
 
 /// One active entitlement; its feature may be an id or expanded.
