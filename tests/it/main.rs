@@ -30,6 +30,7 @@ mod pagination;
 mod payment_methods;
 mod payouts_and_radar;
 mod private_tables;
+mod read_own_rows;
 mod refunds;
 mod retries;
 mod roles;
