@@ -15,10 +15,23 @@ use crate::config::DatabaseConfig;
 /// table, in the `apalis` schema; ours live in `public._sqlx_migrations`.
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
+/// What to use instead of a transaction-mode pooler, which tether cannot
+/// run behind yet: it keeps named prepared statements and LISTENs, and
+/// both belong to one server session.
+const USE_A_SESSION: &str = "use the direct connection or a session-mode pooler \
+    (on Supabase: the pooler's port 5432, not 6543)";
+
 pub fn connect_options(config: &DatabaseConfig) -> anyhow::Result<PgConnectOptions> {
     // The URL may hold a password, so the error must not echo it.
     let options = PgConnectOptions::from_str(config.url())
         .map_err(|_| anyhow::anyhow!("DATABASE_URL is not a valid postgres:// URL"))?;
+    if is_supabase_transaction_pooler(&options) {
+        anyhow::bail!(
+            "DATABASE_URL points at Supabase's transaction-mode pooler ({}), \
+             which tether cannot run behind: {USE_A_SESSION}",
+            redacted(config)
+        );
+    }
     if !verifies_the_server(&options) {
         tracing::warn!(
             database = %redacted(config),
@@ -30,6 +43,32 @@ pub fn connect_options(config: &DatabaseConfig) -> anyhow::Result<PgConnectOptio
         .options([("search_path", config.schema.as_str())])
         .application_name("tether")
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2)))
+}
+
+/// Supabase's shared pooler answers in transaction mode on 6543 and in
+/// session mode on 5432, on the same host.
+fn is_supabase_transaction_pooler(options: &PgConnectOptions) -> bool {
+    options.get_host().ends_with(".pooler.supabase.com") && options.get_port() == 6543
+}
+
+/// A transaction-mode pooler (PgBouncer, Supavisor) hands each transaction
+/// to any server session, so a statement prepared in one is missing or
+/// already there in the next: say what to use instead of leaving only
+/// PostgreSQL's words.
+fn explain_pooler(error: anyhow::Error) -> anyhow::Error {
+    let lost_statement = error.chain().any(|cause| {
+        let text = cause.to_string();
+        text.contains("prepared statement \"sqlx_s_")
+            && (text.contains("does not exist") || text.contains("already exists"))
+    });
+    if lost_statement {
+        error.context(format!(
+            "DATABASE_URL looks like a transaction-mode pooler, which tether cannot \
+             run behind: {USE_A_SESSION}"
+        ))
+    } else {
+        error
+    }
 }
 
 /// A database on this host, or a connection that checks the server's
@@ -117,6 +156,46 @@ pub async fn ensure_database(config: &DatabaseConfig) -> anyhow::Result<bool> {
 /// PostgreSQL advisory lock while it runs, so concurrent callers queue up and
 /// the later ones find nothing left to do.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    refuse_transaction_pooler(pool).await?;
+    migrate_all(pool).await.map_err(explain_pooler)
+}
+
+/// Stops before any change when the connection's session does not
+/// outlive a statement, as behind a transaction-mode pooler: a setting
+/// made on one connection must still be there after another connection
+/// has taken a server session. Behind such a pooler the second
+/// connection takes the first's server session, so the first comes back
+/// on a fresh one without the setting. Simple-protocol statements only,
+/// which any pooler passes.
+async fn refuse_transaction_pooler(pool: &PgPool) -> anyhow::Result<()> {
+    use sqlx::Row;
+    let options = pool.connect_options();
+    let mut first = PgConnection::connect_with(&options).await?;
+    let mut second = PgConnection::connect_with(&options).await?;
+    sqlx::raw_sql("SET tether.session_probe = 'kept'")
+        .execute(&mut first)
+        .await?;
+    sqlx::raw_sql("BEGIN; SELECT 1")
+        .execute(&mut second)
+        .await?;
+    let kept: Option<String> =
+        sqlx::raw_sql("SELECT current_setting('tether.session_probe', true)")
+            .fetch_one(&mut first)
+            .await?
+            .try_get(0)?;
+    sqlx::raw_sql("ROLLBACK").execute(&mut second).await?;
+    let (_, _) = (first.close().await, second.close().await);
+    if kept.as_deref() == Some("kept") {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "DATABASE_URL goes through a transaction-mode pooler (a setting did not \
+             outlive its statement), which tether cannot run behind: {USE_A_SESSION}"
+        )
+    }
+}
+
+async fn migrate_all(pool: &PgPool) -> anyhow::Result<()> {
     let schema = crate::install::schema(pool).await?;
     crate::install::prepare(pool, &schema).await?;
     apalis_postgres::PostgresStorage::migrations()
@@ -131,4 +210,44 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .await
         .context("applying tether's migrations")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(url: &str) -> PgConnectOptions {
+        PgConnectOptions::from_str(url).unwrap()
+    }
+
+    #[test]
+    fn only_supabases_transaction_port_is_refused() {
+        let pooler = "aws-0-eu-central-1.pooler.supabase.com";
+        assert!(is_supabase_transaction_pooler(&options(&format!(
+            "postgres://u:p@{pooler}:6543/postgres"
+        ))));
+        assert!(!is_supabase_transaction_pooler(&options(&format!(
+            "postgres://u:p@{pooler}:5432/postgres"
+        ))));
+        assert!(!is_supabase_transaction_pooler(&options(
+            "postgres://u:p@db.abcdefgh.supabase.co:6543/postgres"
+        )));
+    }
+
+    #[test]
+    fn a_lost_prepared_statement_is_explained_and_other_errors_are_not() {
+        let lost = anyhow::anyhow!("prepared statement \"sqlx_s_2\" does not exist")
+            .context("applying tether's migrations");
+        let explained = format!("{:#}", explain_pooler(lost));
+        assert!(
+            explained.starts_with("DATABASE_URL looks like a transaction-mode pooler"),
+            "{explained}"
+        );
+        assert!(explained.contains("port 5432, not 6543"), "{explained}");
+        let other = anyhow::anyhow!("relation \"users\" already exists");
+        assert_eq!(
+            format!("{:#}", explain_pooler(other)),
+            "relation \"users\" already exists"
+        );
+    }
 }

@@ -29,6 +29,7 @@ mod operators;
 mod pagination;
 mod payment_methods;
 mod payouts_and_radar;
+mod pooler;
 mod private_tables;
 mod read_own_rows;
 mod refunds;
