@@ -8,6 +8,7 @@ mod app_tables;
 pub mod backfill;
 mod backfill_per_parent;
 pub mod dlq;
+pub mod follow;
 pub mod link_user;
 mod locks;
 pub mod prune;

@@ -39,6 +39,9 @@ pub struct Reconciled {
     pub already_stored: u64,
     /// Listed events that are not Stripe events as tether reads them.
     pub refused: u64,
+    /// The newest `created` among the listed events: where `follow` goes on.
+    #[serde(skip)]
+    pub newest: Option<i64>,
 }
 
 pub async fn reconcile(
@@ -50,6 +53,16 @@ pub async fn reconcile(
         return Err(ReconcileError::TooFarBack);
     }
     let from = chrono::Utc::now().timestamp() - since.as_secs() as i64;
+    reconcile_from(pool, api, from).await
+}
+
+/// Stores the events created at `from` (unix seconds) or later that are not
+/// stored yet.
+pub async fn reconcile_from(
+    pool: &PgPool,
+    api: &StripeApi,
+    from: i64,
+) -> Result<Reconciled, ReconcileError> {
     let types: Vec<&str> = handled_types().collect();
     let mut report = Reconciled::default();
     // Stripe takes at most 20 `types[]` per list request.
@@ -97,6 +110,8 @@ async fn reconcile_types(
         let mut tx = pool.begin().await?;
         let new = event_store::store(&mut tx, &events).await?;
         tx.commit().await?;
+        let newest = events.iter().map(|e| e.envelope.created).max();
+        report.newest = report.newest.max(newest);
         report.found += page.data.len() as u64;
         report.new += new.len() as u64;
         report.already_stored += (events.len() - new.len()) as u64;

@@ -2,6 +2,7 @@
 
 mod backfill;
 mod dlq;
+mod follow;
 mod healthcheck;
 mod link_user;
 mod migrate;
@@ -92,6 +93,8 @@ pub enum Command {
     Backfill(backfill::Backfill),
     /// Store events from Stripe's event log that never arrived as webhooks.
     Reconcile(reconcile::Reconcile),
+    /// Keep reading Stripe's event log and store what is new (no public URL needed).
+    Follow(follow::Follow),
     /// Find or create the Stripe customer of a Supabase user and link them.
     LinkUser(link_user::LinkUser),
     /// Verified deliveries that could not be stored, newest first.
@@ -124,6 +127,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Backfill(args) => backfill::run(args).await,
         Command::LinkUser(args) => link_user::run(args).await,
         Command::Reconcile(args) => reconcile::run(args).await,
+        Command::Follow(args) => follow::run(args).await,
         Command::Migrate { db, apps } => migrate::run(&db, &apps).await,
         Command::Ingest { db, ingest, stripe } => serve::ingest(&db, &ingest, &stripe).await,
         Command::Worker {

@@ -26,7 +26,7 @@ pub struct Reconcile {
 }
 
 /// A look-back Stripe can answer: a usage error (exit 2) past 30 days.
-fn parse_look_back(raw: &str) -> anyhow::Result<Duration> {
+pub(super) fn parse_look_back(raw: &str) -> anyhow::Result<Duration> {
     let since = parse_duration(raw)?;
     anyhow::ensure!(
         since <= tether_ops::reconcile::LONGEST,

@@ -221,7 +221,9 @@ class Handler(BaseHTTPRequestHandler):
             since = int(query.get("created[gte]", ["0"])[0])
             types = set(query.get("types[]", []))
             items = [e for e in state.events if e["created"] >= since and (not types or e["type"] in types)]
-            return self.send_list(items, query, url.path, count=False)
+            # Stripe lists events newest first.
+            items.sort(key=lambda e: e["created"], reverse=True)
+            return self.send_list(items, query, url.path)
         if self.command == "POST":
             with state.lock:
                 created = self.create(url.path, form)
@@ -232,11 +234,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_list([], query, url.path)
         self.send_json(404, {"error": {"type": "invalid_request_error", "message": "no such route"}})
 
-    def send_list(self, items, query, path, count=True):
+    def send_list(self, items, query, path):
         state = self.server.state
         with state.lock:
-            if count:
-                state.pages_served += 1
+            state.pages_served += 1
             mode = state.stuck_lists.get(path)
         body = stuck_page(items, query, path, mode) if mode else page(items, query, path)
         self.send_json(200, body)

@@ -14,6 +14,7 @@ mod docs;
 mod entitlements;
 mod fake_stripe;
 mod feature_roles;
+mod follow;
 mod generic;
 mod helpers;
 mod hostile_input;

@@ -1,0 +1,112 @@
+//! `tether follow`: a source with no public URL. It reads Stripe's event
+//! log (`/v1/events`) every few seconds, forward from a cursor kept in the
+//! database, and stores each event through the same path as ingest and
+//! `reconcile` (one transaction per page, a stored id skipped), so the
+//! workers apply them as if they had been delivered, and events that also
+//! arrive as webhooks are stored once.
+//!
+//! The cursor is the newest `created` seen, saved only after a whole poll,
+//! so a process killed mid-poll reads those pages again on restart (their
+//! events are skipped as stored): nothing is lost or stored twice. Each
+//! poll reaches [`OVERLAP`] before the cursor, because Stripe's list can
+//! show an event a little after its `created` second.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::PgPool;
+use tether_stripe_api::StripeApi;
+use tokio_util::sync::CancellationToken;
+
+use crate::reconcile::{self, ReconcileError, Reconciled};
+
+/// How far before the cursor each poll reads again.
+pub const OVERLAP: Duration = Duration::from_secs(60);
+
+/// Where the cursor lives in `tether_settings`.
+const CURSOR: &str = "follow_cursor";
+
+/// One poll: what it found and where the cursor is now.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Polled {
+    #[serde(flatten)]
+    pub events: Reconciled,
+    /// The newest `created` (unix seconds) stored or seen so far.
+    pub cursor: i64,
+}
+
+/// Reads the log once: from the saved cursor (less [`OVERLAP`]), or on the
+/// first poll from `first_since` ago.
+pub async fn poll(
+    pool: &PgPool,
+    api: &StripeApi,
+    first_since: Duration,
+) -> Result<Polled, ReconcileError> {
+    let now = chrono::Utc::now().timestamp();
+    let cursor = match saved_cursor(pool).await? {
+        Some(cursor) => cursor,
+        None => now - first_since.as_secs() as i64,
+    };
+    let from = cursor - OVERLAP.as_secs() as i64;
+    let events = reconcile::reconcile_from(pool, api, from).await?;
+    let cursor = cursor.max(events.newest.unwrap_or(cursor));
+    save_cursor(pool, cursor).await?;
+    Ok(Polled { events, cursor })
+}
+
+/// Polls every `every` until `shutdown`. A transient failure (network,
+/// 429, 5xx) is logged and the next poll tries again; a refusal that will
+/// not change (a wrong key) ends the command.
+pub async fn follow(
+    pool: &PgPool,
+    api: &StripeApi,
+    every: Duration,
+    first_since: Duration,
+    shutdown: &CancellationToken,
+    mut on_poll: impl FnMut(&Polled),
+) -> Result<(), ReconcileError> {
+    while !shutdown.is_cancelled() {
+        match poll(pool, api, first_since).await {
+            Ok(polled) => on_poll(&polled),
+            Err(error) if is_transient(&error) => {
+                tracing::warn!(%error, "reading Stripe's event log failed; trying again");
+            }
+            Err(error) => return Err(error),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+    Ok(())
+}
+
+fn is_transient(error: &ReconcileError) -> bool {
+    match error {
+        ReconcileError::Api(api) => api.is_transient(),
+        ReconcileError::Database(_) | ReconcileError::Store(_) => true,
+        ReconcileError::TooFarBack => false,
+    }
+}
+
+async fn saved_cursor(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
+    let value: Option<String> =
+        sqlx::query_scalar("SELECT value FROM tether_settings WHERE key = $1")
+            .bind(CURSOR)
+            .fetch_optional(pool)
+            .await?;
+    Ok(value.and_then(|v| v.parse().ok()))
+}
+
+/// Never moves the cursor back, whichever of two followers saves last.
+async fn save_cursor(pool: &PgPool, cursor: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tether_settings (key, value) VALUES ($1, $2::text)
+         ON CONFLICT (key) DO UPDATE SET value = greatest(tether_settings.value::int8, EXCLUDED.value::int8)::text",
+    )
+    .bind(CURSOR)
+    .bind(cursor.to_string())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
