@@ -14,6 +14,7 @@ mod locks;
 pub mod prune;
 pub mod reconcile;
 pub mod replay;
+pub mod setup;
 pub mod signups;
 pub mod snapshot;
 pub mod status;

@@ -122,6 +122,6 @@ async fn reconcile_types(
 }
 
 /// Every event type a registered kind applies.
-fn handled_types() -> impl Iterator<Item = &'static str> {
+pub fn handled_types() -> impl Iterator<Item = &'static str> {
     KINDS.iter().flat_map(|k| k.events().iter().copied())
 }

@@ -12,6 +12,7 @@ mod rejected;
 mod replay;
 mod send_test_event;
 mod serve;
+mod setup;
 mod status;
 mod stripe_api;
 
@@ -93,6 +94,8 @@ pub enum Command {
     Backfill(backfill::Backfill),
     /// Store events from Stripe's event log that never arrived as webhooks.
     Reconcile(reconcile::Reconcile),
+    /// Find or create the Stripe webhook endpoint and store its signing secret.
+    Setup(setup::Setup),
     /// Keep reading Stripe's event log and store what is new (no public URL needed).
     Follow(follow::Follow),
     /// Find or create the Stripe customer of a Supabase user and link them.
@@ -128,6 +131,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::LinkUser(args) => link_user::run(args).await,
         Command::Reconcile(args) => reconcile::run(args).await,
         Command::Follow(args) => follow::run(args).await,
+        Command::Setup(args) => setup::run(args).await,
         Command::Migrate { db, apps } => migrate::run(&db, &apps).await,
         Command::Ingest { db, ingest, stripe } => serve::ingest(&db, &ingest, &stripe).await,
         Command::Worker {

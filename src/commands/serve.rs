@@ -28,8 +28,24 @@ pub async fn ingest(
     // Lazy: ingest starts (and answers 503) while the database is down, and
     // recovers by itself when it returns.
     let pool = db::connect_lazy(db_config)?;
+    if config.webhook_secrets.is_none() {
+        config.webhook_secrets = setup_secret(&pool).await?;
+    }
     let server = IngestServer::build(&config, pool).await?;
     server.run(shutdown::on_signal()).await
+}
+
+/// The endpoint secret `tether setup` stored, for a receiver started
+/// without STRIPE_WEBHOOK_SECRET.
+async fn setup_secret(pool: &sqlx::PgPool) -> anyhow::Result<Option<WebhookSecrets>> {
+    let mut conn = pool.acquire().await.context(
+        "STRIPE_WEBHOOK_SECRET is not set, and the database (where `tether setup` keeps \
+         the endpoint's secret) cannot be reached",
+    )?;
+    let secret = tether_ops::setup::stored_secret(&mut conn)
+        .await
+        .context("cannot read the endpoint secret `tether setup` stored")?;
+    Ok(secret.map(|s| WebhookSecrets::one(&s)))
 }
 
 pub async fn worker(
@@ -157,6 +173,9 @@ pub async fn up(
     let pool = db::connect(db_config).await?;
     db::migrate(&pool).await.context("migration failed")?;
     install::link_app_tables(&pool, apps).await?;
+    if ingest_config.webhook_secrets.is_none() {
+        ingest_config.webhook_secrets = setup_secret(&pool).await?;
+    }
     let dev_secret = ingest_config.webhook_secrets.is_none();
     if dev_secret {
         let secret = dev_secret::get_or_create(&pool).await?;

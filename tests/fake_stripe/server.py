@@ -24,6 +24,7 @@ import pathlib
 import threading
 import time
 import urllib.parse
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 EVENTS = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "stripe" / "events"
@@ -92,6 +93,7 @@ class State:
         self.pages_served = 0
         self.requests = []
         self.posts = {}             # idempotency key -> response
+        self.webhook_endpoints = [] # as Stripe keeps them; the secret is shown at creation only
         self.lock = threading.Lock()
 
 
@@ -217,6 +219,8 @@ class Handler(BaseHTTPRequestHandler):
             if url.path == "/v1/subscriptions" and query.get("status", [None])[0] != "all":
                 items = [s for s in items if s["status"] != "canceled"]
             return self.send_list(items, query, url.path)
+        if self.command == "GET" and url.path == "/v1/webhook_endpoints":
+            return self.send_list(state.webhook_endpoints, query, url.path)
         if self.command == "GET" and url.path == "/v1/events":
             since = int(query.get("created[gte]", ["0"])[0])
             types = set(query.get("types[]", []))
@@ -249,7 +253,9 @@ class Handler(BaseHTTPRequestHandler):
         if key and key in state.posts:
             return state.posts[key]
         params = {k: v[0] for k, v in urllib.parse.parse_qs(form).items()}
-        if path == "/v1/customers":
+        if path.startswith("/v1/webhook_endpoints"):
+            created = self.write_endpoint(path, urllib.parse.parse_qs(form))
+        elif path == "/v1/customers":
             created = copy.deepcopy(template("customer.created"))
             created.update(id=f"cus_created{len(state.posts):04d}", email=params.get("email"),
                            name=params.get("name"),
@@ -260,6 +266,32 @@ class Handler(BaseHTTPRequestHandler):
             created = {"id": f"obj_created{len(state.posts)}", "object": "posted", "params": params}
         state.posts[key or f"unkeyed-{len(state.posts)}"] = created
         return created
+
+    def write_endpoint(self, path, form):
+        """Creates (`/v1/webhook_endpoints`) or updates (`.../we_x`) an
+        endpoint as Stripe does: `enabled_events[]` replaces the list,
+        `disabled` switches its status, the secret is returned on creation."""
+        state = self.server.state
+        metadata = {k[len("metadata["):-1]: v[0] for k, v in form.items() if k.startswith("metadata[")}
+        events = form.get("enabled_events[]")
+        if path == "/v1/webhook_endpoints":
+            endpoint = {"id": f"we_fake{len(state.webhook_endpoints):04d}", "object": "webhook_endpoint",
+                        "url": form["url"][0], "enabled_events": events or [], "metadata": metadata,
+                        "api_version": form.get("api_version", [None])[0], "status": "enabled",
+                        "livemode": False}
+            state.webhook_endpoints.append(endpoint)
+            return {**endpoint, "secret": f"whsec_fake_{uuid.uuid4().hex}"}
+        endpoint = next((e for e in state.webhook_endpoints if path.endswith("/" + e["id"])), None)
+        if endpoint is None:
+            return {"error": "no such webhook endpoint"}
+        if events is not None:
+            endpoint["enabled_events"] = events
+        if "url" in form:
+            endpoint["url"] = form["url"][0]
+        if "disabled" in form:
+            endpoint["status"] = "disabled" if form["disabled"][0] == "true" else "enabled"
+        endpoint["metadata"].update(metadata)
+        return dict(endpoint)
 
     do_GET = handle_any
     do_POST = handle_any

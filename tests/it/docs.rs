@@ -285,3 +285,16 @@ fn no_handled_family_or_served_route_is_said_to_be_missing() {
         }
     }
 }
+
+/// `tether setup` asks Stripe for one API version; the README names it.
+#[test]
+fn the_readme_names_the_api_version_setup_asks_for() {
+    let setup = README
+        .lines()
+        .find(|line| line.starts_with("| `tether setup"))
+        .expect("the commands table lists tether setup");
+    assert!(
+        setup.contains(&format!("`{}`", tether_stripe::API_VERSION)),
+        "{setup}"
+    );
+}

@@ -37,6 +37,7 @@ mod refunds;
 mod retries;
 mod roles;
 mod schedules;
+mod setup;
 mod signup_linking;
 mod stripe_api;
 mod supabase;

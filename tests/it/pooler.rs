@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{helpers::TestDatabase, worker_support::KillOnDrop};
+use crate::{helpers::TestDatabase, roles::free_port, worker_support::KillOnDrop};
 
 /// A PgBouncer process in front of the test server, in `mode`.
 struct Pooler {
@@ -30,11 +30,6 @@ fn id(args: &[&str]) -> u32 {
         .trim()
         .parse()
         .expect("a numeric id")
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 impl Pooler {
