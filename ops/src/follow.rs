@@ -110,3 +110,43 @@ async fn save_cursor(pool: &PgPool, cursor: i64) -> Result<(), sqlx::Error> {
     .await?;
     Ok(())
 }
+
+/// What `tether up` does with an API key and no webhook secret: imports
+/// the account (each kind resumes, or is skipped once finished), then
+/// follows the event log until `shutdown`. An import that fails is logged
+/// and left for the next start to resume; following goes on regardless,
+/// as its first poll reaches back `first_since`.
+pub async fn import_then_follow(
+    pool: PgPool,
+    api: StripeApi,
+    every: Duration,
+    first_since: Duration,
+    shutdown: CancellationToken,
+) {
+    for kind in crate::backfill::kinds() {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        match crate::backfill::backfill(&pool, &api, kind, false, |_| {}).await {
+            Ok(done) if done.pages > 0 => {
+                tracing::info!(kind = done.kind, objects = done.objects, "imported")
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "import stopped; the next start resumes it");
+                break;
+            }
+        }
+    }
+    let logged = |polled: &Polled| {
+        if polled.events.new > 0 {
+            tracing::info!(
+                new = polled.events.new,
+                "events read from Stripe's event log"
+            );
+        }
+    };
+    if let Err(error) = follow(&pool, &api, every, first_since, &shutdown, logged).await {
+        tracing::error!(%error, "following Stripe's event log stopped");
+    }
+}

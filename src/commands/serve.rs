@@ -156,6 +156,11 @@ async fn prune_every_hour(pool: PgPool, window: Duration, shutdown: Cancellation
     }
 }
 
+/// How often `up` reads Stripe's event log when it follows it, and how
+/// far back its first read reaches.
+const FOLLOW_EVERY: Duration = Duration::from_secs(5);
+const FOLLOW_FIRST_SINCE: Duration = Duration::from_secs(3600);
+
 /// The Host names a development receiver answers to.
 const LOOPBACK_HOSTS: [&str; 3] = ["127.0.0.1", "localhost", "[::1]"];
 
@@ -186,9 +191,24 @@ pub async fn up(
         ingest_config.allowed_hosts = Some(LOOPBACK_HOSTS.iter().map(|h| h.to_string()).collect());
     }
     let server = IngestServer::build(&ingest_config, pool.clone()).await?;
-    print_welcome(server.local_addr(), dev_secret);
+    let follows = dev_secret && stripe.secret_key.is_some();
+    print_welcome(server.local_addr(), dev_secret, follows);
     let shutdown = shutdown::on_signal();
     let side_tasks = start_side_tasks(&pool, worker_config, stripe, apps, &shutdown)?;
+    // A key and no endpoint secret: Stripe's webhooks cannot reach this
+    // receiver, so the account comes in through the API instead.
+    if follows {
+        side_tasks.spawn(
+            "stripe event log",
+            tether_ops::follow::import_then_follow(
+                pool.clone(),
+                super::stripe_api::client(stripe)?,
+                FOLLOW_EVERY,
+                FOLLOW_FIRST_SINCE,
+                shutdown.clone(),
+            ),
+        );
+    }
     // One process, one recorder: ingest's `/metrics` shows the worker's
     // metrics too, and `--metrics-listen` serves the same text again.
     sample_queue(&side_tasks, &pool, worker_config, &shutdown);
@@ -207,7 +227,7 @@ pub async fn up(
     served.and(worked).and(side)
 }
 
-fn print_welcome(addr: SocketAddr, dev_secret: bool) {
+fn print_welcome(addr: SocketAddr, dev_secret: bool, follows: bool) {
     let url = format!("http://{addr}/webhooks/stripe");
     let mut text = format!(
         "tether is up.\n  webhook URL: {url}\n  \
@@ -219,6 +239,12 @@ fn print_welcome(addr: SocketAddr, dev_secret: bool) {
             "  STRIPE_WEBHOOK_SECRET is not set: using this database's development secret \
              (send-test-event finds it there) and answering loopback only. Set it to the \
              whsec_... that Stripe (or `stripe listen`) gives you.\n",
+        );
+    }
+    if follows {
+        text.push_str(
+            "  STRIPE_SECRET_KEY is set: importing the account, then reading Stripe's event \
+             log every 5s (no public URL needed).\n",
         );
     }
     text.push_str("  stop with Ctrl-C.\n");

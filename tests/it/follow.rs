@@ -140,3 +140,46 @@ async fn a_poll_interval_under_a_second_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`0s` is shorter than 1s"));
 }
+
+/// The one-command path: `tether up` with a key and no webhook secret
+/// imports the account, then applies what appears in the event log.
+#[tokio::test]
+async fn up_with_a_key_imports_the_account_then_follows_the_log() {
+    let app = TestApp::spawn().await;
+    let fake = FakeStripe::start(3, 0, 0);
+    let later = updates(1, 10, "followed");
+    fake.control(json!({ "events": later })).await;
+    let _up = KillOnDrop(
+        fake.tether(&app, KEY, &["up"])
+            .env_remove("STRIPE_WEBHOOK_SECRET")
+            .env("TETHER_LISTEN", "127.0.0.1:0")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let expected = [
+        "cus_fake0000000",
+        "cus_fake0000001",
+        "cus_fake0000002",
+        "cus_followed0000",
+    ];
+    let pool = app.pool.clone();
+    eventually(
+        Duration::from_secs(60),
+        "imported and followed customers",
+        || {
+            let pool = pool.clone();
+            async move {
+                let synced: Vec<String> = sqlx::query_scalar(
+                    "SELECT stripe_customer_id FROM end_customers
+                     WHERE NOT is_placeholder ORDER BY 1",
+                )
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+                synced == expected
+            }
+        },
+    )
+    .await;
+}
