@@ -152,7 +152,7 @@ GRANT SELECT, UPDATE (stripe_customer_id) ON :"schema".organizations TO tether_s
 GRANT USAGE ON SCHEMA :"schema", apalis TO tether_operator;
 GRANT SELECT
   ON :"schema".stripe_events, :"schema".received_events, :"schema".processed_events,
-     :"schema".users, :"schema".organizations,
+     :"schema".polled_events, :"schema".users, :"schema".organizations,
      :"schema".webhook_logs, :"schema".rejected_deliveries, :"schema".supabase_signups
   TO tether_operator;
 SELECT format('GRANT SELECT ON %I.%I TO tether_operator', :'schema', name) FROM tether_synced

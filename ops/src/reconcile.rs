@@ -109,6 +109,7 @@ async fn reconcile_types(
             .collect();
         let mut tx = pool.begin().await?;
         let new = event_store::store(&mut tx, &events).await?;
+        mark_polled(&mut tx, &new).await?;
         tx.commit().await?;
         let newest = events.iter().map(|e| e.envelope.created).max();
         report.newest = report.newest.max(newest);
@@ -119,6 +120,20 @@ async fn reconcile_types(
             return Ok(());
         }
     }
+}
+
+/// Records that these newly stored events came from the event log, not a
+/// webhook.
+async fn mark_polled(
+    conn: &mut sqlx::PgConnection,
+    ids: &std::collections::HashSet<String>,
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    sqlx::query("INSERT INTO polled_events (id) SELECT unnest($1::text[])")
+        .bind(&ids)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Every event type a registered kind applies.

@@ -86,6 +86,15 @@ async fn events_only_in_the_log_are_applied_and_webhook_ones_stored_once() {
     );
 
     assert_stored_once(&app, &every).await;
+    let polled = count(
+        &app.pool,
+        "SELECT count(*) FROM stripe_events WHERE polled_at IS NOT NULL",
+    )
+    .await;
+    assert_eq!(
+        polled, 11,
+        "the 11 events no webhook brought are marked polled"
+    );
     drain(&app.pool).await;
     for event in &every {
         assert_eq!(

@@ -187,3 +187,30 @@ async fn ingest_verifies_with_the_secret_setup_stored() {
     assert_eq!(post("whsec_someone_else".into()).await, 400);
     assert_eq!(post(secret).await, 200);
 }
+
+/// Several processes at once (a deploy starting replicas): one endpoint.
+#[tokio::test]
+async fn concurrent_setups_make_one_endpoint() {
+    let app = TestApp::spawn().await;
+    let fake = FakeStripe::start(0, 0, 0);
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            fake.tether(&app, KEY, &["setup", "--url", URL, "--json"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut actions: Vec<String> = runs
+        .into_iter()
+        .map(|run| {
+            let out = run.wait_with_output().unwrap();
+            assert!(out.status.success());
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+            report["action"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    actions.sort();
+    assert_eq!(actions, ["created", "unchanged", "unchanged", "unchanged"]);
+    assert_eq!(endpoints(&fake).await.len(), 1);
+}
