@@ -6,6 +6,12 @@
 //! on creation goes into `tether_settings`, where ingest reads it when
 //! STRIPE_WEBHOOK_SECRET is not set, so no secret is pasted by hand.
 //!
+//! Stripe's API shows a secret only when an endpoint is created, so
+//! `--rotate` creates a second endpoint: Stripe delivers every event to
+//! both (ingest stores it once), the old secret stays accepted until the
+//! overlap ends, and the first run after that disables and untags the old
+//! endpoint.
+//!
 //! Several processes at once: each holds one advisory lock for the whole
 //! run, so the second finds what the first made. The creation carries an
 //! idempotency key derived from the URL, so a run killed after Stripe
@@ -23,6 +29,11 @@ use crate::reconcile::handled_types;
 
 /// Where the endpoint's signing secret is kept.
 pub const SECRET_SETTING: &str = "stripe_webhook_secret";
+/// Which of the tagged endpoints is the current one (after a rotation, two
+/// are tagged until the old one retires).
+const ENDPOINT_SETTING: &str = "stripe_webhook_endpoint";
+/// The rotated-out endpoint: its secret, accepted until `until`, and its id.
+const RETIRING_SETTING: &str = "stripe_webhook_secret_retiring";
 const TAG: (&str, &str) = ("tether", "true");
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +46,10 @@ pub enum SetupError {
     NotHttps(String),
     #[error("Stripe's answer lacks the endpoint's {0}")]
     Answer(&'static str),
+    #[error(
+        "a rotation is under way until {0} (unix): run setup after it to retire the old endpoint, then rotate again"
+    )]
+    RotationUnderWay(i64),
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -43,6 +58,25 @@ pub enum Action {
     Created,
     Updated,
     Unchanged,
+    /// A new endpoint (and secret) replaces the current one, which keeps
+    /// delivering, and its secret keeps verifying, until the overlap ends.
+    Rotated,
+}
+
+/// What `tether setup` is asked to do beyond bringing the endpoint in line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    pub dry_run: bool,
+    /// Rotate the secret, accepting the old one for this long.
+    pub rotate: Option<std::time::Duration>,
+}
+
+/// The secret a rotation retires, as stored.
+#[derive(Debug, Clone, serde::Deserialize, Serialize)]
+struct Retiring {
+    secret: Option<String>,
+    until: i64,
+    endpoint: String,
 }
 
 /// Whether ingest can verify the endpoint's deliveries from the database.
@@ -71,19 +105,28 @@ pub async fn setup(
     pool: &PgPool,
     api: &StripeApi,
     url: &str,
-    dry_run: bool,
+    options: Options,
 ) -> Result<Report, SetupError> {
     if !(url.starts_with("https://") || is_loopback_http(url)) {
         return Err(SetupError::NotHttps(url.to_owned()));
     }
+    let dry_run = options.dry_run;
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tether setup'))")
         .execute(&mut *tx)
         .await?;
     let events: BTreeSet<&str> = handled_types().collect();
-    let found = find_tagged(api).await?;
-    let stored = stored_secret(&mut tx).await?.is_some();
-    let report = match found {
+    let current = setting(&mut tx, ENDPOINT_SETTING).await?;
+    let found = find_tagged(api, current.as_deref()).await?;
+    let stored = setting(&mut tx, SECRET_SETTING).await?;
+    let mut retired = retire_if_due(&mut tx, api, dry_run).await?;
+    if options.rotate.is_some()
+        && retired.is_empty()
+        && let Some(retiring) = retiring(&mut tx).await?
+    {
+        return Err(SetupError::RotationUnderWay(retiring.until));
+    }
+    let mut report = match found {
         None => {
             let changes = vec![format!(
                 "create an endpoint for {url} with {} event types",
@@ -98,13 +141,10 @@ pub async fn setup(
                     dry_run,
                 });
             }
-            let created = create(api, url, &events).await?;
-            let secret = created["secret"]
-                .as_str()
-                .ok_or(SetupError::Answer("secret"))?;
-            store_secret(&mut tx, secret).await?;
+            let created = create(api, url, &events, "tether-setup").await?;
+            let id = store_created(&mut tx, &created).await?;
             Report {
-                endpoint: created["id"].as_str().map(str::to_owned),
+                endpoint: Some(id),
                 action: Action::Created,
                 changes,
                 secret: Secret::Stored,
@@ -128,7 +168,7 @@ pub async fn setup(
                     Action::Updated
                 },
                 changes,
-                secret: if stored {
+                secret: if stored.is_some() {
                     Secret::Kept
                 } else {
                     Secret::Unknown
@@ -137,8 +177,88 @@ pub async fn setup(
             }
         }
     };
+    // A new endpoint beside the current one, whose secret stays accepted
+    // for the overlap (a freshly created endpoint needs no rotation).
+    if let (Some(overlap), Some(old)) = (options.rotate, report.endpoint.clone())
+        && report.action != Action::Created
+    {
+        let until = chrono::Utc::now().timestamp() + overlap.as_secs() as i64;
+        report.changes.push(format!(
+            "new endpoint and secret; {old} and its secret retire at {until} (unix)"
+        ));
+        report.action = Action::Rotated;
+        if !dry_run {
+            let created = create(api, url, &events, &format!("tether-rotate-{old}")).await?;
+            let retiring = Retiring {
+                secret: stored,
+                until,
+                endpoint: old,
+            };
+            put_setting(
+                &mut tx,
+                RETIRING_SETTING,
+                &serde_json::to_string(&retiring).unwrap_or_default(),
+            )
+            .await?;
+            report.endpoint = Some(store_created(&mut tx, &created).await?);
+            report.secret = Secret::Stored;
+        }
+    }
+    report.changes.append(&mut retired);
     tx.commit().await?;
     Ok(report)
+}
+
+/// The secrets ingest accepts, from the database: the current one, and a
+/// rotated-out one until its overlap ends.
+pub async fn stored_secrets(
+    conn: &mut PgConnection,
+) -> Result<Option<tether_stripe::secret::WebhookSecrets>, sqlx::Error> {
+    use tether_stripe::secret::WebhookSecrets;
+    let Some(current) = setting(conn, SECRET_SETTING).await? else {
+        return Ok(None);
+    };
+    Ok(Some(match retiring(conn).await? {
+        Some(Retiring {
+            secret: Some(old),
+            until,
+            ..
+        }) => WebhookSecrets::rotating(&current, &old, until),
+        _ => WebhookSecrets::one(&current),
+    }))
+}
+
+/// After the overlap: the old endpoint is disabled and untagged, and its
+/// secret forgotten. Returns what it did.
+async fn retire_if_due(
+    conn: &mut PgConnection,
+    api: &StripeApi,
+    dry_run: bool,
+) -> Result<Vec<String>, SetupError> {
+    let Some(retiring) = retiring(conn).await? else {
+        return Ok(Vec::new());
+    };
+    if retiring.until > chrono::Utc::now().timestamp() {
+        return Ok(Vec::new());
+    }
+    if !dry_run {
+        let form = [("disabled", "true"), ("metadata[tether]", "retired")];
+        let key = format!("tether-retire-{}", retiring.endpoint);
+        api.post(
+            &format!("/webhook_endpoints/{}", retiring.endpoint),
+            &form,
+            &key,
+        )
+        .await?;
+        sqlx::query("DELETE FROM tether_settings WHERE key = $1")
+            .bind(RETIRING_SETTING)
+            .execute(conn)
+            .await?;
+    }
+    Ok(vec![format!(
+        "retired {} (disabled; its secret is no longer accepted)",
+        retiring.endpoint
+    )])
 }
 
 /// A local receiver (tests, `stripe listen`-style set-ups) may be plain HTTP.
@@ -148,9 +268,11 @@ fn is_loopback_http(url: &str) -> bool {
         .any(|prefix| url.starts_with(prefix))
 }
 
-/// The first endpoint tagged as tether's, walking every page.
-async fn find_tagged(api: &StripeApi) -> Result<Option<Value>, SetupError> {
+/// The endpoint tagged as tether's, walking every page: `current` if it
+/// is among them, else the first.
+async fn find_tagged(api: &StripeApi, current: Option<&str>) -> Result<Option<Value>, SetupError> {
     let mut walk = Walk::new("/webhook_endpoints", None);
+    let mut first = None;
     loop {
         let mut query = vec![("limit", "100")];
         let after = walk.after().map(str::to_owned);
@@ -162,12 +284,16 @@ async fn find_tagged(api: &StripeApi) -> Result<Option<Value>, SetupError> {
         for raw in &page.data {
             let endpoint: Value =
                 serde_json::from_str(raw.get()).map_err(|e| ApiError::Decode(e.to_string()))?;
-            if endpoint["metadata"][TAG.0] == TAG.1 {
+            if endpoint["metadata"][TAG.0] != TAG.1 {
+                continue;
+            }
+            if current.is_some_and(|id| endpoint["id"] == id) {
                 return Ok(Some(endpoint));
             }
+            first.get_or_insert(endpoint);
         }
         if !more {
-            return Ok(None);
+            return Ok(first);
         }
     }
 }
@@ -199,12 +325,28 @@ fn endpoint_form<'a>(url: &'a str, events: &'a BTreeSet<&'a str>) -> Vec<(&'a st
     form
 }
 
-async fn create(api: &StripeApi, url: &str, events: &BTreeSet<&str>) -> Result<Value, SetupError> {
+async fn create(
+    api: &StripeApi,
+    url: &str,
+    events: &BTreeSet<&str>,
+    purpose: &str,
+) -> Result<Value, SetupError> {
     let mut form = endpoint_form(url, events);
     form.push(("api_version", tether_stripe::API_VERSION));
     form.push(("description", "tether: Stripe to PostgreSQL"));
-    let key = format!("tether-setup-{:016x}", fnv(url));
+    let key = format!("{purpose}-{:016x}", fnv(url));
     Ok(api.post("/webhook_endpoints", &form, &key).await?)
+}
+
+/// Keeps a new endpoint's secret and id; returns the id.
+async fn store_created(conn: &mut PgConnection, created: &Value) -> Result<String, SetupError> {
+    let secret = created["secret"]
+        .as_str()
+        .ok_or(SetupError::Answer("secret"))?;
+    let id = created["id"].as_str().ok_or(SetupError::Answer("id"))?;
+    put_setting(&mut *conn, SECRET_SETTING, secret).await?;
+    put_setting(&mut *conn, ENDPOINT_SETTING, id).await?;
+    Ok(id.to_owned())
 }
 
 async fn update(
@@ -234,20 +376,26 @@ fn fnv(text: &str) -> u64 {
     })
 }
 
-pub async fn stored_secret(conn: &mut PgConnection) -> Result<Option<String>, sqlx::Error> {
+async fn retiring(conn: &mut PgConnection) -> Result<Option<Retiring>, sqlx::Error> {
+    Ok(setting(conn, RETIRING_SETTING)
+        .await?
+        .and_then(|raw| serde_json::from_str(&raw).ok()))
+}
+
+async fn setting(conn: &mut PgConnection, key: &str) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT value FROM tether_settings WHERE key = $1")
-        .bind(SECRET_SETTING)
+        .bind(key)
         .fetch_optional(conn)
         .await
 }
 
-async fn store_secret(conn: &mut PgConnection, secret: &str) -> Result<(), sqlx::Error> {
+async fn put_setting(conn: &mut PgConnection, key: &str, value: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO tether_settings (key, value) VALUES ($1, $2)
          ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
     )
-    .bind(SECRET_SETTING)
-    .bind(secret)
+    .bind(key)
+    .bind(value)
     .execute(conn)
     .await?;
     Ok(())

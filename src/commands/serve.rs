@@ -42,10 +42,9 @@ async fn setup_secret(pool: &sqlx::PgPool) -> anyhow::Result<Option<WebhookSecre
         "STRIPE_WEBHOOK_SECRET is not set, and the database (where `tether setup` keeps \
          the endpoint's secret) cannot be reached",
     )?;
-    let secret = tether_ops::setup::stored_secret(&mut conn)
+    tether_ops::setup::stored_secrets(&mut conn)
         .await
-        .context("cannot read the endpoint secret `tether setup` stored")?;
-    Ok(secret.map(|s| WebhookSecrets::one(&s)))
+        .context("cannot read the endpoint secret `tether setup` stored")
 }
 
 pub async fn worker(

@@ -1,10 +1,13 @@
 //! `tether setup`: find or create the Stripe webhook endpoint.
 
+use std::time::Duration;
+
 use clap::Args;
-use tether_ops::setup::{Action, Secret};
+use tether_ops::setup::{Action, Options, Secret};
 use tether_shared::{
     config::{DatabaseConfig, StripeApiConfig},
     db,
+    duration::parse_duration,
 };
 
 #[derive(Args)]
@@ -16,6 +19,15 @@ pub struct Setup {
     /// Say what would change, change nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Replace the endpoint and its secret; the old ones keep working for
+    /// `--overlap`, and the first `setup` after that retires them.
+    #[arg(long)]
+    pub rotate: bool,
+
+    /// How long a rotated-out secret stays accepted (90s, 30m, 24h, 7d).
+    #[arg(long, default_value = "24h", value_parser = parse_duration, value_name = "DURATION")]
+    pub overlap: Duration,
 
     #[arg(long)]
     pub json: bool,
@@ -30,7 +42,11 @@ pub struct Setup {
 pub async fn run(args: Setup) -> anyhow::Result<()> {
     let api = super::stripe_api::client(&args.stripe)?;
     let pool = db::connect(&args.db).await?;
-    let report = tether_ops::setup::setup(&pool, &api, &args.endpoint_url, args.dry_run).await?;
+    let options = Options {
+        dry_run: args.dry_run,
+        rotate: args.rotate.then_some(args.overlap),
+    };
+    let report = tether_ops::setup::setup(&pool, &api, &args.endpoint_url, options).await?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
@@ -40,6 +56,7 @@ pub async fn run(args: Setup) -> anyhow::Result<()> {
         (Action::Unchanged, _) => "is up to date",
         (Action::Created, false) => "created",
         (Action::Updated, false) => "updated",
+        (Action::Rotated, false) => "replaces the old endpoint",
         (_, true) => "would change",
     };
     println!("{endpoint} {verb}");

@@ -4,35 +4,58 @@
 use secrecy::{ExposeSecret, SecretString};
 
 /// One or more `whsec_...` secrets; during a rotation every listed secret
-/// is accepted.
+/// is accepted, a retiring one only until its end (unix seconds).
 #[derive(Clone)]
-pub struct WebhookSecrets(Vec<SecretString>);
+pub struct WebhookSecrets {
+    secrets: Vec<SecretString>,
+    until: Vec<Option<i64>>,
+}
 
 impl WebhookSecrets {
     pub fn new(secrets: Vec<SecretString>) -> Result<Self, SecretListError> {
         if secrets.is_empty() || secrets.iter().any(|s| s.expose_secret().trim().is_empty()) {
             return Err(SecretListError::Empty);
         }
-        Ok(Self(secrets))
+        let until = vec![None; secrets.len()];
+        Ok(Self { secrets, until })
     }
 
     pub fn one(secret: &str) -> Self {
-        Self(vec![SecretString::from(secret.to_owned())])
+        Self {
+            secrets: vec![SecretString::from(secret.to_owned())],
+            until: vec![None],
+        }
+    }
+
+    /// `current`, and `previous` accepted for signatures made before `until`.
+    pub fn rotating(current: &str, previous: &str, until: i64) -> Self {
+        Self {
+            secrets: vec![
+                SecretString::from(current.to_owned()),
+                SecretString::from(previous.to_owned()),
+            ],
+            until: vec![None, Some(until)],
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &SecretString> {
-        self.0.iter()
+        self.secrets.iter()
+    }
+
+    /// Each secret with the end of its acceptance, if it is retiring.
+    pub fn with_ends(&self) -> impl Iterator<Item = (&SecretString, Option<i64>)> {
+        self.secrets.iter().zip(self.until.iter().copied())
     }
 
     /// The secret new signatures are made with: the first listed.
     pub fn signing(&self) -> &SecretString {
-        &self.0[0]
+        &self.secrets[0]
     }
 }
 
 impl std::fmt::Debug for WebhookSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "WebhookSecrets([{} redacted])", self.0.len())
+        write!(f, "WebhookSecrets([{} redacted])", self.secrets.len())
     }
 }
 

@@ -58,8 +58,9 @@ pub fn parse_header(header: &str) -> Result<SignatureHeader<'_>, SignatureError>
 }
 
 pub struct SignatureVerifier {
-    /// One keyed MAC per secret, cloned per check instead of re-keyed.
-    keys: Vec<HmacSha256>,
+    /// One keyed MAC per secret, cloned per check instead of re-keyed,
+    /// with the signing time from which a retiring one is refused.
+    keys: Vec<(HmacSha256, Option<i64>)>,
     tolerance_secs: i64,
 }
 
@@ -71,10 +72,11 @@ impl SignatureVerifier {
 
     pub fn new(secrets: &WebhookSecrets, tolerance_secs: u64) -> Self {
         let keys = secrets
-            .iter()
-            .map(|s| {
-                HmacSha256::new_from_slice(s.expose_secret().as_bytes())
-                    .expect("HMAC takes a key of any length")
+            .with_ends()
+            .map(|(s, until)| {
+                let mac = HmacSha256::new_from_slice(s.expose_secret().as_bytes())
+                    .expect("HMAC takes a key of any length");
+                (mac, until)
             })
             .collect();
         Self {
@@ -117,7 +119,10 @@ impl SignatureVerifier {
         body: &[u8],
     ) -> Result<i64, SignatureError> {
         let signed_prefix = format!("{}.", header.timestamp);
-        for key in &self.keys {
+        for (key, until) in &self.keys {
+            if until.is_some_and(|until| header.timestamp >= until) {
+                continue;
+            }
             let mut mac = key.clone();
             mac.update(signed_prefix.as_bytes());
             mac.update(body);

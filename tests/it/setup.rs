@@ -149,6 +149,40 @@ async fn a_url_that_is_not_https_is_refused() {
     assert!(endpoints(&fake).await.is_empty());
 }
 
+/// `tether ingest` without STRIPE_WEBHOOK_SECRET, and its base URL.
+async fn start_ingest(app: &TestApp, fake: &FakeStripe) -> (KillOnDrop, String) {
+    let port = free_port();
+    let ingest = KillOnDrop(
+        fake.tether(app, KEY, &["ingest"])
+            .env_remove("STRIPE_WEBHOOK_SECRET")
+            .env("TETHER_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    (ingest, wait_until_ready(&http, port).await)
+}
+
+/// A new event signed now with `secret`: ingest's status code.
+async fn deliver_signed(base: &str, secret: &str) -> u16 {
+    let event = fresh_event("customer.created", &new_event_id(), unix_now()).unwrap();
+    let body = serde_json::to_vec(&event).unwrap();
+    let signature = tether_stripe::signature::sign(secret, unix_now(), &body);
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{base}/webhooks/stripe"))
+        .header("stripe-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// Ingest started without STRIPE_WEBHOOK_SECRET verifies with the secret
 /// `tether setup` stored, and refuses any other.
 #[tokio::test]
@@ -157,35 +191,80 @@ async fn ingest_verifies_with_the_secret_setup_stored() {
     let fake = FakeStripe::start(0, 0, 0);
     fake.run_json(&app, &["setup", "--url", URL]);
     let secret = stored_secret(&app).await.unwrap();
-    let port = free_port();
-    let _ingest = KillOnDrop(
-        fake.tether(&app, KEY, &["ingest"])
-            .env_remove("STRIPE_WEBHOOK_SECRET")
-            .env("TETHER_LISTEN", format!("127.0.0.1:{port}"))
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
+    let (_ingest, base) = start_ingest(&app, &fake).await;
+    assert_eq!(deliver_signed(&base, "whsec_someone_else").await, 400);
+    assert_eq!(deliver_signed(&base, &secret).await, 200);
+}
+
+/// `--rotate`: a new endpoint and secret; the old secret is accepted until
+/// the overlap ends, and the next setup after it retires the old endpoint.
+#[tokio::test]
+async fn a_rotation_accepts_the_old_secret_until_the_overlap_ends() {
+    let app = TestApp::spawn().await;
+    let fake = FakeStripe::start(0, 0, 0);
+    fake.run_json(&app, &["setup", "--url", URL]);
+    let old = stored_secret(&app).await.unwrap();
+    let rotated = fake.run_json(
+        &app,
+        &["setup", "--url", URL, "--rotate", "--overlap", "4s"],
     );
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let base = wait_until_ready(&http, port).await;
-    let event = fresh_event("customer.created", &new_event_id(), unix_now()).unwrap();
-    let body = serde_json::to_vec(&event).unwrap();
-    let post = |secret: String| {
-        let (http, base, body) = (http.clone(), base.clone(), body.clone());
-        async move {
-            let signature = tether_stripe::signature::sign(&secret, unix_now(), &body);
-            http.post(format!("{base}/webhooks/stripe"))
-                .header("stripe-signature", signature)
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
-    assert_eq!(post("whsec_someone_else".into()).await, 400);
-    assert_eq!(post(secret).await, 200);
+    assert_eq!(
+        (&rotated["action"], &rotated["endpoint"], &rotated["secret"]),
+        (&json!("rotated"), &json!("we_fake0001"), &json!("stored")),
+        "{rotated}"
+    );
+    let new = stored_secret(&app).await.unwrap();
+    assert_ne!(new, old);
+    let again = fake
+        .tether(&app, KEY, &["setup", "--url", URL, "--rotate"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1), "one rotation at a time");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("a rotation is under way"));
+
+    let (_ingest, base) = start_ingest(&app, &fake).await;
+    assert_eq!(
+        deliver_signed(&base, &old).await,
+        200,
+        "old secret, during the overlap"
+    );
+    assert_eq!(deliver_signed(&base, &new).await, 200);
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert_eq!(
+        deliver_signed(&base, &old).await,
+        400,
+        "old secret, after the overlap"
+    );
+    assert_eq!(deliver_signed(&base, &new).await, 200);
+
+    let retired = fake.run_json(&app, &["setup", "--url", URL]);
+    assert_eq!(
+        (&retired["action"], &retired["endpoint"]),
+        (&json!("unchanged"), &json!("we_fake0001")),
+        "{retired}"
+    );
+    assert_eq!(
+        retired["changes"],
+        json!(["retired we_fake0000 (disabled; its secret is no longer accepted)"])
+    );
+    let listed = endpoints(&fake).await;
+    let state: Vec<(Value, Value, Value)> = listed
+        .iter()
+        .map(|e| {
+            (
+                e["id"].clone(),
+                e["status"].clone(),
+                e["metadata"]["tether"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        state,
+        [
+            (json!("we_fake0000"), json!("disabled"), json!("retired")),
+            (json!("we_fake0001"), json!("enabled"), json!("true")),
+        ]
+    );
 }
 
 /// Several processes at once (a deploy starting replicas): one endpoint.

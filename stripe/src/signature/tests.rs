@@ -91,3 +91,15 @@ fn missing_header_is_its_own_error() {
     let v = verifier(&["whsec_x".to_string()]);
     assert_eq!(v.verify(None, b"{}", 0), Err(SignatureError::Missing));
 }
+
+#[test]
+fn a_retiring_secret_is_accepted_only_for_signatures_before_its_end() {
+    let secrets = WebhookSecrets::rotating("whsec_new", "whsec_old", 1_000);
+    let verifier = SignatureVerifier::new(&secrets, 300);
+    let body = b"{}";
+    let check = |secret: &str, at: i64| verifier.verify(Some(&sign(secret, at, body)), body, at);
+    assert_eq!(check("whsec_old", 999), Ok(()));
+    assert_eq!(check("whsec_old", 1_000), Err(SignatureError::Mismatch));
+    assert_eq!(check("whsec_new", 1_000), Ok(()));
+    assert_eq!(check("whsec_new", 5_000), Ok(()));
+}
