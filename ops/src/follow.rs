@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use sqlx::PgPool;
+use tether_shared::settings;
 use tether_stripe_api::StripeApi;
 use tokio_util::sync::CancellationToken;
 
@@ -90,12 +91,9 @@ fn is_transient(error: &ReconcileError) -> bool {
 }
 
 async fn saved_cursor(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
-    let value: Option<String> =
-        sqlx::query_scalar("SELECT value FROM tether_settings WHERE key = $1")
-            .bind(CURSOR)
-            .fetch_optional(pool)
-            .await?;
-    Ok(value.and_then(|v| v.parse().ok()))
+    Ok(settings::get(pool, CURSOR)
+        .await?
+        .and_then(|v| v.parse().ok()))
 }
 
 /// Never moves the cursor back, whichever of two followers saves last.

@@ -23,6 +23,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
+use tether_shared::settings;
 use tether_stripe_api::{ApiError, StripeApi, Walk};
 
 use crate::reconcile::handled_types;
@@ -72,7 +73,8 @@ pub struct Options {
 }
 
 /// The secret a rotation retires, as stored.
-#[derive(Debug, Clone, serde::Deserialize, Serialize)]
+/// No `Debug`: it holds a secret.
+#[derive(Clone, serde::Deserialize, Serialize)]
 struct Retiring {
     secret: Option<String>,
     until: i64,
@@ -116,9 +118,9 @@ pub async fn setup(
         .execute(&mut *tx)
         .await?;
     let events: BTreeSet<&str> = handled_types().collect();
-    let current = setting(&mut tx, ENDPOINT_SETTING).await?;
+    let current = settings::get(&mut *tx, ENDPOINT_SETTING).await?;
     let found = find_tagged(api, current.as_deref()).await?;
-    let stored = setting(&mut tx, SECRET_SETTING).await?;
+    let stored = settings::get(&mut *tx, SECRET_SETTING).await?;
     let mut retired = retire_if_due(&mut tx, api, dry_run).await?;
     if options.rotate.is_some()
         && retired.is_empty()
@@ -194,8 +196,8 @@ pub async fn setup(
                 until,
                 endpoint: old,
             };
-            put_setting(
-                &mut tx,
+            settings::put(
+                &mut *tx,
                 RETIRING_SETTING,
                 &serde_json::to_string(&retiring).unwrap_or_default(),
             )
@@ -215,7 +217,7 @@ pub async fn stored_secrets(
     conn: &mut PgConnection,
 ) -> Result<Option<tether_stripe::secret::WebhookSecrets>, sqlx::Error> {
     use tether_stripe::secret::WebhookSecrets;
-    let Some(current) = setting(conn, SECRET_SETTING).await? else {
+    let Some(current) = settings::get(&mut *conn, SECRET_SETTING).await? else {
         return Ok(None);
     };
     Ok(Some(match retiring(conn).await? {
@@ -344,8 +346,8 @@ async fn store_created(conn: &mut PgConnection, created: &Value) -> Result<Strin
         .as_str()
         .ok_or(SetupError::Answer("secret"))?;
     let id = created["id"].as_str().ok_or(SetupError::Answer("id"))?;
-    put_setting(&mut *conn, SECRET_SETTING, secret).await?;
-    put_setting(&mut *conn, ENDPOINT_SETTING, id).await?;
+    settings::put(&mut *conn, SECRET_SETTING, secret).await?;
+    settings::put(&mut *conn, ENDPOINT_SETTING, id).await?;
     Ok(id.to_owned())
 }
 
@@ -377,26 +379,7 @@ fn fnv(text: &str) -> u64 {
 }
 
 async fn retiring(conn: &mut PgConnection) -> Result<Option<Retiring>, sqlx::Error> {
-    Ok(setting(conn, RETIRING_SETTING)
+    Ok(settings::get(conn, RETIRING_SETTING)
         .await?
         .and_then(|raw| serde_json::from_str(&raw).ok()))
-}
-
-async fn setting(conn: &mut PgConnection, key: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT value FROM tether_settings WHERE key = $1")
-        .bind(key)
-        .fetch_optional(conn)
-        .await
-}
-
-async fn put_setting(conn: &mut PgConnection, key: &str, value: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO tether_settings (key, value) VALUES ($1, $2)
-         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-    )
-    .bind(key)
-    .bind(value)
-    .execute(conn)
-    .await?;
-    Ok(())
 }

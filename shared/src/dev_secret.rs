@@ -53,9 +53,7 @@ pub async fn signing_secret(target: &IngestTarget, db: &DatabaseConfig) -> anyho
 
 /// The development secret `tether up` made for this database, if any.
 pub async fn read(pool: &PgPool) -> anyhow::Result<Option<String>> {
-    sqlx::query_scalar("SELECT value FROM tether_settings WHERE key = $1")
-        .bind(KEY)
-        .fetch_optional(pool)
+    crate::settings::get(pool, KEY)
         .await
         .context("cannot read the development secret")
 }
