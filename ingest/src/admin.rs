@@ -111,6 +111,13 @@ fn optional_id(raw: Option<&str>) -> Result<Option<String>, AdminError> {
     raw.map(id).transpose()
 }
 
+fn optional_account(raw: Option<&str>) -> Result<Option<String>, AdminError> {
+    raw.map(|raw| {
+        tether_shared::bounds::parse_account(raw).map_err(|e| AdminError::BadRequest(e.to_string()))
+    })
+    .transpose()
+}
+
 /// A body axum could not read is a 400 in the admin API's JSON shape, not
 /// axum's plain-text 400 or 422.
 fn body<T>(read: Result<Json<T>, JsonRejection>) -> Result<T, AdminError> {
@@ -118,8 +125,18 @@ fn body<T>(read: Result<Json<T>, JsonRejection>) -> Result<T, AdminError> {
         .map_err(|e| AdminError::BadRequest(e.body_text()))
 }
 
-async fn get_status(State(state): State<Arc<AppState>>) -> Answer {
-    let status = status::status(&state.pool).await?;
+#[derive(Deserialize, Default)]
+struct StatusQuery {
+    account: Option<String>,
+}
+
+async fn get_status(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<StatusQuery>, QueryRejection>,
+) -> Answer {
+    let Query(query) = query.map_err(|e| AdminError::BadRequest(e.body_text()))?;
+    let account = optional_account(query.account.as_deref())?;
+    let status = status::status(&state.pool, account.as_deref()).await?;
     let attention = status::needs_attention(&status, Duration::from_secs(300));
     let mut out = serde_json::to_value(&status).unwrap_or_default();
     out["needs_attention"] = serde_json::json!(attention);
@@ -130,6 +147,7 @@ async fn get_status(State(state): State<Arc<AppState>>) -> Answer {
 struct ListQuery {
     #[serde(rename = "type")]
     event_type: Option<String>,
+    account: Option<String>,
     since: Option<String>,
     limit: Option<String>,
 }
@@ -145,6 +163,7 @@ async fn list_dead(
     };
     let filter = dlq::Filter {
         event_type: optional_id(query.event_type.as_deref())?,
+        account: optional_account(query.account.as_deref())?,
         since: duration(query.since.as_deref())?,
         limit: Some(limit),
         ..dlq::Filter::default()
@@ -169,6 +188,7 @@ struct Selection {
     all: bool,
     #[serde(rename = "type")]
     event_type: Option<String>,
+    account: Option<String>,
     since: Option<String>,
     #[serde(default)]
     dry_run: bool,
@@ -189,6 +209,7 @@ impl Selection {
                 .map(|raw| id(raw))
                 .collect::<Result<_, _>>()?,
             event_type: optional_id(self.event_type.as_deref())?,
+            account: optional_account(self.account.as_deref())?,
             since: duration(self.since.as_deref())?,
             limit: None,
         })
@@ -217,6 +238,7 @@ struct ReplayRequest {
     event_type: String,
     since: Option<String>,
     object: Option<String>,
+    account: Option<String>,
     #[serde(default)]
     dry_run: bool,
 }
@@ -230,6 +252,7 @@ async fn replay_history(
         event_type: id(&request.event_type)?,
         since: duration(request.since.as_deref())?,
         object_id: optional_id(request.object.as_deref())?,
+        account: optional_account(request.account.as_deref())?,
     };
     json(replay::replay(&state.pool, &selection, request.dry_run).await?)
 }

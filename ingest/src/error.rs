@@ -25,6 +25,8 @@ pub enum IngestError {
     Busy,
     #[error("this development receiver only answers requests addressed to localhost")]
     HostNotAllowed,
+    #[error("events of connected account {0} are not stored here (TETHER_ACCOUNTS)")]
+    AccountNotAllowed(String),
     #[error("this deployment is in {deployment} mode; a {event} mode event is not stored here")]
     WrongMode {
         deployment: &'static str,
@@ -40,7 +42,8 @@ impl IngestError {
             IngestError::Signature(_)
             | IngestError::Envelope(_)
             | IngestError::UnreadableBody
-            | IngestError::WrongMode { .. } => StatusCode::BAD_REQUEST,
+            | IngestError::WrongMode { .. }
+            | IngestError::AccountNotAllowed(_) => StatusCode::BAD_REQUEST,
             IngestError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             IngestError::Busy => StatusCode::SERVICE_UNAVAILABLE,

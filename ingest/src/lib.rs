@@ -75,6 +75,8 @@ impl IngestServer {
             allowed_hosts: config.allowed_hosts.clone(),
             admin_token: admin::token(config.admin_token.as_ref()),
             mode: config.mode,
+            accounts: (!config.accounts.is_empty())
+                .then(|| config.accounts.iter().cloned().collect()),
             supabase_token: admin::token(config.supabase_token.as_ref()),
             metrics: tether_shared::telemetry::metrics::recorder(),
         });

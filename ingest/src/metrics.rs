@@ -52,6 +52,7 @@ impl WebhookOutcome {
             | IngestError::BodyTimeout
             | IngestError::HostNotAllowed
             | IngestError::WrongMode { .. }
+            | IngestError::AccountNotAllowed(_)
             | IngestError::Commit(CommitError::Rejected(_)) => WebhookOutcome::BadRequest,
         }
     }

@@ -168,6 +168,11 @@ async fn store_verified(
             event: Mode::of_livemode(envelope.livemode).name(),
         });
     }
+    if let (Some(allowed), Some(account)) = (&state.accounts, &envelope.account)
+        && !allowed.contains(account)
+    {
+        return Err(IngestError::AccountNotAllowed(account.clone()));
+    }
     let span = tracing::Span::current();
     span.record("event_id", envelope.id.as_str());
     span.record("event_type", envelope.event_type.as_str());

@@ -33,6 +33,10 @@ pub enum BackfillError {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct KindProgress {
     pub kind: &'static str,
+    /// The connected account listed; `None` (left out of JSON) for the
+    /// platform's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// Objects read from Stripe, over every run since the last `--restart`.
     pub objects: i64,
     /// Rows this run wrote (objects older than a row's event are not).
@@ -54,6 +58,12 @@ pub fn kinds() -> Vec<&'static dyn Kind> {
         .collect()
 }
 
+/// Whether `kind` is listed inside `account`: a connected account has no
+/// connected accounts of its own to list.
+pub fn lists_in(kind: &dyn Kind, account: Option<&str>) -> bool {
+    account.is_none() || kind.object() != "account"
+}
+
 /// The kind named `name` on the command line (`customers`).
 pub fn kind(name: &str) -> Option<&'static dyn Kind> {
     kinds()
@@ -73,21 +83,11 @@ pub async fn backfill(
         return crate::backfill_per_parent::backfill(pool, api, kind, parent, restart, on_page)
             .await;
     }
-    if restart {
-        sqlx::query("DELETE FROM backfill_cursors WHERE kind = $1")
-            .bind(list.name)
-            .execute(pool)
-            .await?;
-    }
-    let cursor: Option<(Option<String>, i64, bool)> = sqlx::query_as(
-        "SELECT starting_after, objects, finished_at IS NOT NULL FROM backfill_cursors WHERE kind = $1",
-    )
-    .bind(list.name)
-    .fetch_optional(pool)
-    .await?;
+    let cursor = read_cursor(pool, api.account(), list.name, restart).await?;
     let (starting_after, objects, finished) = cursor.clone().unwrap_or((None, 0, false));
     let mut progress = KindProgress {
         kind: list.name,
+        account: api.account().map(str::to_owned),
         objects,
         written: 0,
         refused: 0,
@@ -109,7 +109,7 @@ pub async fn backfill(
         let fetched_at = chrono::Utc::now().timestamp();
         let page = api.list_page(list.path, &query).await?;
         let more = walk.advance(&page)?;
-        let (written, refused) = write_page(pool, kind, &page, fetched_at).await?;
+        let (written, refused) = write_page(pool, kind, api.account(), &page, fetched_at).await?;
         progress.objects += page.data.len() as i64;
         progress.written += written;
         progress.refused += refused;
@@ -122,21 +122,53 @@ pub async fn backfill(
     Ok(progress)
 }
 
+/// The cursor's key for `account`'s lists: the platform's own are kept
+/// under `''` (migration `backfill_cursors_per_account`).
+pub(crate) fn cursor_account(account: Option<&str>) -> &str {
+    account.unwrap_or("")
+}
+
+/// Where `account`'s list of `kind` stands: `(starting_after, objects,
+/// finished)`, or `None` when it was never read (or `restart` clears it).
+pub(crate) async fn read_cursor(
+    pool: &PgPool,
+    account: Option<&str>,
+    kind: &str,
+    restart: bool,
+) -> Result<Option<(Option<String>, i64, bool)>, sqlx::Error> {
+    if restart {
+        sqlx::query("DELETE FROM backfill_cursors WHERE account = $1 AND kind = $2")
+            .bind(cursor_account(account))
+            .bind(kind)
+            .execute(pool)
+            .await?;
+    }
+    sqlx::query_as(
+        "SELECT starting_after, objects, finished_at IS NOT NULL FROM backfill_cursors
+         WHERE account = $1 AND kind = $2",
+    )
+    .bind(cursor_account(account))
+    .bind(kind)
+    .fetch_optional(pool)
+    .await
+}
+
 /// One page, its cursor and its rows, in one transaction.
 async fn write_page(
     pool: &PgPool,
     kind: &'static dyn Kind,
+    account: Option<&str>,
     page: &Page,
     fetched_at: i64,
 ) -> Result<(u64, u64), BackfillError> {
     let list = kind.list().expect("listable");
     let mut tx = pool.begin().await?;
     let raws: Vec<&str> = page.data.iter().map(|raw| raw.get()).collect();
-    let written = snapshot::write(&mut tx, kind, &raws, fetched_at).await?;
+    let written = snapshot::write(&mut tx, kind, account, &raws, fetched_at).await?;
     sqlx::query(
-        "INSERT INTO backfill_cursors (kind, starting_after, objects, finished_at)
-         VALUES ($1, $2, $3, CASE WHEN $4 THEN now() END)
-         ON CONFLICT (kind) DO UPDATE SET
+        "INSERT INTO backfill_cursors (account, kind, starting_after, objects, finished_at)
+         VALUES ($5, $1, $2, $3, CASE WHEN $4 THEN now() END)
+         ON CONFLICT (account, kind) DO UPDATE SET
              starting_after = COALESCE(EXCLUDED.starting_after, backfill_cursors.starting_after),
              objects = backfill_cursors.objects + EXCLUDED.objects,
              finished_at = EXCLUDED.finished_at",
@@ -145,6 +177,7 @@ async fn write_page(
     .bind(page.last_id())
     .bind(page.data.len() as i64)
     .bind(!page.has_more)
+    .bind(cursor_account(account))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -15,7 +15,7 @@ use tether_stripe_api::{ApiError, Page, StripeApi};
 use tether_sync::{Kind, ListEndpoint, ListParent};
 
 use crate::{
-    backfill::{BackfillError, KindProgress, PAGE_SIZE},
+    backfill::{BackfillError, KindProgress, PAGE_SIZE, cursor_account},
     snapshot,
 };
 
@@ -51,21 +51,12 @@ pub async fn backfill(
     mut on_page: impl FnMut(&KindProgress),
 ) -> Result<KindProgress, BackfillError> {
     let list = kind.list().expect("only listable kinds are backfilled");
-    if restart {
-        sqlx::query("DELETE FROM backfill_cursors WHERE kind = $1")
-            .bind(list.name)
-            .execute(pool)
-            .await?;
-    }
-    let cursor: Option<(Option<String>, i64, bool)> = sqlx::query_as(
-        "SELECT starting_after, objects, finished_at IS NOT NULL FROM backfill_cursors WHERE kind = $1",
-    )
-    .bind(list.name)
-    .fetch_optional(pool)
-    .await?;
+    let account = api.account();
+    let cursor = crate::backfill::read_cursor(pool, account, list.name, restart).await?;
     let (stored, objects, finished) = cursor.clone().unwrap_or((None, 0, false));
     let mut progress = KindProgress {
         kind: list.name,
+        account: account.map(str::to_owned),
         objects,
         written: 0,
         refused: 0,
@@ -81,8 +72,8 @@ pub async fn backfill(
     let mut gathered: Vec<serde_json::Value> = Vec::new();
     let mut gathered_since: Option<i64> = None;
     while !progress.finished {
-        let Some(at) = next_position(pool, parent, position.take()).await? else {
-            mark_finished(pool, list).await?;
+        let Some(at) = next_position(pool, parent, account, position.take()).await? else {
+            mark_finished(pool, account, list).await?;
             progress.finished = true;
             on_page(&progress);
             break;
@@ -134,7 +125,7 @@ pub async fn backfill(
                 (vec![whole.to_string()], read, since)
             }
         };
-        let written = write_page(pool, kind, &objects, read, &next, version_at).await?;
+        let written = write_page(pool, kind, account, &objects, read, &next, version_at).await?;
         progress.written += written.written;
         progress.refused += written.refused;
         on_page(&progress);
@@ -148,6 +139,7 @@ pub async fn backfill(
 async fn next_position(
     pool: &PgPool,
     parent: &ListParent,
+    account: Option<&str>,
     position: Option<Position>,
 ) -> Result<Option<Position>, sqlx::Error> {
     if let Some(position) = position.as_ref().filter(|p| p.after.is_some()) {
@@ -157,6 +149,7 @@ async fn next_position(
     // Byte order, as Stripe's ids compare, whatever the collation.
     let next: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(parent.next))
         .bind(after)
+        .bind(account)
         .fetch_optional(pool)
         .await?;
     Ok(next.map(|parent| Position {
@@ -202,6 +195,7 @@ fn advance(list: &ListEndpoint, at: &Position, page: &Page) -> Result<Position, 
 async fn write_page(
     pool: &PgPool,
     kind: &'static dyn Kind,
+    account: Option<&str>,
     objects: &[String],
     read: usize,
     next: &Position,
@@ -210,8 +204,8 @@ async fn write_page(
     let list = kind.list().expect("listable");
     let mut tx = pool.begin().await?;
     let raws: Vec<&str> = objects.iter().map(String::as_str).collect();
-    let written = snapshot::write(&mut tx, kind, &raws, fetched_at).await?;
-    save_cursor(&mut tx, list, &next.cursor(), read as i64).await?;
+    let written = snapshot::write(&mut tx, kind, account, &raws, fetched_at).await?;
+    save_cursor(&mut tx, account, list, &next.cursor(), read as i64).await?;
     tx.commit().await?;
     Ok(written)
 }
@@ -230,29 +224,36 @@ fn with_parent(raw: &str, field: &str, parent_id: &str) -> String {
 
 async fn save_cursor(
     conn: &mut PgConnection,
+    account: Option<&str>,
     list: &ListEndpoint,
     cursor: &str,
     objects: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO backfill_cursors (kind, starting_after, objects) VALUES ($1, $2, $3)
-         ON CONFLICT (kind) DO UPDATE SET starting_after = EXCLUDED.starting_after,
+        "INSERT INTO backfill_cursors (account, kind, starting_after, objects) VALUES ($4, $1, $2, $3)
+         ON CONFLICT (account, kind) DO UPDATE SET starting_after = EXCLUDED.starting_after,
              objects = backfill_cursors.objects + EXCLUDED.objects, finished_at = NULL",
     )
     .bind(list.name)
     .bind(cursor)
     .bind(objects)
+    .bind(cursor_account(account))
     .execute(conn)
     .await?;
     Ok(())
 }
 
-async fn mark_finished(pool: &PgPool, list: &ListEndpoint) -> Result<(), sqlx::Error> {
+async fn mark_finished(
+    pool: &PgPool,
+    account: Option<&str>,
+    list: &ListEndpoint,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO backfill_cursors (kind, finished_at) VALUES ($1, now())
-         ON CONFLICT (kind) DO UPDATE SET finished_at = now()",
+        "INSERT INTO backfill_cursors (account, kind, finished_at) VALUES ($2, $1, now())
+         ON CONFLICT (account, kind) DO UPDATE SET finished_at = now()",
     )
     .bind(list.name)
+    .bind(cursor_account(account))
     .execute(pool)
     .await?;
     Ok(())

@@ -19,6 +19,9 @@ pub struct DeadLetter {
     pub job_id: String,
     pub event_type: Option<String>,
     pub object_id: Option<String>,
+    /// The connected account the event came from; null for the platform's
+    /// own (and for sign-ups).
+    pub account: Option<String>,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub died_at: Option<DateTime<Utc>>,
@@ -30,6 +33,8 @@ pub struct Filter {
     /// Event ids (or job ids); empty means every dead letter.
     pub ids: Vec<String>,
     pub event_type: Option<String>,
+    /// Only events of this connected account.
+    pub account: Option<String>,
     /// Died within this long.
     pub since: Option<Duration>,
     pub limit: Option<usize>,
@@ -41,18 +46,20 @@ pub async fn list(pool: &PgPool, filter: &Filter) -> Result<Vec<DeadLetter>, Ops
         .iter()
         .flat_map(|j| j.events.iter().map(String::as_str))
         .collect();
-    // A Stripe event's type and object, or a sign-up's kind and row.
-    let described: HashMap<String, (String, Option<String>)> = sqlx::query_as::<_, (String, String, Option<String>)>(
-        "SELECT id, type, payload -> 'data' -> 'object' ->> 'id' FROM stripe_events WHERE id = ANY($1)
+    // A Stripe event's type, object and account, or a sign-up's kind and row.
+    type Described = (String, Option<String>, Option<String>);
+    let described: HashMap<String, Described> = sqlx::query_as::<_, (String, String, Option<String>, Option<String>)>(
+        "SELECT id, type, payload -> 'data' -> 'object' ->> 'id', account FROM stripe_events
+         WHERE id = ANY($1)
          UNION ALL
-         SELECT id::text, 'supabase.signup', kind || ' ' || row_id FROM supabase_signups
+         SELECT id::text, 'supabase.signup', kind || ' ' || row_id, NULL FROM supabase_signups
          WHERE id::text = ANY($1)",
     )
     .bind(&event_ids)
     .fetch_all(pool)
     .await?
     .into_iter()
-    .map(|(id, event_type, object)| (id, (event_type, object)))
+    .map(|(id, event_type, object, account)| (id, (event_type, object, account)))
     .collect();
     let mut letters = Vec::new();
     for job in jobs {
@@ -62,12 +69,16 @@ pub async fn list(pool: &PgPool, filter: &Filter) -> Result<Vec<DeadLetter>, Ops
             job.events.clone()
         };
         for id in ids {
-            let (event_type, object_id) = described.get(&id).cloned().unzip();
+            let (event_type, object_id, account) = match described.get(&id).cloned() {
+                Some((event_type, object_id, account)) => (Some(event_type), object_id, account),
+                None => (None, None, None),
+            };
             letters.push(DeadLetter {
                 id,
                 job_id: job.job_id.clone(),
                 event_type,
-                object_id: object_id.flatten(),
+                object_id,
+                account,
                 attempts: job.attempts,
                 last_error: job.last_error.clone(),
                 died_at: job.died_at,
@@ -80,6 +91,10 @@ pub async fn list(pool: &PgPool, filter: &Filter) -> Result<Vec<DeadLetter>, Ops
                 .event_type
                 .as_ref()
                 .is_none_or(|t| l.event_type.as_ref() == Some(t))
+            && filter
+                .account
+                .as_ref()
+                .is_none_or(|a| l.account.as_ref() == Some(a))
     });
     if let Some(limit) = filter.limit {
         letters.truncate(limit);

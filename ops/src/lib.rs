@@ -4,6 +4,7 @@
 //! operation is a function over the database returning plain data, which
 //! the two front ends print or serialize.
 
+pub mod accounts;
 mod app_tables;
 pub mod backfill;
 mod backfill_per_parent;

@@ -272,7 +272,7 @@ async fn write_link(pool: &PgPool, link: &NewLink<'_>, apps: &AppTables) -> Resu
     {
         return Err(LinkError::Contended(link.stripe_customer_id.to_owned()));
     }
-    snapshot::write(&mut tx, customers, &[raw], fetched_at).await?;
+    snapshot::write(&mut tx, customers, None, &[raw], fetched_at).await?;
     sqlx::query(
         "INSERT INTO users (id, email, customer_id)
          SELECT $1, nullif($2, ''), id FROM end_customers WHERE stripe_customer_id = $3

@@ -32,6 +32,10 @@ pub enum ReconcileError {
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Reconciled {
+    /// The connected account whose event log was read; `None` (left out
+    /// of JSON) for the platform's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// Events Stripe listed.
     pub found: u64,
     /// Of those, stored now (and queued for the workers).
@@ -64,7 +68,10 @@ pub async fn reconcile_from(
     from: i64,
 ) -> Result<Reconciled, ReconcileError> {
     let types: Vec<&str> = handled_types().collect();
-    let mut report = Reconciled::default();
+    let mut report = Reconciled {
+        account: api.account().map(str::to_owned),
+        ..Reconciled::default()
+    };
     // Stripe takes at most 20 `types[]` per list request.
     for group in types.chunks(20) {
         reconcile_types(pool, api, from, group, &mut report).await?;
@@ -92,7 +99,14 @@ async fn reconcile_types(
         let mut bodies = Vec::new();
         for raw in &page.data {
             match parse_envelope_str(raw.get()) {
-                Ok(envelope) => bodies.push((envelope, raw.get())),
+                Ok(mut envelope) => {
+                    // Read through `Stripe-Account`: the account's event,
+                    // whether or not the listed copy says so.
+                    if envelope.account.is_none() {
+                        envelope.account = api.account().map(str::to_owned);
+                    }
+                    bodies.push((envelope, raw.get()));
+                }
                 Err(error) => {
                     report.refused += 1;
                     tracing::warn!(error = %error, "listed event skipped");

@@ -25,6 +25,8 @@ pub struct Selection {
     pub since: Option<Duration>,
     /// Only events about this Stripe object.
     pub object_id: Option<String>,
+    /// Only events of this connected account.
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -66,11 +68,13 @@ async fn select(pool: &PgPool, selection: &Selection) -> Result<Vec<(String, i64
            -- The text search only spares parsing bodies that cannot match.
            AND ($3::text IS NULL OR strpos(e.body, $3) > 0
                 AND tether_event_payload(e.body) -> 'data' -> 'object' ->> 'id' = $3)
+           AND ($4::text IS NULL OR e.account = $4)
          ORDER BY e.created, e.id",
     )
     .bind(&selection.event_type)
     .bind(selection.since.map(|s| s.as_secs_f64()))
     .bind(&selection.object_id)
+    .bind(&selection.account)
     .fetch_all(pool)
     .await?)
 }

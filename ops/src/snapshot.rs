@@ -20,13 +20,18 @@ pub struct Written {
 }
 
 /// Writes `objects` (raw JSON) of `kind`, read from Stripe at `fetched_at`
-/// (Unix seconds), in the caller's transaction.
+/// (Unix seconds) in connected account `account` (`None`: the platform's
+/// own), in the caller's transaction.
 pub async fn write(
     conn: &mut PgConnection,
     kind: &'static dyn Kind,
+    account: Option<&str>,
     objects: &[&str],
     fetched_at: i64,
 ) -> Result<Written, sqlx::Error> {
+    if account.is_some() {
+        sync::account::set_account(&mut *conn, account).await?;
+    }
     let version = Version {
         created: fetched_at,
         rank: 1,
@@ -37,7 +42,7 @@ pub async fn write(
     for raw in objects {
         let read = serde_json::from_str::<StripeObject>(raw)
             .map_err(|e| e.to_string())
-            .and_then(|object| kind.read(VERSION_ID, &object).map_err(|e| e.to_string()));
+            .and_then(|object| kind.read(VERSION_ID, &object, account).map_err(|e| e.to_string()));
         match read {
             Ok(change) => changes.push(change),
             Err(why) => {

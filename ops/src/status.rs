@@ -49,7 +49,9 @@ pub struct Window {
     pub by_type: BTreeMap<String, BTreeMap<String, i64>>,
 }
 
-pub async fn status(pool: &PgPool) -> Result<Status, OpsError> {
+/// The queue and workers, and the windows of events received and applied:
+/// of every account, or of connected account `account` only.
+pub async fn status(pool: &PgPool, account: Option<&str>) -> Result<Status, OpsError> {
     let counts = tether_queue::inspect::counts(pool).await?;
     let count = |s: JobStatus| counts.get(&s).copied().unwrap_or(0);
     let queue = Queue {
@@ -64,7 +66,7 @@ pub async fn status(pool: &PgPool) -> Result<Status, OpsError> {
     let live_workers = tether_queue::inspect::live_workers(pool, LIVE_WITHIN).await?;
     let mut windows = Vec::new();
     for minutes in WINDOWS {
-        windows.push(window(pool, minutes).await?);
+        windows.push(window(pool, minutes, account).await?);
     }
     Ok(Status {
         queue,
@@ -73,18 +75,26 @@ pub async fn status(pool: &PgPool) -> Result<Status, OpsError> {
     })
 }
 
-async fn window(pool: &PgPool, minutes: u32) -> Result<Window, OpsError> {
+async fn window(pool: &PgPool, minutes: u32, account: Option<&str>) -> Result<Window, OpsError> {
     let received: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM received_events WHERE received_at > now() - make_interval(mins => $1)",
+        "SELECT count(*) FROM received_events
+         WHERE received_at > now() - make_interval(mins => $1)
+           AND ($2::text IS NULL OR account = $2)",
     )
     .bind(minutes as i32)
+    .bind(account)
     .fetch_one(pool)
     .await?;
+    // A log row names its event; the event says its account.
     let outcomes: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT event_type, status, count(*) FROM webhook_logs
-         WHERE created_at > now() - make_interval(mins => $1) GROUP BY 1, 2",
+        "SELECT l.event_type, l.status, count(*) FROM webhook_logs l
+         WHERE l.created_at > now() - make_interval(mins => $1)
+           AND ($2::text IS NULL OR EXISTS (SELECT FROM received_events e
+                                             WHERE e.id = l.event_id AND e.account = $2))
+         GROUP BY 1, 2",
     )
     .bind(minutes as i32)
+    .bind(account)
     .fetch_all(pool)
     .await?;
     let mut by_type: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();

@@ -29,6 +29,8 @@ pub enum BoundsError {
     TooLong(String),
     #[error("`{0}` is not a limit from 1 to {MAX_LIMIT}")]
     Limit(String),
+    #[error("`{0}` is not a connected account id (acct_ and letters or digits)")]
+    Account(String),
     #[error("`{0}` is not an id: 1 to {MAX_ID_CHARS} printable characters")]
     Id(String),
     #[error("`{0}` is not a number of seconds from 0 to {MAX_DURATION_SECS}")]
@@ -83,6 +85,23 @@ pub fn parse_id(raw: &str) -> Result<String, BoundsError> {
     }
 }
 
+/// `raw` as a connected account id: `acct_` and up to MAX_ID_CHARS letters
+/// and digits, as Stripe makes them. It goes into a request header, so
+/// nothing else passes.
+pub fn parse_account(raw: &str) -> Result<String, BoundsError> {
+    let raw = raw.trim();
+    let fits = raw.strip_prefix("acct_").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest.len() <= MAX_ID_CHARS
+            && rest.chars().all(|c| c.is_ascii_alphanumeric())
+    });
+    if fits {
+        Ok(raw.to_owned())
+    } else {
+        Err(BoundsError::Account(shown(raw)))
+    }
+}
+
 /// `now - window`, checked. Within MAX_DURATION this always succeeds; the
 /// check keeps a caller that skipped the bound from panicking.
 pub fn before_now(window: Duration) -> Result<DateTime<Utc>, BoundsError> {
@@ -106,6 +125,17 @@ fn shown(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_account_is_acct_and_letters_or_digits() {
+        assert_eq!(parse_account(" acct_1Ab9 "), Ok("acct_1Ab9".into()));
+        for refused in ["acct_", "cus_1", "acct_1\r\nX-Evil: 1", "acct_a-b", ""] {
+            assert!(
+                matches!(parse_account(refused), Err(BoundsError::Account(_))),
+                "{refused:?}"
+            );
+        }
+    }
 
     #[test]
     fn limits_are_from_one_to_the_maximum() {

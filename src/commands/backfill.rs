@@ -30,6 +30,9 @@ pub struct Backfill {
     pub json: bool,
 
     #[command(flatten)]
+    pub accounts: super::stripe_api::AccountArgs,
+
+    #[command(flatten)]
     pub db: DatabaseConfig,
 
     #[command(flatten)]
@@ -61,12 +64,15 @@ pub async fn run(args: Backfill) -> anyhow::Result<()> {
             .collect()
     };
     let mut reports = Vec::new();
-    for kind in kinds {
-        let mut progress = Progress::new(kind.list().map_or("?", |l| l.name));
-        let report =
-            backfill::backfill(&pool, &api, kind, args.restart, |p| progress.update(p)).await?;
-        progress.finish(&report);
-        reports.push(report);
+    for api in args.accounts.chosen().clients(&api).await? {
+        for &kind in kinds.iter().filter(|k| backfill::lists_in(**k, api.account())) {
+            let mut progress = Progress::new(kind.list().map_or("?", |l| l.name), api.account());
+            let report =
+                backfill::backfill(&pool, &api, kind, args.restart, |p| progress.update(p))
+                    .await?;
+            progress.finish(&report);
+            reports.push(report);
+        }
     }
     if args.json {
         println!("{}", serde_json::to_string(&reports)?);
@@ -80,23 +86,33 @@ pub async fn run(args: Backfill) -> anyhow::Result<()> {
                 ""
             };
             println!(
-                "{:<16} {} objects, {} rows written, {} skipped, {:.0} objects/s{note}",
-                r.kind, r.objects, r.written, r.refused, r.objects_per_sec
+                "{}{:<16} {} objects, {} rows written, {} skipped, {:.0} objects/s{note}",
+                in_account(r.account.as_deref()),
+                r.kind,
+                r.objects,
+                r.written,
+                r.refused,
+                r.objects_per_sec
             );
         }
     }
     Ok(())
 }
 
+/// `acct_1 ` before a connected account's lines; nothing for the platform.
+fn in_account(account: Option<&str>) -> String {
+    account.map(|a| format!("{a} ")).unwrap_or_default()
+}
+
 /// A live line on a terminal; otherwise a plain line every few seconds.
 struct Progress {
     bar: Option<ProgressBar>,
-    kind: &'static str,
+    kind: String,
     last_line: Instant,
 }
 
 impl Progress {
-    fn new(kind: &'static str) -> Self {
+    fn new(kind: &'static str, account: Option<&str>) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
@@ -107,15 +123,19 @@ impl Progress {
         });
         Self {
             bar,
-            kind,
+            kind: format!("{}{kind}", in_account(account)),
             last_line: Instant::now(),
         }
     }
 
     fn line(p: &KindProgress) -> String {
         format!(
-            "{}: {} objects, {} written, {:.0}/s",
-            p.kind, p.objects, p.written, p.objects_per_sec
+            "{}{}: {} objects, {} written, {:.0}/s",
+            in_account(p.account.as_deref()),
+            p.kind,
+            p.objects,
+            p.written,
+            p.objects_per_sec
         )
     }
 

@@ -27,6 +27,9 @@ pub enum Action {
         /// Only events of this type.
         #[arg(long = "type", value_name = "TYPE", value_parser = parse_id)]
         event_type: Option<String>,
+        /// Only events of this connected account (acct_...).
+        #[arg(long, value_parser = tether_shared::bounds::parse_account)]
+        account: Option<String>,
         /// Only those that died within this long (90s, 30m, 24h, 7d).
         #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
         since: Option<Duration>,
@@ -63,6 +66,9 @@ pub struct Selection {
     event_type: Option<String>,
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "all")]
     since: Option<Duration>,
+    /// Only events of this connected account (acct_...).
+    #[arg(long, requires = "all", value_parser = tether_shared::bounds::parse_account)]
+    account: Option<String>,
     /// Say how many, change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -75,6 +81,7 @@ impl Selection {
         Filter {
             ids: self.ids.clone(),
             event_type: self.event_type.clone(),
+            account: self.account.clone(),
             since: self.since,
             limit: None,
         }
@@ -86,12 +93,14 @@ pub async fn run(args: Dlq) -> anyhow::Result<()> {
     match args.action {
         Action::List {
             event_type,
+            account,
             since,
             limit,
             json,
         } => {
             let filter = Filter {
                 event_type,
+                account,
                 since,
                 limit: Some(limit),
                 ..Filter::default()
@@ -145,15 +154,16 @@ fn print_table(letters: &[DeadLetter]) {
         return;
     }
     println!(
-        "{:<32}  {:<34}  {:<24}  {:>8}  {:<19}  LAST ERROR",
-        "EVENT", "TYPE", "OBJECT", "ATTEMPTS", "DIED"
+        "{:<32}  {:<34}  {:<24}  {:<21}  {:>8}  {:<19}  LAST ERROR",
+        "EVENT", "TYPE", "OBJECT", "ACCOUNT", "ATTEMPTS", "DIED"
     );
     for l in letters {
         println!(
-            "{:<32}  {:<34}  {:<24}  {:>8}  {:<19}  {}",
+            "{:<32}  {:<34}  {:<24}  {:<21}  {:>8}  {:<19}  {}",
             l.id,
             l.event_type.as_deref().unwrap_or("-"),
             l.object_id.as_deref().unwrap_or("-"),
+            l.account.as_deref().unwrap_or("-"),
             l.attempts,
             l.died_at
                 .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -168,6 +178,9 @@ fn print_detail(detail: &dlq::Detail) {
     println!("event     {}", l.id);
     println!("type      {}", l.event_type.as_deref().unwrap_or("-"));
     println!("object    {}", l.object_id.as_deref().unwrap_or("-"));
+    if let Some(account) = &l.account {
+        println!("account   {account}");
+    }
     println!("job       {} ({} attempts)", l.job_id, l.attempts);
     println!("last error {}", l.last_error.as_deref().unwrap_or("-"));
     println!("history:");

@@ -19,6 +19,9 @@ pub struct Reconcile {
     pub json: bool,
 
     #[command(flatten)]
+    pub accounts: super::stripe_api::AccountArgs,
+
+    #[command(flatten)]
     pub db: DatabaseConfig,
 
     #[command(flatten)]
@@ -39,13 +42,36 @@ pub(super) fn parse_look_back(raw: &str) -> anyhow::Result<Duration> {
 pub async fn run(args: Reconcile) -> anyhow::Result<()> {
     let api = super::stripe_api::client(&args.stripe)?;
     let pool = db::connect(&args.db).await?;
-    let report = tether_ops::reconcile::reconcile(&pool, &api, args.since).await?;
+    let mut reports = Vec::new();
+    for api in args.accounts.chosen().clients(&api).await? {
+        let report = tether_ops::reconcile::reconcile(&pool, &api, args.since).await?;
+        if !args.json {
+            print_line(&report);
+        }
+        reports.push(report);
+    }
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!(
-            "{} events found, {} new (stored and queued), {} already stored{}",
-            report.found,
+        // One object for the platform alone, as before Connect; a list
+        // when accounts were chosen.
+        match reports.as_slice() {
+            [report] if report.account.is_none() => {
+                println!("{}", serde_json::to_string(report)?)
+            }
+            _ => println!("{}", serde_json::to_string(&reports)?),
+        }
+    }
+    Ok(())
+}
+
+fn print_line(report: &tether_ops::reconcile::Reconciled) {
+    println!(
+        "{}{} events found, {} new (stored and queued), {} already stored{}",
+        report
+            .account
+            .as_deref()
+            .map(|a| format!("{a}: "))
+            .unwrap_or_default(),
+        report.found,
             report.new,
             report.already_stored,
             if report.refused > 0 {
@@ -53,7 +79,5 @@ pub async fn run(args: Reconcile) -> anyhow::Result<()> {
             } else {
                 String::new()
             }
-        );
-    }
-    Ok(())
+    );
 }

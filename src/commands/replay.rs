@@ -24,6 +24,10 @@ pub struct Replay {
     #[arg(long = "object", value_name = "ID", value_parser = parse_id)]
     pub object_id: Option<String>,
 
+    /// Only events of this connected account (acct_...).
+    #[arg(long, value_parser = tether_shared::bounds::parse_account)]
+    pub account: Option<String>,
+
     /// Say how many, change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -38,6 +42,7 @@ pub async fn run(args: Replay) -> anyhow::Result<()> {
         event_type: args.event_type.clone(),
         since: args.since,
         object_id: args.object_id,
+        account: args.account,
     };
     let replayed = replay::replay(&pool, &selection, args.dry_run).await?;
     if args.json {

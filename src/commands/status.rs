@@ -20,6 +20,11 @@ pub struct StatusArgs {
     #[arg(long)]
     pub check: bool,
 
+    /// Count only the events of this connected account (acct_...) in the
+    /// throughput windows; the queue and workers are shared.
+    #[arg(long, value_parser = tether_shared::bounds::parse_account)]
+    pub account: Option<String>,
+
     /// With --check: how long the oldest pending job may wait.
     #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
     pub max_pending_age: Duration,
@@ -27,7 +32,7 @@ pub struct StatusArgs {
 
 pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let pool = db::connect(&args.db).await?;
-    let status = status::status(&pool).await?;
+    let status = status::status(&pool, args.account.as_deref()).await?;
     let attention = status::needs_attention(&status, args.max_pending_age);
     if args.json {
         let mut out = serde_json::to_value(&status)?;

@@ -1,7 +1,7 @@
 //! [`StripeApi`]: async-stripe's `StripeClient`, with tether's retries,
 //! rate and idempotency.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use secrecy::{ExposeSecret, SecretString};
@@ -30,7 +30,19 @@ pub struct ApiConfig {
     pub rate: Option<f64>,
 }
 
+/// The client, for the platform's own account or, through
+/// [`StripeApi::in_account`], a connected one.
+#[derive(Clone)]
 pub struct StripeApi {
+    shared: Arc<Shared>,
+    /// Sent as `Stripe-Account`: requests act in this connected account.
+    account: Option<String>,
+}
+
+/// What every account's requests share: the connection pool, the key and
+/// the rate, so a run over many accounts stays within Stripe's limit
+/// together.
+struct Shared {
     http: reqwest::Client,
     secret_key: SecretString,
     base: String,
@@ -56,11 +68,28 @@ impl StripeApi {
             .build()
             .map_err(|e| ApiError::Config(e.to_string()))?;
         Ok(Self {
-            http,
-            secret_key: config.secret_key,
-            base: config.api_base.trim_end_matches('/').to_owned(),
-            limiter: Limiter::new(rate),
+            shared: Arc::new(Shared {
+                http,
+                secret_key: config.secret_key,
+                base: config.api_base.trim_end_matches('/').to_owned(),
+                limiter: Limiter::new(rate),
+            }),
+            account: None,
         })
+    }
+
+    /// The same client acting in connected account `account` (`acct_...`),
+    /// or in the platform's own with `None`; the rate stays shared.
+    pub fn in_account(&self, account: Option<&str>) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            account: account.map(str::to_owned),
+        }
+    }
+
+    /// The connected account requests act in; `None` for the platform.
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
     }
 
     /// One page of a list endpoint (`/customers`), objects kept raw. The
@@ -99,14 +128,15 @@ impl StripeApi {
     }
 
     async fn attempt(&self, request: &reqwest::Request) -> Result<Attempt, ApiError> {
-        self.limiter.wait().await;
+        self.shared.limiter.wait().await;
         let request = request.try_clone().expect("bodies are in memory");
         let response = self
+            .shared
             .http
             .execute(request)
             .await
             .map_err(|source| ApiError::Network {
-                base: self.base.clone(),
+                base: self.shared.base.clone(),
                 source,
             })?;
         let status = response.status().as_u16();
@@ -122,7 +152,7 @@ impl StripeApi {
             .and_then(|v| v.parse::<u64>().ok())
             .map(Duration::from_secs);
         let body = response.bytes().await.map_err(|source| ApiError::Network {
-            base: self.base.clone(),
+            base: self.shared.base.clone(),
             source,
         })?;
         Ok(Attempt {
@@ -204,7 +234,7 @@ impl StripeClient for StripeApi {
 
     async fn execute(&self, request: CustomizedStripeRequest) -> Result<Bytes, ApiError> {
         let (request, config) = request.into_pieces();
-        let mut url = format!("{}/v1{}", self.base, request.path);
+        let mut url = format!("{}/v1{}", self.shared.base, request.path);
         if let Some(query) = &request.query {
             url = format!("{url}?{query}");
         }
@@ -214,9 +244,17 @@ impl StripeClient for StripeApi {
             StripeMethod::Delete => reqwest::Method::DELETE,
         };
         let mut builder = self
+            .shared
             .http
             .request(method.clone(), &url)
-            .bearer_auth(self.secret_key.expose_secret());
+            .bearer_auth(self.shared.secret_key.expose_secret());
+        let account = config
+            .account_id
+            .map(|id| id.to_string())
+            .or_else(|| self.account.clone());
+        if let Some(account) = account {
+            builder = builder.header("stripe-account", account);
+        }
         if method == reqwest::Method::POST {
             // Every POST is keyed, and the key stays the same across retries.
             let key = config

@@ -94,24 +94,24 @@ impl SyncedKind for StripeObjects {
     }
 }
 
-/// The newest object per id, where newer than the row. The account comes
-/// from the event that carried it, as stored on receipt.
+/// The newest object per id, where newer than the row. Its account is the
+/// one set for the transaction (`crate::account`), as on every synced table.
 async fn upsert(
     conn: &mut PgConnection,
     changes: &[(&Version, &ObjectChange)],
 ) -> Result<HashSet<String>, sqlx::Error> {
     let versions: Vec<&Version> = changes.iter().map(|(v, _)| *v).collect();
     let query = sqlx::query_scalar(concat!(
-        "INSERT INTO stripe_objects AS o (stripe_id, object_type, account, stripe_customer_id, livemode,
+        "INSERT INTO stripe_objects AS o (stripe_id, object_type, stripe_customer_id, livemode,
                                       stripe_created, data, last_event_id, last_event_created, last_event_rank)
-         SELECT t.id, t.object_type, e.account, t.customer, COALESCE(t.livemode, e.livemode),
+         SELECT t.id, t.object_type, t.customer, COALESCE(t.livemode, e.livemode),
                 to_timestamp(t.stripe_created), t.data::jsonb, t.event_id, to_timestamp(t.created), t.rank
          FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::int8[], $6::text[],
                      $7::text[], $8::int8[], $9::int2[])
               AS t(id, object_type, customer, livemode, stripe_created, data, event_id, created, rank)
          LEFT JOIN received_events e ON e.id = t.event_id
          ON CONFLICT (stripe_id) DO UPDATE SET
-             object_type = EXCLUDED.object_type, account = EXCLUDED.account,
+             object_type = EXCLUDED.object_type,
              stripe_customer_id = EXCLUDED.stripe_customer_id,
              livemode = COALESCE(EXCLUDED.livemode, o.livemode),
              stripe_created = COALESCE(EXCLUDED.stripe_created, o.stripe_created),
@@ -143,8 +143,8 @@ async fn write_tombstones(
     changes: &[(&Version, &ObjectChange)],
 ) -> Result<HashSet<String>, sqlx::Error> {
     let written: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO stripe_objects AS o (stripe_id, object_type, account, livemode, deleted_at)
-         SELECT t.id, t.object_type, e.account, e.livemode, to_timestamp(t.created)
+        "INSERT INTO stripe_objects AS o (stripe_id, object_type, livemode, deleted_at)
+         SELECT t.id, t.object_type, e.livemode, to_timestamp(t.created)
          FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[])
               AS t(id, object_type, event_id, created)
          LEFT JOIN received_events e ON e.id = t.event_id

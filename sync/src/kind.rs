@@ -59,6 +59,18 @@ pub trait SyncedKind: Send + Sync + 'static {
     /// not what its type says.
     fn read(event_type: &str, object: &StripeObject) -> Result<Self::Change, Refusal>;
 
+    /// The change an event of a connected account (`account`, null for the
+    /// platform's own) makes. Only a kind whose object does not name what
+    /// it changes needs the account (an application's deauthorization
+    /// changes the account's row).
+    fn read_in(
+        event_type: &str,
+        object: &StripeObject,
+        _account: Option<&str>,
+    ) -> Result<Self::Change, Refusal> {
+        Self::read(event_type, object)
+    }
+
     fn object_id(change: &Self::Change) -> &str;
 
     /// The parent objects a change refers to, as (parent kind, id).
@@ -134,8 +146,9 @@ pub struct ListParent {
     /// The field naming the parent, written into a listed object that
     /// lacks it (a product's features do not name their product).
     pub field: &'static str,
-    /// The synced parents, in Stripe's id order: `$1` is the last one
-    /// read, or null.
+    /// The synced parents of connected account `$2` (null: the
+    /// platform's own), in Stripe's id order: `$1` is the last one read,
+    /// or null.
     pub next: &'static str,
 }
 
@@ -146,14 +159,16 @@ impl ListEndpoint {
             placeholder: "{customer}",
             field: "customer",
             next: r#"SELECT stripe_customer_id FROM end_customers
-                     WHERE deleted_at IS NULL AND ($1::text IS NULL OR stripe_customer_id COLLATE "C" > $1)
+                     WHERE deleted_at IS NULL AND account IS NOT DISTINCT FROM $2::text
+                       AND ($1::text IS NULL OR stripe_customer_id COLLATE "C" > $1)
                      ORDER BY stripe_customer_id COLLATE "C" LIMIT 1"#,
         },
         ListParent {
             placeholder: "{product}",
             field: "product",
             next: r#"SELECT stripe_product_id FROM products
-                     WHERE deleted_at IS NULL AND ($1::text IS NULL OR stripe_product_id COLLATE "C" > $1)
+                     WHERE deleted_at IS NULL AND account IS NOT DISTINCT FROM $2::text
+                       AND ($1::text IS NULL OR stripe_product_id COLLATE "C" > $1)
                      ORDER BY stripe_product_id COLLATE "C" LIMIT 1"#,
         },
     ];
@@ -266,7 +281,12 @@ pub trait Kind: Send + Sync {
     fn gather(&self) -> Option<Gather>;
     fn events(&self) -> &'static [&'static str];
     fn handles(&self, event_type: &str) -> bool;
-    fn read(&'static self, event_type: &str, object: &StripeObject) -> Result<Change, Refusal>;
+    fn read(
+        &'static self,
+        event_type: &str,
+        object: &StripeObject,
+        account: Option<&str>,
+    ) -> Result<Change, Refusal>;
     fn upsert<'a>(
         &self,
         conn: &'a mut PgConnection,
@@ -342,9 +362,14 @@ impl<K: SyncedKind> Kind for Registered<K> {
         K::handles(event_type)
     }
 
-    fn read(&'static self, event_type: &str, object: &StripeObject) -> Result<Change, Refusal> {
+    fn read(
+        &'static self,
+        event_type: &str,
+        object: &StripeObject,
+        account: Option<&str>,
+    ) -> Result<Change, Refusal> {
         required::check(object, K::REQUIRED)?;
-        let change = K::read(event_type, object)?;
+        let change = K::read_in(event_type, object, account)?;
         Ok(Change {
             kind: self,
             object_id: K::object_id(&change).to_owned(),

@@ -6,6 +6,7 @@
 //! version). Only a payload that cannot be what its type says (no id, or an
 //! object of another kind) is refused, and that refusal is permanent.
 
+pub mod account;
 pub mod fields;
 pub mod generic;
 pub mod homes;
@@ -41,6 +42,10 @@ pub enum Refusal {
     WrongId { id: String, expected: &'static str },
     #[error("data.object has no {expected} id")]
     NoId { expected: &'static str },
+    /// An event about a connected account (`account.application.*`) that
+    /// does not say which.
+    #[error("the event names no connected account (its `account` is not an acct_ id)")]
+    NoAccount,
     /// A field the row cannot be without (`sync::required`) has another shape.
     #[error("data.object.{field} is {found}, not {expected}")]
     WrongField {
@@ -52,13 +57,17 @@ pub enum Refusal {
 
 /// Reads the change an event makes: `None` when no registered kind handles
 /// its type (logged `ignored`).
-pub fn classify(event_type: &str, object: &StripeObject) -> Result<Option<Change>, Refusal> {
+pub fn classify(
+    event_type: &str,
+    object: &StripeObject,
+    account: Option<&str>,
+) -> Result<Option<Change>, Refusal> {
     let kind = match homes::home(event_type) {
         Some(homes::Home::Typed(kind)) => kind,
         Some(homes::Home::Generic) => registry::GENERIC,
         Some(homes::Home::Nowhere(_)) | None => return Ok(None),
     };
-    kind.read(event_type, object).map(Some)
+    kind.read(event_type, object, account).map(Some)
 }
 
 /// One transaction-scoped advisory lock per Stripe object, taken in one

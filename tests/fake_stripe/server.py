@@ -12,6 +12,12 @@ Any other list path serves the objects a test posts for it to /_control
 (`{"lists": {"/v1/payment_methods": [...]}}`) and is empty until then, so a
 new kind's backfill is tested without a line here.
 
+Stripe Connect: a test posts connected accounts to /_control
+(`{"accounts": {"acct_1": {"object": {...}, "lists": {...}, "events": [...]}}}`).
+`/v1/accounts` lists their objects to the platform; a request with a
+`Stripe-Account` header sees only that account's lists and events, and an
+account the platform does not have is refused with 403, as Stripe does.
+
     python3 tests/fake_stripe/server.py --customers 300 --subscriptions 120 --payment-intents 200
 
 prints "listening on 127.0.0.1:PORT" once it accepts connections.
@@ -94,6 +100,7 @@ class State:
         self.requests = []
         self.posts = {}             # idempotency key -> response
         self.webhook_endpoints = [] # as Stripe keeps them; the secret is shown at creation only
+        self.accounts = {}          # acct id -> {"object", "lists", "events"}, for Stripe-Account
         self.lock = threading.Lock()
 
 
@@ -165,6 +172,13 @@ class Handler(BaseHTTPRequestHandler):
             state.stuck_lists.update(body.get("stuck_lists", {}))
             for path, items in body.get("lists", {}).items():
                 state.lists[path] = sorted(items, key=lambda o: o["id"])
+            for account, held in body.get("accounts", {}).items():
+                state.accounts[account] = {
+                    "object": held.get("object", {"id": account, "object": "account"}),
+                    "lists": {path: sorted(items, key=lambda o: o["id"])
+                              for path, items in held.get("lists", {}).items()},
+                    "events": held.get("events", []),
+                }
         self.send_json(200, {"ok": True})
 
     def handle_any(self):
@@ -176,7 +190,8 @@ class Handler(BaseHTTPRequestHandler):
         form = self.read_body() if self.command == "POST" else ""
         with state.lock:
             state.requests.append({"method": self.command, "path": url.path, "query": url.query,
-                                   "idempotency_key": self.headers.get("idempotency-key")})
+                                   "idempotency_key": self.headers.get("idempotency-key"),
+                                   "stripe_account": self.headers.get("stripe-account")})
             failure = state.failures.pop(0) if state.failures else None
             hang = state.hang_after_pages is not None and state.pages_served >= state.hang_after_pages
         if self.headers.get("authorization") != f"Bearer {state.key}":
@@ -200,6 +215,13 @@ class Handler(BaseHTTPRequestHandler):
         if hang:
             time.sleep(3600)
             return
+        account = self.headers.get("stripe-account")
+        if account is not None:
+            return self.in_account(account, url, query)
+        if self.command == "GET" and url.path == "/v1/accounts":
+            return self.send_list([a["object"] for a in sorted(state.accounts.values(),
+                                                               key=lambda a: a["object"]["id"])],
+                                  query, url.path)
         # A list a test posted wins over the built-in one of the same path;
         # one posted for a customer (`<path>?customer=cus_1`) wins over both.
         if self.command == "GET" and "customer" in query:
@@ -237,6 +259,31 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "GET":
             return self.send_list([], query, url.path)
         self.send_json(404, {"error": {"type": "invalid_request_error", "message": "no such route"}})
+
+    def in_account(self, account, url, query):
+        """A request made in connected account `account`: its own lists and
+        events only."""
+        state = self.server.state
+        held = state.accounts.get(account)
+        if held is None:
+            return self.send_json(403, {"error": {
+                "type": "invalid_request_error",
+                "message": f"The provided key does not have access to account '{account}' "
+                           "(or that account does not exist)."}})
+        if self.command != "GET" or url.path == "/v1/accounts":
+            return self.send_json(400, {"error": {"type": "invalid_request_error",
+                                                  "message": "not served in a connected account"}})
+        if url.path == "/v1/events":
+            since = int(query.get("created[gte]", ["0"])[0])
+            types = set(query.get("types[]", []))
+            items = [e for e in held["events"] if e["created"] >= since and (not types or e["type"] in types)]
+            items.sort(key=lambda e: e["created"], reverse=True)
+            return self.send_list(items, query, url.path)
+        if "customer" in query:
+            keyed = f"{url.path}?customer={query['customer'][0]}"
+            if keyed in held["lists"]:
+                return self.send_list(held["lists"][keyed], query, url.path)
+        return self.send_list(held["lists"].get(url.path, []), query, url.path)
 
     def send_list(self, items, query, path):
         state = self.server.state

@@ -202,6 +202,7 @@ pub fn test_config() -> IngestConfig {
         admin_token: None,
         supabase_token: None,
         mode: None,
+        accounts: Vec::new(),
     }
 }
 

@@ -100,6 +100,9 @@ struct LoadedEvent {
     id: String,
     event_type: String,
     created: i64,
+    /// The connected account the event came from; `None` for the
+    /// platform's own.
+    account: Option<String>,
     object: StripeObject,
     /// Since `received_at` when loaded, by the database's clock (the
     /// worker's may differ from the one that stamped `received_at`).
@@ -113,9 +116,9 @@ async fn load_events(
     // The body as received; its `data.object` is read here, not by
     // PostgreSQL, which stores it as text. The age is by the database's
     // clock, which stamped `received_at`.
-    type Row = (String, String, i64, String, f64);
+    type Row = (String, String, i64, Option<String>, String, f64);
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, type, extract(epoch FROM created)::int8, body,
+        "SELECT id, type, extract(epoch FROM created)::int8, account, body,
                 extract(epoch FROM clock_timestamp() - received_at)::float8
          FROM received_events WHERE id = ANY($1)",
     )
@@ -130,10 +133,11 @@ async fn load_events(
     }
     Ok(rows
         .into_iter()
-        .map(|(id, event_type, created, body, age)| LoadedEvent {
+        .map(|(id, event_type, created, account, body, age)| LoadedEvent {
             id,
             event_type,
             created,
+            account,
             object: StripeObject::of_event(&body),
             age: Duration::from_secs_f64(age.max(0.0)),
         })
@@ -198,7 +202,11 @@ impl Plan {
                     rank: sync::order::rank(&event.event_type),
                     event_id: event.id.clone(),
                 },
-                change: sync::classify(&event.event_type, &event.object),
+                change: sync::classify(
+                    &event.event_type,
+                    &event.object,
+                    event.account.as_deref(),
+                ),
                 event,
             })
             .collect();
@@ -298,10 +306,33 @@ impl Plan {
         Ok(())
     }
 
+    /// Writes the changes account by account (the platform's own first),
+    /// each with its account set, so the rows it inserts carry it
+    /// (`sync::account`). The platform's own need no statement for it.
+    async fn write(
+        &self,
+        conn: &mut PgConnection,
+        pending: &[usize],
+    ) -> Result<HashSet<String>, sqlx::Error> {
+        let mut by_account: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
+        for &index in pending {
+            let account = self.entries[index].event.account.as_deref();
+            by_account.entry(account).or_default().push(index);
+        }
+        let mut written = HashSet::new();
+        for (account, of_account) in by_account {
+            if account.is_some() {
+                sync::account::set_account(conn, account).await?;
+            }
+            written.extend(self.write_in_account(conn, &of_account).await?);
+        }
+        Ok(written)
+    }
+
     /// Writes the newest change per object, then any older deletion or
     /// cancellation the row does not show yet, and returns the ids of the
     /// events that changed a row.
-    async fn write(
+    async fn write_in_account(
         &self,
         conn: &mut PgConnection,
         pending: &[usize],

@@ -59,6 +59,14 @@ pub struct IngestConfig {
     #[arg(long = "mode", env = "TETHER_MODE", value_name = "TETHER_MODE")]
     pub mode: Option<Mode>,
 
+    /// Stripe Connect: the connected accounts whose events are stored
+    /// (`acct_1,acct_2`). An event of another account is refused with 400
+    /// and stored nowhere; the platform's own events are always stored.
+    /// Unset: every account's.
+    #[arg(long = "accounts", env = "TETHER_ACCOUNTS", value_name = "TETHER_ACCOUNTS",
+          value_delimiter = ',', value_parser = crate::bounds::parse_account)]
+    pub accounts: Vec<String>,
+
     /// Bearer token Supabase database webhooks send to /webhooks/supabase
     /// (the route is off when unset).
     #[arg(long = "supabase-webhook-token", env = "SUPABASE_WEBHOOK_TOKEN",

@@ -22,6 +22,7 @@ macro_rules! registry {
 }
 
 registry! {
+    account::Accounts,
     customer::Customers,
     payment::PaymentIntents,
     subscription::Subscriptions,
@@ -60,8 +61,6 @@ registry! {
 /// (plus the kind's module and migration); `homes` checks that no family
 /// is in both.
 pub const GENERIC_FAMILIES: &[&str] = &[
-    "account",
-    "account.application",
     "account.external_account",
     "application_fee",
     "application_fee.refund",
