@@ -48,19 +48,20 @@ pub async fn list(pool: &PgPool, filter: &Filter) -> Result<Vec<DeadLetter>, Ops
         .collect();
     // A Stripe event's type, object and account, or a sign-up's kind and row.
     type Described = (String, Option<String>, Option<String>);
-    let described: HashMap<String, Described> = sqlx::query_as::<_, (String, String, Option<String>, Option<String>)>(
-        "SELECT id, type, payload -> 'data' -> 'object' ->> 'id', account FROM stripe_events
+    let described: HashMap<String, Described> =
+        sqlx::query_as::<_, (String, String, Option<String>, Option<String>)>(
+            "SELECT id, type, payload -> 'data' -> 'object' ->> 'id', account FROM stripe_events
          WHERE id = ANY($1)
          UNION ALL
          SELECT id::text, 'supabase.signup', kind || ' ' || row_id, NULL FROM supabase_signups
          WHERE id::text = ANY($1)",
-    )
-    .bind(&event_ids)
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(|(id, event_type, object, account)| (id, (event_type, object, account)))
-    .collect();
+        )
+        .bind(&event_ids)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|(id, event_type, object, account)| (id, (event_type, object, account)))
+        .collect();
     let mut letters = Vec::new();
     for job in jobs {
         let ids = if job.events.is_empty() {

@@ -12,6 +12,11 @@
 //! overlap ends, and the first run after that disables and untags the old
 //! endpoint.
 //!
+//! A Stripe Connect platform has a second endpoint, for its connected
+//! accounts' events (`--connect`): the same steps, tagged `tether=connect`,
+//! created with `connect=true`, its secret kept under its own settings;
+//! ingest accepts both endpoints' secrets.
+//!
 //! Several processes at once: each holds one advisory lock for the whole
 //! run, so the second finds what the first made. The creation carries an
 //! idempotency key derived from the URL, so a run killed after Stripe
@@ -28,14 +33,60 @@ use tether_stripe_api::{ApiError, StripeApi, Walk};
 
 use crate::reconcile::handled_types;
 
-/// Where the endpoint's signing secret is kept.
-pub const SECRET_SETTING: &str = "stripe_webhook_secret";
-/// Which of the tagged endpoints is the current one (after a rotation, two
-/// are tagged until the old one retires).
-const ENDPOINT_SETTING: &str = "stripe_webhook_endpoint";
-/// The rotated-out endpoint: its secret, accepted until `until`, and its id.
-const RETIRING_SETTING: &str = "stripe_webhook_secret_retiring";
-const TAG: (&str, &str) = ("tether", "true");
+/// Which of tether's endpoints: the platform's own events, or its
+/// connected accounts' (Stripe Connect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Platform,
+    Connect,
+}
+
+impl Audience {
+    const BOTH: [Audience; 2] = [Audience::Platform, Audience::Connect];
+
+    /// Its endpoint's `metadata[tether]`.
+    fn tag(self) -> &'static str {
+        match self {
+            Self::Platform => "true",
+            Self::Connect => "connect",
+        }
+    }
+
+    /// Where its endpoint's signing secret is kept.
+    pub fn secret_setting(self) -> &'static str {
+        match self {
+            Self::Platform => "stripe_webhook_secret",
+            Self::Connect => "stripe_connect_webhook_secret",
+        }
+    }
+
+    /// Which of its tagged endpoints is the current one (after a rotation,
+    /// two are tagged until the old one retires).
+    fn endpoint_setting(self) -> &'static str {
+        match self {
+            Self::Platform => "stripe_webhook_endpoint",
+            Self::Connect => "stripe_connect_webhook_endpoint",
+        }
+    }
+
+    /// Its rotated-out endpoint: the secret, accepted until `until`, and the id.
+    fn retiring_setting(self) -> &'static str {
+        match self {
+            Self::Platform => "stripe_webhook_secret_retiring",
+            Self::Connect => "stripe_connect_webhook_secret_retiring",
+        }
+    }
+
+    /// Idempotency keys of one audience never answer for the other's.
+    fn key(self, purpose: &str) -> String {
+        match self {
+            Self::Platform => purpose.to_owned(),
+            Self::Connect => format!("connect-{purpose}"),
+        }
+    }
+}
+
+const TAG: &str = "tether";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -67,6 +118,7 @@ pub enum Action {
 /// What `tether setup` is asked to do beyond bringing the endpoint in line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
+    pub audience: Audience,
     pub dry_run: bool,
     /// Rotate the secret, accepting the old one for this long.
     pub rotate: Option<std::time::Duration>,
@@ -113,18 +165,19 @@ pub async fn setup(
         return Err(SetupError::NotHttps(url.to_owned()));
     }
     let dry_run = options.dry_run;
+    let audience = options.audience;
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tether setup'))")
         .execute(&mut *tx)
         .await?;
     let events: BTreeSet<&str> = handled_types().collect();
-    let current = settings::get(&mut *tx, ENDPOINT_SETTING).await?;
-    let found = find_tagged(api, current.as_deref()).await?;
-    let stored = settings::get(&mut *tx, SECRET_SETTING).await?;
-    let mut retired = retire_if_due(&mut tx, api, dry_run).await?;
+    let current = settings::get(&mut *tx, audience.endpoint_setting()).await?;
+    let found = find_tagged(api, audience, current.as_deref()).await?;
+    let stored = settings::get(&mut *tx, audience.secret_setting()).await?;
+    let mut retired = retire_if_due(&mut tx, api, audience, dry_run).await?;
     if options.rotate.is_some()
         && retired.is_empty()
-        && let Some(retiring) = retiring(&mut tx).await?
+        && let Some(retiring) = retiring(&mut tx, audience).await?
     {
         return Err(SetupError::RotationUnderWay(retiring.until));
     }
@@ -143,8 +196,8 @@ pub async fn setup(
                     dry_run,
                 });
             }
-            let created = create(api, url, &events, "tether-setup").await?;
-            let id = store_created(&mut tx, &created).await?;
+            let created = create(api, audience, url, &events, "tether-setup").await?;
+            let id = store_created(&mut tx, audience, &created).await?;
             Report {
                 endpoint: Some(id),
                 action: Action::Created,
@@ -160,7 +213,7 @@ pub async fn setup(
                 .to_owned();
             let changes = differences(&endpoint, url, &events);
             if !changes.is_empty() && !dry_run {
-                update(api, &endpoint, &id, url, &events).await?;
+                update(api, audience, &endpoint, &id, url, &events).await?;
             }
             Report {
                 endpoint: Some(id),
@@ -190,7 +243,8 @@ pub async fn setup(
         ));
         report.action = Action::Rotated;
         if !dry_run {
-            let created = create(api, url, &events, &format!("tether-rotate-{old}")).await?;
+            let purpose = format!("tether-rotate-{old}");
+            let created = create(api, audience, url, &events, &purpose).await?;
             let retiring = Retiring {
                 secret: stored,
                 until,
@@ -198,11 +252,11 @@ pub async fn setup(
             };
             settings::put(
                 &mut *tx,
-                RETIRING_SETTING,
+                audience.retiring_setting(),
                 &serde_json::to_string(&retiring).unwrap_or_default(),
             )
             .await?;
-            report.endpoint = Some(store_created(&mut tx, &created).await?);
+            report.endpoint = Some(store_created(&mut tx, audience, &created).await?);
             report.secret = Secret::Stored;
         }
     }
@@ -211,16 +265,33 @@ pub async fn setup(
     Ok(report)
 }
 
-/// The secrets ingest accepts, from the database: the current one, and a
-/// rotated-out one until its overlap ends.
+/// The secrets ingest accepts, from the database: each endpoint's current
+/// one (the platform's and the Connect endpoint's), and a rotated-out one
+/// until its overlap ends.
 pub async fn stored_secrets(
     conn: &mut PgConnection,
 ) -> Result<Option<tether_stripe::secret::WebhookSecrets>, sqlx::Error> {
+    let mut accepted: Option<tether_stripe::secret::WebhookSecrets> = None;
+    for audience in Audience::BOTH {
+        if let Some(secrets) = audience_secrets(conn, audience).await? {
+            accepted = Some(match accepted {
+                Some(first) => first.and(secrets),
+                None => secrets,
+            });
+        }
+    }
+    Ok(accepted)
+}
+
+async fn audience_secrets(
+    conn: &mut PgConnection,
+    audience: Audience,
+) -> Result<Option<tether_stripe::secret::WebhookSecrets>, sqlx::Error> {
     use tether_stripe::secret::WebhookSecrets;
-    let Some(current) = settings::get(&mut *conn, SECRET_SETTING).await? else {
+    let Some(current) = settings::get(&mut *conn, audience.secret_setting()).await? else {
         return Ok(None);
     };
-    Ok(Some(match retiring(conn).await? {
+    Ok(Some(match retiring(conn, audience).await? {
         Some(Retiring {
             secret: Some(old),
             until,
@@ -235,9 +306,10 @@ pub async fn stored_secrets(
 async fn retire_if_due(
     conn: &mut PgConnection,
     api: &StripeApi,
+    audience: Audience,
     dry_run: bool,
 ) -> Result<Vec<String>, SetupError> {
-    let Some(retiring) = retiring(conn).await? else {
+    let Some(retiring) = retiring(conn, audience).await? else {
         return Ok(Vec::new());
     };
     if retiring.until > chrono::Utc::now().timestamp() {
@@ -245,7 +317,7 @@ async fn retire_if_due(
     }
     if !dry_run {
         let form = [("disabled", "true"), ("metadata[tether]", "retired")];
-        let key = format!("tether-retire-{}", retiring.endpoint);
+        let key = audience.key(&format!("tether-retire-{}", retiring.endpoint));
         api.post(
             &format!("/webhook_endpoints/{}", retiring.endpoint),
             &form,
@@ -253,7 +325,7 @@ async fn retire_if_due(
         )
         .await?;
         sqlx::query("DELETE FROM tether_settings WHERE key = $1")
-            .bind(RETIRING_SETTING)
+            .bind(audience.retiring_setting())
             .execute(conn)
             .await?;
     }
@@ -270,9 +342,13 @@ fn is_loopback_http(url: &str) -> bool {
         .any(|prefix| url.starts_with(prefix))
 }
 
-/// The endpoint tagged as tether's, walking every page: `current` if it
-/// is among them, else the first.
-async fn find_tagged(api: &StripeApi, current: Option<&str>) -> Result<Option<Value>, SetupError> {
+/// The endpoint tagged as `audience`'s, walking every page: `current` if
+/// it is among them, else the first.
+async fn find_tagged(
+    api: &StripeApi,
+    audience: Audience,
+    current: Option<&str>,
+) -> Result<Option<Value>, SetupError> {
     let mut walk = Walk::new("/webhook_endpoints", None);
     let mut first = None;
     loop {
@@ -286,7 +362,7 @@ async fn find_tagged(api: &StripeApi, current: Option<&str>) -> Result<Option<Va
         for raw in &page.data {
             let endpoint: Value =
                 serde_json::from_str(raw.get()).map_err(|e| ApiError::Decode(e.to_string()))?;
-            if endpoint["metadata"][TAG.0] != TAG.1 {
+            if endpoint["metadata"][TAG] != audience.tag() {
                 continue;
             }
             if current.is_some_and(|id| endpoint["id"] == id) {
@@ -321,51 +397,69 @@ fn differences(endpoint: &Value, url: &str, events: &BTreeSet<&str>) -> Vec<Stri
     changes
 }
 
-fn endpoint_form<'a>(url: &'a str, events: &'a BTreeSet<&'a str>) -> Vec<(&'a str, &'a str)> {
-    let mut form = vec![("url", url), ("metadata[tether]", TAG.1)];
+fn endpoint_form<'a>(
+    audience: Audience,
+    url: &'a str,
+    events: &'a BTreeSet<&'a str>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![("url", url), ("metadata[tether]", audience.tag())];
     form.extend(events.iter().map(|event| ("enabled_events[]", *event)));
     form
 }
 
 async fn create(
     api: &StripeApi,
+    audience: Audience,
     url: &str,
     events: &BTreeSet<&str>,
     purpose: &str,
 ) -> Result<Value, SetupError> {
-    let mut form = endpoint_form(url, events);
+    let mut form = endpoint_form(audience, url, events);
     form.push(("api_version", tether_stripe::API_VERSION));
-    form.push(("description", "tether: Stripe to PostgreSQL"));
-    let key = format!("{purpose}-{:016x}", fnv(url));
+    match audience {
+        Audience::Platform => form.push(("description", "tether: Stripe to PostgreSQL")),
+        Audience::Connect => {
+            // Fixed at creation: Stripe cannot turn an endpoint into a
+            // Connect one later.
+            form.push(("connect", "true"));
+            form.push(("description", "tether: connected accounts to PostgreSQL"));
+        }
+    }
+    let key = audience.key(&format!("{purpose}-{:016x}", fnv(url)));
     Ok(api.post("/webhook_endpoints", &form, &key).await?)
 }
 
 /// Keeps a new endpoint's secret and id; returns the id.
-async fn store_created(conn: &mut PgConnection, created: &Value) -> Result<String, SetupError> {
+async fn store_created(
+    conn: &mut PgConnection,
+    audience: Audience,
+    created: &Value,
+) -> Result<String, SetupError> {
     let secret = created["secret"]
         .as_str()
         .ok_or(SetupError::Answer("secret"))?;
     let id = created["id"].as_str().ok_or(SetupError::Answer("id"))?;
-    settings::put(&mut *conn, SECRET_SETTING, secret).await?;
-    settings::put(&mut *conn, ENDPOINT_SETTING, id).await?;
+    settings::put(&mut *conn, audience.secret_setting(), secret).await?;
+    settings::put(&mut *conn, audience.endpoint_setting(), id).await?;
     Ok(id.to_owned())
 }
 
 async fn update(
     api: &StripeApi,
+    audience: Audience,
     current: &Value,
     id: &str,
     url: &str,
     events: &BTreeSet<&str>,
 ) -> Result<(), SetupError> {
-    let mut form = endpoint_form(url, events);
+    let mut form = endpoint_form(audience, url, events);
     form.push(("disabled", "false"));
     // The same change from the same state is one change; from a state
     // Stripe changed since (disabled again), it is a new one.
-    let key = format!(
+    let key = audience.key(&format!(
         "tether-setup-{id}-{:016x}",
         fnv(&format!("{current}{form:?}"))
-    );
+    ));
     api.post(&format!("/webhook_endpoints/{id}"), &form, &key)
         .await?;
     Ok(())
@@ -378,8 +472,11 @@ fn fnv(text: &str) -> u64 {
     })
 }
 
-async fn retiring(conn: &mut PgConnection) -> Result<Option<Retiring>, sqlx::Error> {
-    Ok(settings::get(conn, RETIRING_SETTING)
+async fn retiring(
+    conn: &mut PgConnection,
+    audience: Audience,
+) -> Result<Option<Retiring>, sqlx::Error> {
+    Ok(settings::get(conn, audience.retiring_setting())
         .await?
         .and_then(|raw| serde_json::from_str(&raw).ok()))
 }

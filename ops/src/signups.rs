@@ -221,7 +221,14 @@ async fn organization_customer(
     let write = async {
         let mut tx = pool.begin().await?;
         let customers = tether_sync::registry::kind("customer").expect("customers are registered");
-        snapshot::write(&mut tx, customers, None, &[&created.to_string()], fetched_at).await?;
+        snapshot::write(
+            &mut tx,
+            customers,
+            None,
+            &[&created.to_string()],
+            fetched_at,
+        )
+        .await?;
         match &apps.organizations {
             Some(table) if table.name() == signup.source => {
                 app_tables::write_customer(&mut tx, table, &signup.row_id, &customer_id).await?;

@@ -42,7 +42,10 @@ pub async fn write(
     for raw in objects {
         let read = serde_json::from_str::<StripeObject>(raw)
             .map_err(|e| e.to_string())
-            .and_then(|object| kind.read(VERSION_ID, &object, account).map_err(|e| e.to_string()));
+            .and_then(|object| {
+                kind.read(VERSION_ID, &object, account)
+                    .map_err(|e| e.to_string())
+            });
         match read {
             Ok(change) => changes.push(change),
             Err(why) => {

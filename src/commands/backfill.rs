@@ -65,11 +65,13 @@ pub async fn run(args: Backfill) -> anyhow::Result<()> {
     };
     let mut reports = Vec::new();
     for api in args.accounts.chosen().clients(&api).await? {
-        for &kind in kinds.iter().filter(|k| backfill::lists_in(**k, api.account())) {
+        for &kind in kinds
+            .iter()
+            .filter(|k| backfill::lists_in(**k, api.account()))
+        {
             let mut progress = Progress::new(kind.list().map_or("?", |l| l.name), api.account());
             let report =
-                backfill::backfill(&pool, &api, kind, args.restart, |p| progress.update(p))
-                    .await?;
+                backfill::backfill(&pool, &api, kind, args.restart, |p| progress.update(p)).await?;
             progress.finish(&report);
             reports.push(report);
         }

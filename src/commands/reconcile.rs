@@ -72,12 +72,12 @@ fn print_line(report: &tether_ops::reconcile::Reconciled) {
             .map(|a| format!("{a}: "))
             .unwrap_or_default(),
         report.found,
-            report.new,
-            report.already_stored,
-            if report.refused > 0 {
-                format!(", {} skipped", report.refused)
-            } else {
-                String::new()
-            }
+        report.new,
+        report.already_stored,
+        if report.refused > 0 {
+            format!(", {} skipped", report.refused)
+        } else {
+            String::new()
+        }
     );
 }

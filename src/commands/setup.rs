@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use tether_ops::setup::{Action, Options, Secret};
+use tether_ops::setup::{Action, Audience, Options, Secret};
 use tether_shared::{
     config::{DatabaseConfig, StripeApiConfig},
     db,
@@ -15,6 +15,12 @@ pub struct Setup {
     /// The public URL Stripe delivers to (https://.../webhooks/stripe).
     #[arg(long = "url", id = "endpoint_url", value_name = "URL")]
     pub endpoint_url: String,
+
+    /// The endpoint for connected accounts' events (Stripe Connect)
+    /// instead of the platform's own; each has its own secret, and ingest
+    /// accepts both.
+    #[arg(long)]
+    pub connect: bool,
 
     /// Say what would change, change nothing.
     #[arg(long)]
@@ -43,6 +49,11 @@ pub async fn run(args: Setup) -> anyhow::Result<()> {
     let api = super::stripe_api::client(&args.stripe)?;
     let pool = db::connect(&args.db).await?;
     let options = Options {
+        audience: if args.connect {
+            Audience::Connect
+        } else {
+            Audience::Platform
+        },
         dry_run: args.dry_run,
         rotate: args.rotate.then_some(args.overlap),
     };

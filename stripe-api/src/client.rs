@@ -130,15 +130,15 @@ impl StripeApi {
     async fn attempt(&self, request: &reqwest::Request) -> Result<Attempt, ApiError> {
         self.shared.limiter.wait().await;
         let request = request.try_clone().expect("bodies are in memory");
-        let response = self
-            .shared
-            .http
-            .execute(request)
-            .await
-            .map_err(|source| ApiError::Network {
-                base: self.shared.base.clone(),
-                source,
-            })?;
+        let response =
+            self.shared
+                .http
+                .execute(request)
+                .await
+                .map_err(|source| ApiError::Network {
+                    base: self.shared.base.clone(),
+                    source,
+                })?;
         let status = response.status().as_u16();
         let header = |name: &str| {
             response

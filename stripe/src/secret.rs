@@ -38,6 +38,14 @@ impl WebhookSecrets {
         }
     }
 
+    /// These secrets and `other`'s, each with its own end (a platform's
+    /// endpoint and its Connect endpoint).
+    pub fn and(mut self, other: WebhookSecrets) -> Self {
+        self.secrets.extend(other.secrets);
+        self.until.extend(other.until);
+        self
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &SecretString> {
         self.secrets.iter()
     }

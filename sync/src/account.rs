@@ -12,7 +12,10 @@ use sqlx::PgConnection;
 /// Sets the account for the rest of the transaction (`None`: the
 /// platform's own). Transaction-scoped, so it never leaks into the next
 /// transaction on the connection, through a pooler or not.
-pub async fn set_account(conn: &mut PgConnection, account: Option<&str>) -> Result<(), sqlx::Error> {
+pub async fn set_account(
+    conn: &mut PgConnection,
+    account: Option<&str>,
+) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT set_config('tether.account', $1, true)")
         .bind(account.unwrap_or(""))
         .execute(conn)

@@ -325,7 +325,10 @@ class Handler(BaseHTTPRequestHandler):
             endpoint = {"id": f"we_fake{len(state.webhook_endpoints):04d}", "object": "webhook_endpoint",
                         "url": form["url"][0], "enabled_events": events or [], "metadata": metadata,
                         "api_version": form.get("api_version", [None])[0], "status": "enabled",
-                        "livemode": False}
+                        "livemode": False,
+                        # A creation parameter; kept so tests can see which endpoints take
+                        # connected accounts' events.
+                        "connect": form.get("connect", ["false"])[0] == "true"}
             state.webhook_endpoints.append(endpoint)
             return {**endpoint, "secret": f"whsec_fake_{uuid.uuid4().hex}"}
         endpoint = next((e for e in state.webhook_endpoints if path.endswith("/" + e["id"])), None)

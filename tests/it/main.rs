@@ -7,6 +7,7 @@ mod billing_fixtures;
 mod checkout_line_items;
 mod compose;
 mod config;
+mod connect;
 mod coupons;
 mod credit_notes;
 mod deploy;

@@ -293,3 +293,47 @@ async fn concurrent_setups_make_one_endpoint() {
     assert_eq!(actions, ["created", "unchanged", "unchanged", "unchanged"]);
     assert_eq!(endpoints(&fake).await.len(), 1);
 }
+
+/// `--connect`: a second endpoint, for connected accounts' events, created
+/// as a Connect endpoint with its own secret; ingest accepts both secrets,
+/// and each endpoint is brought in line apart from the other.
+#[tokio::test]
+async fn a_connect_endpoint_is_set_up_beside_the_platforms() {
+    let app = TestApp::spawn().await;
+    let fake = FakeStripe::start(0, 0, 0);
+    fake.run_json(&app, &["setup", "--url", URL]);
+    let connect = fake.run_json(&app, &["setup", "--url", URL, "--connect"]);
+    assert_eq!(
+        (&connect["action"], &connect["endpoint"], &connect["secret"]),
+        (&json!("created"), &json!("we_fake0001"), &json!("stored")),
+        "{connect}"
+    );
+    let made: Vec<(Value, Value)> = endpoints(&fake)
+        .await
+        .iter()
+        .map(|e| (e["metadata"]["tether"].clone(), e["connect"].clone()))
+        .collect();
+    assert_eq!(
+        made,
+        vec![
+            (json!("true"), json!(false)),
+            (json!("connect"), json!(true))
+        ]
+    );
+    let again = fake.run_json(&app, &["setup", "--url", URL, "--connect"]);
+    assert_eq!(again["action"], "unchanged", "{again}");
+    assert_eq!(again["secret"], "kept", "{again}");
+
+    let platform = stored_secret(&app).await.unwrap();
+    let connected: String = sqlx::query_scalar(
+        "SELECT value FROM tether_settings WHERE key = 'stripe_connect_webhook_secret'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_ne!(platform, connected);
+    let (_ingest, base) = start_ingest(&app, &fake).await;
+    assert_eq!(deliver_signed(&base, &platform).await, 200);
+    assert_eq!(deliver_signed(&base, &connected).await, 200);
+    assert_eq!(deliver_signed(&base, "whsec_someone_else").await, 400);
+}

@@ -133,14 +133,16 @@ async fn load_events(
     }
     Ok(rows
         .into_iter()
-        .map(|(id, event_type, created, account, body, age)| LoadedEvent {
-            id,
-            event_type,
-            created,
-            account,
-            object: StripeObject::of_event(&body),
-            age: Duration::from_secs_f64(age.max(0.0)),
-        })
+        .map(
+            |(id, event_type, created, account, body, age)| LoadedEvent {
+                id,
+                event_type,
+                created,
+                account,
+                object: StripeObject::of_event(&body),
+                age: Duration::from_secs_f64(age.max(0.0)),
+            },
+        )
         .collect())
 }
 
@@ -202,11 +204,7 @@ impl Plan {
                     rank: sync::order::rank(&event.event_type),
                     event_id: event.id.clone(),
                 },
-                change: sync::classify(
-                    &event.event_type,
-                    &event.object,
-                    event.account.as_deref(),
-                ),
+                change: sync::classify(&event.event_type, &event.object, event.account.as_deref()),
                 event,
             })
             .collect();
