@@ -21,7 +21,7 @@ use crate::{
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AccountChange {
-    Profile(AccountProfile),
+    Profile(Box<AccountProfile>),
     Authorization(Authorization),
 }
 
@@ -93,7 +93,7 @@ impl SyncedKind for Accounts {
                 authorized: event_type == AUTHORIZED,
             }));
         }
-        Ok(AccountChange::Profile(read_profile(object)?))
+        Ok(AccountChange::Profile(Box::new(read_profile(object)?)))
     }
 
     fn object_id(change: &AccountChange) -> &str {
@@ -167,7 +167,7 @@ async fn upsert_profiles(
     let (versions, profiles): (Vec<&Version>, Vec<&AccountProfile>) = changes
         .iter()
         .filter_map(|(v, c)| match c {
-            AccountChange::Profile(p) => Some((*v, p)),
+            AccountChange::Profile(p) => Some((*v, &**p)),
             AccountChange::Authorization(_) => None,
         })
         .unzip();
