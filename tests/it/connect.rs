@@ -583,3 +583,61 @@ async fn members_of_an_account_read_its_rows_and_nothing_else() {
         Vec::<String>::new()
     );
 }
+
+/// A list Stripe keeps per customer is read, in a connected account, for
+/// that account's customers only.
+#[tokio::test]
+async fn a_per_customer_list_in_an_account_walks_that_accounts_customers() {
+    let app = TestApp::spawn().await;
+    let fake = FakeStripe::start(3, 0, 0);
+    let mut card = stripe_fixture("payment_method");
+    card["id"] = json!("pm_a1");
+    fake.control(json!({"accounts": {ALPHA: {
+        "lists": {
+            "/v1/customers": listed_customers("a", 2),
+            "/v1/customers/cus_a0001/payment_methods": [card],
+        },
+    }}}))
+    .await;
+    fake.run_json(&app, &["backfill", "customers"]);
+    fake.run_json(
+        &app,
+        &[
+            "backfill",
+            "customers",
+            "payment-methods",
+            "--account",
+            ALPHA,
+        ],
+    );
+    let cards: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT stripe_payment_method_id, stripe_customer_id, account FROM payment_methods",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        cards,
+        vec![("pm_a1".into(), Some("cus_a0001".into()), Some(ALPHA.into()))]
+    );
+    let listed: Vec<String> = fake
+        .requests()
+        .await
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap().ends_with("/payment_methods"))
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["stripe_account"].as_str().unwrap(),
+                r["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            format!("{ALPHA} /v1/customers/cus_a0000/payment_methods"),
+            format!("{ALPHA} /v1/customers/cus_a0001/payment_methods"),
+        ]
+    );
+}
