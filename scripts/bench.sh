@@ -6,7 +6,9 @@
 #
 #   scripts/bench.sh                 all scenarios
 #   scripts/bench.sh ingest drain    some of them: ingest ingest256 drain e2e
-#                                    e2e16 e2e64 pgbench idle flat ops backfill
+#                                    e2e1 e2e4 e2e16 e2e64 pgbench idle flat ops backfill
+#   scripts/bench.sh lowc            the low-concurrency series: e2e1 e2e4 e2e16
+#                                    e2e64 and pgbench at 1, 4, 16 and 64 clients
 #   TETHER_BIN=/path/to/tether scripts/bench.sh ingest    another build of tether
 #   BENCH_PGPORT=5440 scripts/bench.sh e2e16              another PostgreSQL on this host
 #   BENCH_LISTEN=127.0.0.1:18190 ...  ingest's address (default 127.0.0.1:18090)
@@ -15,10 +17,11 @@
 #   BENCH_RESET_STATEMENTS=1 ...     reset pg_stat_statements (server-wide) before
 #                                    each e2e16/e2e64 run; read with scripts/statements.sql
 #
-# e2e16 and e2e64 report what each applied event cost PostgreSQL (CPU, WAL,
-# commits). `pgbench` runs PostgreSQL's own limit for comparison:
+# e2e1, e2e4, e2e16 and e2e64 report what each applied event cost
+# PostgreSQL (CPU, WAL, commits), the ack and ack-to-row p99; at 1 and 4
+# connections they send BENCH_EVENTS_LOW events (default 20000) instead. `pgbench` runs PostgreSQL's own limit for comparison:
 # pgbench_limit.sh, one ~3.4 kB upsert and one queue insert per
-# transaction, at 16 and 64 clients. That script is not ours and lives
+# transaction, at 1, 4, 16 and 64 clients. That script is not ours and lives
 # outside the repository (with the fixture it reads), so it is called where
 # it is: PGBENCH_LIMIT (default /work/shared/bench/pgbench_limit.sh), for
 # PGBENCH_SECS seconds per run (default 20). When e2e16/e2e64 and pgbench run
@@ -29,8 +32,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scenarios=("${@:-ingest ingest256 drain e2e e2e16 e2e64 pgbench idle flat ops backfill}")
-read -r -a scenarios <<<"${scenarios[*]}"
+scenarios=("${@:-ingest ingest256 drain e2e e2e1 e2e4 e2e16 e2e64 pgbench idle flat ops backfill}")
+read -r -a scenarios <<<"${scenarios[*]/lowc/e2e1 e2e4 e2e16 e2e64 pgbench}"
 events=${BENCH_EVENTS:-200000}
 pgport=${BENCH_PGPORT:-5432}
 pgbench_limit=${PGBENCH_LIMIT:-/work/shared/bench/pgbench_limit.sh}
@@ -152,11 +155,13 @@ run_e2e() {
 # PostgreSQL. Starts from a checkpoint, so every run pays the same full-page
 # writes.
 run_e2e_cost() { # name connections
+  local n=$events
+  (( $2 >= 16 )) || n=${BENCH_EVENTS_LOW:-20000}
   fresh_database; settle
   # Profiling (BENCHMARKS.md): statement statistics of this run alone.
   [[ -z "${BENCH_RESET_STATEMENTS:-}" ]] || pg -d postgres -c "SELECT pg_stat_statements_reset()" >/dev/null
   start_ingest; start_workers 2
-  bench "$1" -n "$events" -c "$2" --verify --wait-timeout 600
+  bench "$1" -n "$n" -c "$2" --verify --wait-timeout 600
   local rss="ingest $(peak_rss "$ingest_pid"), workers $(peak_rss "${worker_pids[0]}") / $(peak_rss "${worker_pids[1]}")"
   local per='r["database"]["per_event"]'
   local cpu="$(field "$1" "'?' if $per['server_cpu_ms'] is None else format($per['server_cpu_ms'], '.3f')") ms CPU"
@@ -165,15 +170,16 @@ run_e2e_cost() { # name connections
   local rate; rate=$(field "$1" 'r["applied"]["events_per_sec"]' '.0f')
   e2e_rate[$2]=$rate
   say "$1: $rate applied/s end to end, per applied event $cpu, $wal, $commits"
-  echo "| end to end, $2 connections, $events events, ingest + 2 workers | $(field "$1" 'r["applied"]["events_per_sec"]' ',.0f') events/s applied | per applied event: $cpu, $wal, $commits; verify: $(field "$1" '"ok" if r["verify"]["rows_wrong"]+r["verify"]["outcome_count_wrong"]+r["verify"]["stored_not_applied"]==0 else "FAILED"') | $rss MB |"
+  local p99="ack p99 $(field "$1" 'round(r["latency_ms"]["p99"],1)') ms, ack to row p99 $(field "$1" 'round(r["applied"]["lag_ms"]["p99"],1)') ms"
+  echo "| end to end, $2 connections, $n events, ingest + 2 workers | $(field "$1" 'r["applied"]["events_per_sec"]' ',.0f') events/s applied | per applied event: $cpu, $wal, $commits; $p99; verify: $(field "$1" '"ok" if r["verify"]["rows_wrong"]+r["verify"]["outcome_count_wrong"]+r["verify"]["stored_not_applied"]==0 else "FAILED"') | $rss MB |"
 }
 
 # PostgreSQL's own limit on this box, in this session: transactions/s of
 # the `txn` script (one event's upsert and queue insert per transaction).
 run_pgbench() {
   stop_all
-  PGPORT=$pgport "$pgbench_limit" tether_pgbench "${PGBENCH_SECS:-20}" 16 64 >"$out/pgbench.txt" 2>&1
-  for c in 16 64; do
+  PGPORT=$pgport "$pgbench_limit" tether_pgbench "${PGBENCH_SECS:-20}" 1 4 16 64 >"$out/pgbench.txt" 2>&1
+  for c in 1 4 16 64; do
     pgbench_tps[$c]=$(sed -n "s/^script=txn clients=$c .* tps=\([0-9.]*\) .*/\1/p" "$out/pgbench.txt")
     [[ -n "${pgbench_tps[$c]}" ]] || { say "pgbench gave no rate at $c clients; see $out/pgbench.txt"; exit 1; }
     say "pgbench: ${pgbench_tps[$c]} txn/s at $c clients"
@@ -183,7 +189,7 @@ run_pgbench() {
 
 # tether's applied events/s over pgbench's transactions/s, when both ran.
 print_ratios() {
-  for c in 16 64; do
+  for c in 1 4 16 64; do
     [[ -n "${e2e_rate[$c]:-}" && -n "${pgbench_tps[$c]:-}" ]] || continue
     echo "| tether / pgbench at $c connections | $(python3 -c "print(format(${e2e_rate[$c]} / ${pgbench_tps[$c]}, '.2f'))")× | | |"
   done
@@ -240,6 +246,8 @@ for s in "${scenarios[@]}"; do
     drain) run_drain drain ;;
     drainbilling) mix_args=(--mix "$billing_mix"); run_drain drainbilling; mix_args=() ;;
     e2e) run_e2e ;;
+    e2e1) run_e2e_cost e2e1 1 ;;
+    e2e4) run_e2e_cost e2e4 4 ;;
     e2e16) run_e2e_cost e2e16 16 ;;
     e2e64) run_e2e_cost e2e64 64 ;;
     pgbench) run_pgbench ;;
