@@ -133,7 +133,7 @@ pub async fn run(args: Bench) -> anyhow::Result<()> {
         &args.target.url,
         tether_shared::dev_secret::signing_secret(&args.target, &args.db).await?,
     )?);
-    let pool = db::connect_lazy(&args.db)?;
+    let pool = db::open_lazy(&args.db).await?.pool;
     if !args.no_wait {
         tether_queue::inspect::outstanding(&pool)
             .await

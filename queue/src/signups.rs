@@ -51,7 +51,7 @@ pub async fn dead(pool: &PgPool) -> Result<i64, QueueError> {
 /// `apalis.tether_push_job(job_type, job)`: pushes a job from SQL, so that a
 /// database trigger can enqueue inside the transaction of the row it
 /// reacts to. Created (or replaced) by `tether migrate`.
-pub async fn install(pool: &PgPool) -> Result<(), QueueError> {
+pub async fn install(db: impl sqlx::PgExecutor<'_>) -> Result<(), QueueError> {
     sqlx::raw_sql(
         "CREATE OR REPLACE FUNCTION apalis.tether_push_job(job_type text, job bytea) RETURNS void
          LANGUAGE sql AS $$
@@ -59,7 +59,7 @@ pub async fn install(pool: &PgPool) -> Result<(), QueueError> {
            VALUES (apalis.generate_ulid(), job_type, job, 'Pending', 0, 2147483647, now(), 0)
          $$;",
     )
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

@@ -3,35 +3,26 @@
 use std::{str::FromStr, time::Duration};
 
 use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::{
     ConnectOptions, Connection, PgConnection, PgPool,
     migrate::Migrator,
     postgres::{PgConnectOptions, PgPoolOptions, PgSslMode},
 };
 
-use crate::config::DatabaseConfig;
+pub use crate::pooler::Sessions;
+use crate::{config::DatabaseConfig, pooler};
 
 /// Our own schema. apalis-postgres keeps its migrations, and their history
 /// table, in the `apalis` schema; ours live in `public._sqlx_migrations`.
-pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
-
-/// What to use instead of a transaction-mode pooler, which tether cannot
-/// run behind yet: it keeps named prepared statements and LISTENs, and
-/// both belong to one server session.
-const USE_A_SESSION: &str = "use the direct connection or a session-mode pooler \
-    (on Supabase: the pooler's port 5432, not 6543)";
+pub(crate) fn migrator() -> Migrator {
+    sqlx::migrate!("../migrations")
+}
 
 pub fn connect_options(config: &DatabaseConfig) -> anyhow::Result<PgConnectOptions> {
     // The URL may hold a password, so the error must not echo it.
     let options = PgConnectOptions::from_str(config.url())
         .map_err(|_| anyhow::anyhow!("DATABASE_URL is not a valid postgres:// URL"))?;
-    if is_supabase_transaction_pooler(&options) {
-        anyhow::bail!(
-            "DATABASE_URL points at Supabase's transaction-mode pooler ({}), \
-             which tether cannot run behind: {USE_A_SESSION}",
-            redacted(config)
-        );
-    }
     if !verifies_the_server(&options) {
         tracing::warn!(
             database = %redacted(config),
@@ -45,30 +36,21 @@ pub fn connect_options(config: &DatabaseConfig) -> anyhow::Result<PgConnectOptio
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2)))
 }
 
-/// Supabase's shared pooler answers in transaction mode on 6543 and in
-/// session mode on 5432, on the same host.
-fn is_supabase_transaction_pooler(options: &PgConnectOptions) -> bool {
-    options.get_host().ends_with(".pooler.supabase.com") && options.get_port() == 6543
+/// Behind a transaction-mode pooler no statement is prepared under a
+/// name: with the cache off, the patched sqlx-postgres sends each one
+/// unnamed, parse to execute in one flight (vendor/README.md).
+fn for_sessions(options: PgConnectOptions, sessions: Sessions) -> PgConnectOptions {
+    match sessions {
+        Sessions::Kept => options,
+        Sessions::PerTransaction => options.statement_cache_capacity(0),
+    }
 }
 
-/// A transaction-mode pooler (PgBouncer, Supavisor) hands each transaction
-/// to any server session, so a statement prepared in one is missing or
-/// already there in the next: say what to use instead of leaving only
-/// PostgreSQL's words.
-fn explain_pooler(error: anyhow::Error) -> anyhow::Error {
-    let lost_statement = error.chain().any(|cause| {
-        let text = cause.to_string();
-        text.contains("prepared statement \"sqlx_s_")
-            && (text.contains("does not exist") || text.contains("already exists"))
-    });
-    if lost_statement {
-        error.context(format!(
-            "DATABASE_URL looks like a transaction-mode pooler, which tether cannot \
-             run behind: {USE_A_SESSION}"
-        ))
-    } else {
-        error
-    }
+/// A pool, and whether its connections keep their server sessions.
+#[derive(Clone, Debug)]
+pub struct Database {
+    pub pool: PgPool,
+    pub sessions: Sessions,
 }
 
 /// A database on this host, or a connection that checks the server's
@@ -92,22 +74,96 @@ fn verifies_the_server(options: &PgConnectOptions) -> bool {
 /// A pool that fails fast: a request waiting longer than `acquire_timeout`
 /// for a connection is better answered 503 than left hanging.
 pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
-    let pool = PgPoolOptions::new()
-        .max_connections(config.pool_size)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(connect_options(config)?)
-        .await
-        .with_context(|| format!("cannot connect to the database at {}", redacted(config)))?;
-    Ok(pool)
+    Ok(open(config).await?.pool)
 }
 
-/// Same as [`connect`], but does not touch the database until first use, so a
+/// [`connect`], and what TETHER_POOLER resolved to.
+pub async fn open(config: &DatabaseConfig) -> anyhow::Result<Database> {
+    let cannot = || format!("cannot connect to the database at {}", redacted(config));
+    let options = connect_options(config)?;
+    let sessions = pooler::resolve(config.pooler, &options)
+        .await
+        .map_err(pooler::unreachable)
+        .with_context(cannot)?;
+    let pool = pool_options(config)
+        .connect_with(for_sessions(options, sessions))
+        .await
+        .with_context(cannot)?;
+    log_sessions(config, sessions);
+    Ok(Database { pool, sessions })
+}
+
+/// Same as [`open`], but does not need the database until first use, so a
 /// process can start while PostgreSQL is down and recover when it returns.
-pub fn connect_lazy(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
-    Ok(PgPoolOptions::new()
+/// With TETHER_POOLER=auto and no database to ask, it runs as behind a
+/// transaction-mode pooler, which works on any connection, until restarted.
+pub async fn open_lazy(config: &DatabaseConfig) -> anyhow::Result<Database> {
+    let options = connect_options(config)?;
+    let sessions = match pooler::resolve(config.pooler, &options).await {
+        Ok(sessions) => sessions,
+        Err(error) => {
+            tracing::warn!(
+                database = %redacted(config),
+                error = %format!("{error:#}"),
+                "cannot ask the database whether it keeps sessions; running as behind a \
+                 transaction-mode pooler until restarted (TETHER_POOLER=session skips the question)"
+            );
+            Sessions::PerTransaction
+        }
+    };
+    let pool = pool_options(config).connect_lazy_with(for_sessions(options, sessions));
+    log_sessions(config, sessions);
+    Ok(Database { pool, sessions })
+}
+
+fn pool_options(config: &DatabaseConfig) -> PgPoolOptions {
+    PgPoolOptions::new()
         .max_connections(config.pool_size)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy_with(connect_options(config)?))
+}
+
+fn log_sessions(config: &DatabaseConfig, sessions: Sessions) {
+    match sessions {
+        Sessions::Kept => {
+            tracing::debug!(database = %redacted(config), "the connection keeps its sessions")
+        }
+        Sessions::PerTransaction => tracing::info!(
+            database = %redacted(config),
+            "through a transaction-mode pooler: unnamed statements, transaction locks, no LISTEN"
+        ),
+    }
+}
+
+/// Where a worker LISTENs for new jobs: TETHER_LISTEN_DATABASE_URL when
+/// given; else its own database, when that keeps sessions; else nowhere,
+/// and it polls every TETHER_POLL_MS.
+pub fn listen_pool(
+    database: &Database,
+    config: &DatabaseConfig,
+    listen_url: Option<&SecretString>,
+) -> anyhow::Result<Option<PgPool>> {
+    let Some(url) = listen_url else {
+        return Ok(match database.sessions {
+            Sessions::Kept => Some(database.pool.clone()),
+            Sessions::PerTransaction => None,
+        });
+    };
+    let options = PgConnectOptions::from_str(url.expose_secret()).map_err(|_| {
+        anyhow::anyhow!("TETHER_LISTEN_DATABASE_URL is not a valid postgres:// URL")
+    })?;
+    pooler::refuse_listen_url(&options)?;
+    // One connection, kept open: it only waits for notifications.
+    Ok(Some(
+        PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_lazy_with(
+                options
+                    .options([("search_path", config.schema.as_str())])
+                    .application_name("tether listener"),
+            ),
+    ))
 }
 
 /// `host:port/dbname`, never the user or password.
@@ -128,7 +184,12 @@ pub fn redacted(config: &DatabaseConfig) -> String {
 pub async fn ensure_database(config: &DatabaseConfig) -> anyhow::Result<bool> {
     let options = connect_options(config)?;
     let name = options.get_database().unwrap_or("postgres").to_owned();
-    let mut admin = PgConnection::connect_with(&options.clone().database("postgres"))
+    // Unnamed statements: the pooler in between may be in transaction mode.
+    let admin_options = options
+        .clone()
+        .database("postgres")
+        .statement_cache_capacity(0);
+    let mut admin = PgConnection::connect_with(&admin_options)
         .await
         .with_context(|| format!("cannot connect to PostgreSQL at {}", redacted(config)))?;
     let exists: bool =
@@ -152,46 +213,16 @@ pub async fn ensure_database(config: &DatabaseConfig) -> anyhow::Result<bool> {
 }
 
 /// Applies apalis-postgres's migrations, then ours (into TETHER_SCHEMA,
-/// after checking that nothing there would be taken over). Each migrator holds a
-/// PostgreSQL advisory lock while it runs, so concurrent callers queue up and
-/// the later ones find nothing left to do.
-pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    refuse_transaction_pooler(pool).await?;
-    migrate_all(pool).await.map_err(explain_pooler)
-}
-
-/// Stops before any change when the connection's session does not
-/// outlive a statement, as behind a transaction-mode pooler: a setting
-/// made on one connection must still be there after another connection
-/// has taken a server session. Behind such a pooler the second
-/// connection takes the first's server session, so the first comes back
-/// on a fresh one without the setting. Simple-protocol statements only,
-/// which any pooler passes.
-async fn refuse_transaction_pooler(pool: &PgPool) -> anyhow::Result<()> {
-    use sqlx::Row;
-    let options = pool.connect_options();
-    let mut first = PgConnection::connect_with(&options).await?;
-    let mut second = PgConnection::connect_with(&options).await?;
-    sqlx::raw_sql("SET tether.session_probe = 'kept'")
-        .execute(&mut first)
-        .await?;
-    sqlx::raw_sql("BEGIN; SELECT 1")
-        .execute(&mut second)
-        .await?;
-    let kept: Option<String> =
-        sqlx::raw_sql("SELECT current_setting('tether.session_probe', true)")
-            .fetch_one(&mut first)
-            .await?
-            .try_get(0)?;
-    sqlx::raw_sql("ROLLBACK").execute(&mut second).await?;
-    let (_, _) = (first.close().await, second.close().await);
-    if kept.as_deref() == Some("kept") {
-        Ok(())
-    } else {
-        anyhow::bail!(
-            "DATABASE_URL goes through a transaction-mode pooler (a setting did not \
-             outlive its statement), which tether cannot run behind: {USE_A_SESSION}"
-        )
+/// after checking that nothing there would be taken over). Concurrent
+/// callers queue up on one advisory lock, and the later ones find nothing
+/// left to do: over a connection that keeps its session, each migrator
+/// holds sqlx's session lock while it runs; through a transaction-mode
+/// pooler, every migration runs in one transaction that holds the same key
+/// as a transaction lock.
+pub async fn migrate(pool: &PgPool, sessions: Sessions) -> anyhow::Result<()> {
+    match sessions {
+        Sessions::Kept => migrate_all(pool).await.map_err(pooler::explain),
+        Sessions::PerTransaction => migrate_in_one_transaction(pool).await,
     }
 }
 
@@ -205,49 +236,43 @@ async fn migrate_all(pool: &PgPool) -> anyhow::Result<()> {
     tether_queue::signups::install(pool)
         .await
         .context("installing the queue's SQL functions")?;
-    MIGRATOR
+    migrator()
         .run(pool)
         .await
         .context("applying tether's migrations")?;
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn options(url: &str) -> PgConnectOptions {
-        PgConnectOptions::from_str(url).unwrap()
-    }
-
-    #[test]
-    fn only_supabases_transaction_port_is_refused() {
-        let pooler = "aws-0-eu-central-1.pooler.supabase.com";
-        assert!(is_supabase_transaction_pooler(&options(&format!(
-            "postgres://u:p@{pooler}:6543/postgres"
-        ))));
-        assert!(!is_supabase_transaction_pooler(&options(&format!(
-            "postgres://u:p@{pooler}:5432/postgres"
-        ))));
-        assert!(!is_supabase_transaction_pooler(&options(
-            "postgres://u:p@db.abcdefgh.supabase.co:6543/postgres"
-        )));
-    }
-
-    #[test]
-    fn a_lost_prepared_statement_is_explained_and_other_errors_are_not() {
-        let lost = anyhow::anyhow!("prepared statement \"sqlx_s_2\" does not exist")
-            .context("applying tether's migrations");
-        let explained = format!("{:#}", explain_pooler(lost));
-        assert!(
-            explained.starts_with("DATABASE_URL looks like a transaction-mode pooler"),
-            "{explained}"
-        );
-        assert!(explained.contains("port 5432, not 6543"), "{explained}");
-        let other = anyhow::anyhow!("relation \"users\" already exists");
-        assert_eq!(
-            format!("{:#}", explain_pooler(other)),
-            "relation \"users\" already exists"
-        );
-    }
+/// A session lock taken through a transaction-mode pooler would stay on a
+/// server session nobody holds, so the migrators' own locking is off and
+/// one transaction holds the lock they would take; each migration still
+/// runs in its own savepoint. A failure applies nothing.
+async fn migrate_in_one_transaction(pool: &PgPool) -> anyhow::Result<()> {
+    let schema = crate::install::schema(pool).await?;
+    crate::install::prepare(pool, &schema).await?;
+    let mut tx = pool.begin().await?;
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(pooler::migration_lock_key(&database))
+        .execute(&mut *tx)
+        .await
+        .context("waiting for the migration lock")?;
+    let mut queue = apalis_postgres::PostgresStorage::migrations();
+    queue
+        .set_locking(false)
+        .run(&mut *tx)
+        .await
+        .context("applying the queue (apalis) migrations")?;
+    tether_queue::signups::install(&mut *tx)
+        .await
+        .context("installing the queue's SQL functions")?;
+    migrator()
+        .set_locking(false)
+        .run(&mut *tx)
+        .await
+        .context("applying tether's migrations")?;
+    tx.commit().await.context("committing the migrations")?;
+    Ok(())
 }

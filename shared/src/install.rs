@@ -12,7 +12,7 @@ use crate::config::AppTables;
 /// from the migrations themselves, so an install never takes over an
 /// app's table and a new migration needs no list of its own.
 pub fn tether_tables() -> Vec<String> {
-    let mut tables: Vec<String> = crate::db::MIGRATOR
+    let mut tables: Vec<String> = crate::db::migrator()
         .iter()
         .flat_map(|migration| created_relations(migration.sql.as_str()))
         .collect();

@@ -9,6 +9,7 @@ pub mod dev_secret;
 pub mod duration;
 pub mod event_store;
 pub mod install;
+pub mod pooler;
 pub mod settings;
 pub mod shutdown;
 pub mod supabase;

@@ -5,9 +5,11 @@ use tether_shared::{
 };
 
 pub async fn run(config: &DatabaseConfig, apps: &AppTables) -> anyhow::Result<()> {
-    let pool = db::connect(config).await?;
-    db::migrate(&pool).await.context("migration failed")?;
-    install::link_app_tables(&pool, apps).await?;
+    let database = db::open(config).await?;
+    db::migrate(&database.pool, database.sessions)
+        .await
+        .context("migration failed")?;
+    install::link_app_tables(&database.pool, apps).await?;
     println!("migrations applied to {}", db::redacted(config));
     Ok(())
 }

@@ -27,7 +27,7 @@ pub async fn ingest(
     config.derive_mode(stripe)?;
     // Lazy: ingest starts (and answers 503) while the database is down, and
     // recovers by itself when it returns.
-    let pool = db::connect_lazy(db_config)?;
+    let pool = db::open_lazy(db_config).await?.pool;
     if config.webhook_secrets.is_none() {
         config.webhook_secrets = setup_secret(&pool).await?;
     }
@@ -53,14 +53,16 @@ pub async fn worker(
     stripe: &StripeApiConfig,
     apps: &AppTables,
 ) -> anyhow::Result<()> {
-    let pool = db::connect_lazy(db_config)?;
+    let database = db::open_lazy(db_config).await?;
+    let listen = db::listen_pool(&database, db_config, config.listen_database_url.as_ref())?;
+    let pool = database.pool;
     let shutdown = shutdown::on_signal();
     let side_tasks = start_side_tasks(&pool, config, stripe, apps, &shutdown)?;
     if let Some(addr) = config.metrics_listen {
         serve_worker_metrics(&side_tasks, addr, &shutdown).await?;
         sample_queue(&side_tasks, &pool, config, &shutdown);
     }
-    let worked = tether_worker::run(pool, config.clone(), shutdown).await;
+    let worked = tether_worker::run(pool, listen, config.clone(), shutdown).await;
     let side = side_tasks.finish().await;
     worked.and(side)
 }
@@ -174,8 +176,16 @@ pub async fn up(
     if db::ensure_database(db_config).await? {
         println!("created database {}", db::redacted(db_config));
     }
-    let pool = db::connect(db_config).await?;
-    db::migrate(&pool).await.context("migration failed")?;
+    let database = db::open(db_config).await?;
+    db::migrate(&database.pool, database.sessions)
+        .await
+        .context("migration failed")?;
+    let listen = db::listen_pool(
+        &database,
+        db_config,
+        worker_config.listen_database_url.as_ref(),
+    )?;
+    let pool = database.pool;
     install::link_app_tables(&pool, apps).await?;
     if ingest_config.webhook_secrets.is_none() {
         ingest_config.webhook_secrets = setup_secret(&pool).await?;
@@ -216,6 +226,7 @@ pub async fn up(
     }
     let worker = tokio::spawn(tether_worker::run(
         pool,
+        listen,
         worker_config.clone(),
         shutdown.clone(),
     ));

@@ -86,7 +86,7 @@ impl TestApp {
         LazyLock::force(&TRACING);
         let database = TestDatabase::create().await;
         let pool = database.connect().await;
-        db::migrate(&pool)
+        db::migrate(&pool, db::Sessions::Kept)
             .await
             .expect("migrations apply to a fresh database");
 

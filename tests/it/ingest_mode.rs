@@ -65,7 +65,9 @@ fn customer_created(id: &str, livemode: bool) -> serde_json::Value {
 async fn a_test_key_makes_ingest_refuse_live_events() {
     let db = TestDatabase::create().await;
     let pool = db.connect().await;
-    tether_shared::db::migrate(&pool).await.unwrap();
+    tether_shared::db::migrate(&pool, tether_shared::db::Sessions::Kept)
+        .await
+        .unwrap();
     let (_ingest, base) = spawn_ingest(&db, &[("STRIPE_SECRET_KEY", "sk_test_mode_key")]);
     let client = reqwest::Client::new();
     eventually(Duration::from_secs(20), "ingest answers", || async {

@@ -1,7 +1,9 @@
-//! tether behind a real PgBouncer. Through a transaction-mode pooler (what
-//! Supabase serves on port 6543) `tether migrate` stops before changing
-//! anything and names the address to use instead; through session mode it
-//! migrates as on a direct connection.
+//! tether behind a real PgBouncer (Debian's 1.18), in transaction mode (what
+//! Supabase serves on port 6543) and in session mode: migrations, ingest and
+//! a worker all through the pooler, and 3,000 signed events applied, every
+//! one. Through transaction mode nothing keeps session state: the worker
+//! polls (or LISTENs on a connection of its own), migrations hold a
+//! transaction lock.
 
 use std::{
     os::unix::process::CommandExt,
@@ -9,7 +11,13 @@ use std::{
     time::Duration,
 };
 
-use crate::{helpers::TestDatabase, roles::free_port, worker_support::KillOnDrop};
+use serde_json::Value;
+
+use crate::{
+    helpers::{TEST_SECRET, TestDatabase},
+    roles::{free_port, spawn, wait_until_ready},
+    worker_support::{KillOnDrop, eventually},
+};
 
 /// A PgBouncer process in front of the test server, in `mode`.
 struct Pooler {
@@ -39,13 +47,17 @@ impl Pooler {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("users.txt"), "\"postgres\" \"\"\n").unwrap();
         let config = dir.join("pgbouncer.ini");
+        // Session mode gives each client connection a server session for
+        // its lifetime: ingest's, the worker's and bench's pools together
+        // need more than transaction mode's few.
+        let pool_size = if mode == "session" { 40 } else { 10 };
         std::fs::write(
             &config,
             format!(
                 "[databases]\n* = host=127.0.0.1 port=5432\n\
                  [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
                  auth_type = trust\nauth_file = {}\npool_mode = {mode}\n\
-                 default_pool_size = 10\nunix_socket_dir =\n\
+                 default_pool_size = {pool_size}\nunix_socket_dir =\n\
                  ignore_startup_parameters = extra_float_digits,options\n",
                 dir.join("users.txt").display()
             ),
@@ -94,51 +106,265 @@ impl Pooler {
     }
 }
 
-fn migrate(url: &str) -> Output {
+fn migrate(url: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_tether"))
         .arg("migrate")
         .env("DATABASE_URL", url)
         .env("RUST_LOG", "warn")
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap()
 }
 
-async fn public_tables(database: &TestDatabase) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
-        .fetch_one(&database.connect().await)
-        .await
-        .unwrap()
-}
-
-#[tokio::test]
-async fn migrate_refuses_a_transaction_pooler_and_names_what_to_use() {
-    let database = TestDatabase::create().await;
-    let pooler = Pooler::start("transaction").await;
-    let out = migrate(&pooler.url(&database));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+fn succeeded(output: &Output) {
     assert!(
-        stderr.contains("goes through a transaction-mode pooler"),
-        "{stderr}"
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stderr.contains("session-mode pooler"), "{stderr}");
-    assert!(stderr.contains("port 5432, not 6543"), "{stderr}");
-    assert_eq!(public_tables(&database).await, 0, "nothing was created");
 }
 
-#[tokio::test]
-async fn migrate_works_through_a_session_pooler() {
-    let database = TestDatabase::create().await;
-    let pooler = Pooler::start("session").await;
-    let out = migrate(&pooler.url(&database));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let synced: Vec<String> = sqlx::query_scalar(
+async fn tables(database: &TestDatabase, names: &[&str]) -> Vec<String> {
+    sqlx::query_scalar(
         "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'
-           AND tablename IN ('end_customers', 'webhook_logs') ORDER BY 1",
+           AND tablename = ANY($1) ORDER BY 1",
     )
+    .bind(names)
     .fetch_all(&database.connect().await)
     .await
+    .unwrap()
+}
+
+/// Two `tether migrate` at once through the pooler, then a third that
+/// finds nothing left to do.
+async fn migrate_through(mode: &str) {
+    let database = TestDatabase::create().await;
+    let pooler = Pooler::start(mode).await;
+    let url = pooler.url(&database);
+    let (first, second) = (migrate(&url), migrate(&url));
+    succeeded(&first.wait_with_output().unwrap());
+    succeeded(&second.wait_with_output().unwrap());
+    succeeded(&migrate(&url).wait_with_output().unwrap());
+    assert_eq!(
+        tables(&database, &["end_customers", "webhook_logs"]).await,
+        ["end_customers", "webhook_logs"]
+    );
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&database.connect().await)
+        .await
+        .unwrap();
+    let expected = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().path().extension() == Some("sql".as_ref()))
+        .count();
+    assert_eq!(applied, expected as i64, "every migration once");
+}
+
+#[tokio::test]
+async fn migrate_works_through_a_transaction_pooler_from_two_processes_at_once() {
+    migrate_through("transaction").await;
+}
+
+#[tokio::test]
+async fn migrate_works_through_a_session_pooler_from_two_processes_at_once() {
+    migrate_through("session").await;
+}
+
+/// `tether bench` through the pooler: signed events to ingest, then the
+/// rows read back and checked against each object's newest event.
+fn bench(url: &str, port: u16, events: &str) -> (Output, Value) {
+    let output = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .arg("bench")
+        .args(["--url", &format!("http://127.0.0.1:{port}/webhooks/stripe")])
+        .args(["--json", "--wait-timeout", "120", "--stats-wait", "0"])
+        .args(["-n", events, "-c", "8", "--verify"])
+        .env("DATABASE_URL", url)
+        .env("STRIPE_WEBHOOK_SECRET", TEST_SECRET)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("tether bench runs");
+    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bench printed no JSON report ({e}); stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output, report)
+}
+
+/// Server sessions of this database whose last statement was a LISTEN.
+async fn listening(database: &TestDatabase) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT application_name FROM pg_stat_activity
+          WHERE datname = $1 AND query LIKE 'LISTEN %' ORDER BY 1",
+    )
+    .bind(&database.name)
+    .fetch_all(&database.connect().await)
+    .await
+    .unwrap()
+}
+
+/// Migrate, ingest, a worker and `tether bench` all through the pooler:
+/// 3,000 signed events, every one acknowledged, stored and applied, and
+/// every object holding its newest event. Then, with the processes still
+/// running, the sessions that LISTEN (by application name).
+async fn the_whole_pipeline_through(mode: &str, worker_env: &[(&str, String)]) -> Vec<String> {
+    let database = TestDatabase::create().await;
+    let pooler = Pooler::start(mode).await;
+    let url = pooler.url(&database);
+    succeeded(&migrate(&url).wait_with_output().unwrap());
+    let port = free_port();
+    let _ingest = spawn(
+        "ingest",
+        url.clone(),
+        &[
+            ("STRIPE_WEBHOOK_SECRET", TEST_SECRET.to_owned()),
+            ("TETHER_LISTEN", format!("127.0.0.1:{port}")),
+        ],
+    );
+    let _worker = spawn("worker", url.clone(), worker_env);
+    wait_until_ready(&reqwest::Client::new(), port).await;
+
+    let (url_for_bench, events) = (url.clone(), "3000");
+    let (output, report) = tokio::task::spawn_blocking(move || bench(&url_for_bench, port, events))
+        .await
+        .unwrap();
+
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let requests = report["requests"].as_u64().unwrap();
+    assert_eq!(report["events"], 3000);
+    assert_eq!(report["statuses"]["200"], requests, "{report}");
+    assert_eq!(report["acks"], requests);
+    assert_eq!(report["applied"]["stored"], 3000);
+    assert_eq!(report["applied"]["applied"], 3000);
+    assert_eq!(report["verify"]["rows_wrong"], 0);
+    assert_eq!(report["verify"]["outcome_count_wrong"], 0);
+    assert_eq!(report["verify"]["stored_not_applied"], 0);
+    // Read back over a direct connection, not through the pooler.
+    let pool = database.connect().await;
+    let (stored, applied): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE processed_at IS NOT NULL) FROM stripe_events",
+    )
+    .fetch_one(&pool)
+    .await
     .unwrap();
-    assert_eq!(synced, ["end_customers", "webhook_logs"]);
+    assert_eq!((stored, applied), (3000, 3000));
+    let jobs_left: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs_left, 0);
+    listening(&database).await
+}
+
+#[tokio::test]
+async fn three_thousand_events_are_applied_through_a_transaction_pooler() {
+    let listening =
+        the_whole_pipeline_through("transaction", &[("TETHER_POLL_MS", "50".into())]).await;
+    assert_eq!(
+        listening,
+        Vec::<String>::new(),
+        "no LISTEN through a transaction-mode pooler: the worker polls"
+    );
+}
+
+#[tokio::test]
+async fn three_thousand_events_are_applied_through_a_session_pooler() {
+    let listening = the_whole_pipeline_through("session", &[]).await;
+    assert_eq!(listening, ["tether"], "the worker LISTENs");
+}
+
+/// Behind a transaction-mode pooler with TETHER_LISTEN_DATABASE_URL, the
+/// worker LISTENs there (a direct connection), and a NOTIFY wakes it long
+/// before its poll would.
+#[tokio::test]
+async fn a_worker_behind_a_transaction_pooler_listens_on_the_connection_it_is_given() {
+    let database = TestDatabase::create().await;
+    let pooler = Pooler::start("transaction").await;
+    let url = pooler.url(&database);
+    succeeded(&migrate(&url).wait_with_output().unwrap());
+    let port = free_port();
+    let _ingest = spawn(
+        "ingest",
+        url.clone(),
+        &[
+            ("STRIPE_WEBHOOK_SECRET", TEST_SECRET.to_owned()),
+            ("TETHER_LISTEN", format!("127.0.0.1:{port}")),
+        ],
+    );
+    let _worker = spawn(
+        "worker",
+        url.clone(),
+        &[
+            ("TETHER_LISTEN_DATABASE_URL", database.url()),
+            ("TETHER_POLL_MS", "600000".into()),
+        ],
+    );
+    wait_until_ready(&reqwest::Client::new(), port).await;
+    eventually(Duration::from_secs(10), "the worker LISTENs", || async {
+        listening(&database).await == ["tether listener"]
+    })
+    .await;
+
+    let now = crate::helpers::unix_now();
+    let event =
+        crate::helpers::fresh_event("customer.created", &crate::helpers::new_event_id(), now)
+            .unwrap();
+    let body = serde_json::to_vec(&event).unwrap();
+    let header = tether_stripe::signature::sign(TEST_SECRET, now, &body);
+    let answer = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/webhooks/stripe"))
+        .header("Stripe-Signature", header)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let pool = database.connect().await;
+    // The poll is ten minutes away: only the NOTIFY can wake the worker.
+    eventually(Duration::from_secs(30), "the event is applied", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM stripe_events WHERE processed_at IS NOT NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
+}
+
+/// What TETHER_POOLER=auto makes of each connection: a direct one and a
+/// session-mode pooler keep their sessions, a transaction-mode one does not.
+#[tokio::test]
+async fn the_session_probe_tells_a_transaction_pooler_from_a_session() {
+    use tether_shared::{
+        config::{DatabaseConfig, Pooler as Declared},
+        db::{self, Sessions},
+    };
+    let database = TestDatabase::create().await;
+    let (session, transaction) = (
+        Pooler::start("session").await,
+        Pooler::start("transaction").await,
+    );
+    for (url, expected) in [
+        (database.url(), Sessions::Kept),
+        (session.url(&database), Sessions::Kept),
+        (transaction.url(&database), Sessions::PerTransaction),
+    ] {
+        let config = DatabaseConfig {
+            url: url.clone().into(),
+            pool_size: 2,
+            schema: "public".into(),
+            pooler: Declared::Auto,
+        };
+        let opened = db::open(&config).await.unwrap();
+        assert_eq!(opened.sessions, expected, "{url}");
+        opened.pool.close().await;
+    }
 }

@@ -131,7 +131,7 @@ async fn migrate_runs_again_on_a_private_migrations_table() {
     let app = TestApp::spawn().await;
     supabase_shape(&app.pool, "public").await;
     let applied = rows(&app.pool, "_sqlx_migrations").await;
-    tether_shared::db::migrate(&app.pool)
+    tether_shared::db::migrate(&app.pool, tether_shared::db::Sessions::Kept)
         .await
         .expect("migrating again is a no-op");
     let out = tether(&app, &["migrate"]);

@@ -1,5 +1,5 @@
-//! The worker process's loop: claim jobs when woken (LISTEN/NOTIFY) or on a
-//! poll tick (retries whose time has come carry no NOTIFY), run up to
+//! The worker process's loop: claim jobs when woken (LISTEN/NOTIFY, where
+//! the connection can LISTEN) or on a poll tick (retries whose time has come carry no NOTIFY), run up to
 //! `concurrency` claims at once (each claim's jobs in one transaction), and
 //! keep a heartbeat that also brings back jobs stranded by dead workers. No database error ends the loop: it is
 //! logged, and the loop backs off and resumes.
@@ -38,7 +38,11 @@ impl Consumer {
     /// A failed heartbeat or listener task cancels `shutdown` (a worker
     /// without a heartbeat would have its jobs taken as orphans while it
     /// still runs them) and is returned once the loop has wound down.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        listen_to: Option<PgPool>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         // Claims name this worker in `lock_by`, a foreign key to
         // `apalis.workers`; if the database is down now, the heartbeat
         // registers it later and claims wait until then.
@@ -49,10 +53,18 @@ impl Consumer {
         let wake = Arc::new(Notify::new());
         let background = BackgroundTasks::new(&shutdown);
         let stop_background = CancellationToken::new();
-        background.spawn(
-            "NOTIFY listener",
-            listen(this.pool.clone(), wake.clone(), stop_background.clone()),
-        );
+        match listen_to {
+            Some(listen_to) => background.spawn(
+                "NOTIFY listener",
+                listen(listen_to, wake.clone(), stop_background.clone()),
+            ),
+            // Behind a transaction-mode pooler a LISTEN would stay on a
+            // server session nobody holds: the poll tick alone wakes it.
+            None => tracing::info!(
+                poll_ms = this.config.poll_ms,
+                "no LISTEN connection: polling for new jobs"
+            ),
+        }
         background.spawn(
             "heartbeat",
             this.clone().heartbeat_loop(stop_background.clone()),

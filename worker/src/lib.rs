@@ -27,16 +27,18 @@ use tokio_util::sync::CancellationToken;
 /// Runs a worker until `shutdown`: then it stops fetching, finishes the jobs
 /// in flight, puts back any it claimed but did not start, and returns. If
 /// its heartbeat or its NOTIFY listener fails, it shuts down the same way
-/// and returns that failure.
+/// and returns that failure. `listen` is where it LISTENs for new jobs
+/// (`tether_shared::db::listen_pool`); without one it polls.
 pub async fn run(
     pool: PgPool,
+    listen: Option<PgPool>,
     config: WorkerConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let name = worker_name();
     tracing::info!(worker = %name, concurrency = config.concurrency, "worker starting");
     let stopped = consumer::Consumer::new(pool, config, name)
-        .run(shutdown)
+        .run(listen, shutdown)
         .await;
     tracing::info!("worker stopped");
     stopped

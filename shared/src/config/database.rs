@@ -24,6 +24,29 @@ pub struct DatabaseConfig {
     #[arg(long = "schema", env = "TETHER_SCHEMA", value_name = "TETHER_SCHEMA",
           default_value = "public", value_parser = parse_schema)]
     pub schema: String,
+
+    /// What stands between tether and PostgreSQL: `auto` asks at start
+    /// (Supabase's port 6543 is known), `transaction` a transaction-mode
+    /// pooler (no named statements, no LISTEN, no session locks), `session`
+    /// a connection that keeps its server session (direct, or a
+    /// session-mode pooler).
+    #[arg(
+        long = "pooler",
+        env = "TETHER_POOLER",
+        value_name = "TETHER_POOLER",
+        default_value = "auto",
+        value_enum
+    )]
+    pub pooler: Pooler,
+}
+
+/// `TETHER_POOLER`: whether the connection keeps its server session
+/// between transactions, declared or asked for.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pooler {
+    Auto,
+    Transaction,
+    Session,
 }
 
 /// A plain identifier: lower-case letters, digits and `_`, not starting

@@ -14,7 +14,7 @@ use secrecy::SecretString;
 use tether_stripe::secret::{WebhookSecrets, parse_webhook_secrets};
 
 pub use app::{AppTable, AppTables, parse_table};
-pub use database::{DEFAULT_DATABASE_URL, DatabaseConfig, parse_schema};
+pub use database::{DEFAULT_DATABASE_URL, DatabaseConfig, Pooler, parse_schema};
 pub use ingest::{IngestConfig, IngestLimits, IngestTarget};
 pub use stripe::{Mode, StripeApiConfig};
 pub use worker::WorkerConfig;

@@ -3,6 +3,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::Args;
+use secrecy::SecretString;
 
 use crate::bounds::{MAX_DURATION_MS, MAX_DURATION_SECS};
 
@@ -67,6 +68,15 @@ pub struct WorkerConfig {
         value_name = "TETHER_METRICS_LISTEN"
     )]
     pub metrics_listen: Option<SocketAddr>,
+
+    /// A connection that keeps its session (direct, or a session-mode
+    /// pooler), used only to LISTEN for new jobs when DATABASE_URL goes
+    /// through a transaction-mode pooler. Unset there: the worker polls
+    /// every TETHER_POLL_MS.
+    #[arg(long = "listen-database-url", env = "TETHER_LISTEN_DATABASE_URL",
+          value_name = "TETHER_LISTEN_DATABASE_URL", value_parser = super::parse_secret,
+          hide_env_values = true)]
+    pub listen_database_url: Option<SecretString>,
 }
 
 impl WorkerConfig {
@@ -83,6 +93,7 @@ impl WorkerConfig {
         gather_ms: 3,
         retention: None,
         metrics_listen: None,
+        listen_database_url: None,
     };
 
     pub fn heartbeat_interval(&self) -> Duration {
