@@ -68,6 +68,23 @@ pub async fn schema(pool: &PgPool) -> anyhow::Result<String> {
         .to_owned())
 }
 
+/// Stops before any change when the connection would install somewhere
+/// else than TETHER_SCHEMA. tether sets the search_path with the `options`
+/// startup parameter, which a pooler may drop (PgBouncer refuses it unless
+/// told to ignore it); the server's default schema would then take
+/// tether's tables.
+pub async fn check_schema(pool: &PgPool, expected: &str) -> anyhow::Result<()> {
+    let actual = schema(pool).await?;
+    anyhow::ensure!(
+        actual == expected,
+        "TETHER_SCHEMA is {expected}, but this connection's search_path starts with {actual} \
+         (a pooler in between drops the `options` parameter that sets it); nothing was \
+         changed. Set it for tether's role: ALTER ROLE <user> IN DATABASE <database> \
+         SET search_path = {expected}"
+    );
+    Ok(())
+}
+
 /// Creates the schema if needed and refuses to install over tables that
 /// are not tether's. Tables count as tether's once its first migration
 /// is recorded in that schema.

@@ -6,6 +6,7 @@ use tether_shared::{
 
 pub async fn run(config: &DatabaseConfig, apps: &AppTables) -> anyhow::Result<()> {
     let database = db::open(config).await?;
+    install::check_schema(&database.pool, &config.schema).await?;
     db::migrate(&database.pool, database.sessions)
         .await
         .context("migration failed")?;

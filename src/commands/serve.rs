@@ -177,6 +177,7 @@ pub async fn up(
         println!("created database {}", db::redacted(db_config));
     }
     let database = db::open(db_config).await?;
+    install::check_schema(&database.pool, &db_config.schema).await?;
     db::migrate(&database.pool, database.sessions)
         .await
         .context("migration failed")?;

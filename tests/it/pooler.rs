@@ -368,3 +368,58 @@ async fn the_session_probe_tells_a_transaction_pooler_from_a_session() {
         opened.pool.close().await;
     }
 }
+
+/// PgBouncer drops the `options` parameter that carries TETHER_SCHEMA:
+/// `tether migrate` stops before creating anything and says how to set
+/// the search_path instead; once it is set on the role, tether installs
+/// into its schema through the pooler.
+#[tokio::test]
+async fn tether_schema_through_a_pooler_needs_the_roles_search_path() {
+    let database = TestDatabase::create().await;
+    let pooler = Pooler::start("transaction").await;
+    let url = pooler.url(&database);
+    let in_schema = |url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_tether"))
+            .arg("migrate")
+            .env("DATABASE_URL", url)
+            .env("TETHER_SCHEMA", "billing")
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+
+    let refused = in_schema(&url);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "TETHER_SCHEMA is billing, but this connection's search_path starts with public"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("SET search_path = billing"), "{stderr}");
+    let names = ["end_customers", "webhook_logs"];
+    assert_eq!(tables(&database, &names).await, Vec::<String>::new());
+
+    // Per database, so the shared test server's other databases keep theirs.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER ROLE postgres IN DATABASE \"{}\" SET search_path = billing",
+        database.name
+    )))
+    .execute(&database.connect().await)
+    .await
+    .unwrap();
+    // A role's settings reach new server sessions only: a fresh pooler.
+    drop(pooler);
+    let pooler = Pooler::start("transaction").await;
+    succeeded(&in_schema(&pooler.url(&database)));
+    let installed: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'billing'
+           AND tablename = ANY($1) ORDER BY 1",
+    )
+    .bind(&names[..])
+    .fetch_all(&database.connect().await)
+    .await
+    .unwrap();
+    assert_eq!(installed, names);
+}
