@@ -13,13 +13,16 @@
 #   scripts/bench-poolers.sh                 every mode, 30,000 events each
 #   BENCH_EVENTS=10000 scripts/bench-poolers.sh direct transaction
 #
-# Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust) and Debian's
-# pgbouncer; uses (and drops) the database tether_poolers; ports 18091
-# (ingest), 16532 and 16533 (PgBouncer). Results: target/bench/pooler-*.json.
+# direct-unnamed runs the transaction-mode way (TETHER_POOLER=transaction)
+# on the direct connection, to tell the statements' cost from the pooler's
+# hop. Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust) and
+# Debian's pgbouncer; uses (and drops) the database tether_poolers; ports
+# 18091 (ingest), 16532 and 16533 (PgBouncer). Results:
+# target/bench/pooler-*.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-modes=("${@:-direct session transaction transaction-listen}")
+modes=("${@:-direct direct-unnamed session transaction transaction-listen}")
 read -r -a modes <<<"${modes[*]}"
 events=${BENCH_EVENTS:-30000}
 bin=${TETHER_BIN:-target/release/tether}
@@ -71,16 +74,17 @@ EOF
   say "pgbouncer ($1) did not start"; exit 1
 }
 
-run() { # name database_url [worker env...]
+run() { # name database_url [VAR=value...], the variables for every process
   local name=$1 db=$2; shift 2
+  local -a vars=(DATABASE_URL="$db" "$@")
   psql -qh 127.0.0.1 -U postgres -d postgres -c "SET client_min_messages = warning" \
     -c "DROP DATABASE IF EXISTS tether_poolers WITH (FORCE)" \
     -c "CREATE DATABASE tether_poolers" >/dev/null
-  DATABASE_URL=$db "$bin" migrate >/dev/null
-  DATABASE_URL=$db "$bin" ingest 2>"$out/pooler-$name-ingest.log" & pids+=($!)
+  env "${vars[@]}" "$bin" migrate >/dev/null
+  env "${vars[@]}" "$bin" ingest 2>"$out/pooler-$name-ingest.log" & pids+=($!)
   for _ in $(seq 1 50); do curl -fs "http://$TETHER_LISTEN/readyz" >/dev/null && break; sleep 0.1; done
-  for i in 1 2; do env DATABASE_URL="$db" "$@" "$bin" worker 2>"$out/pooler-$name-worker-$i.log" & pids+=($!); done
-  DATABASE_URL=$db "$bin" bench --url "$url" --json -n "$events" -c 16 --verify --stats-wait 0 \
+  for i in 1 2; do env "${vars[@]}" "$bin" worker 2>"$out/pooler-$name-worker-$i.log" & pids+=($!); done
+  env "${vars[@]}" "$bin" bench --url "$url" --json -n "$events" -c 16 --verify --stats-wait 0 \
     --wait-timeout 600 >"$out/pooler-$name.json" 2>"$out/pooler-$name.err"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true; pids=()
@@ -99,6 +103,9 @@ echo "|---|---|---|---|---|"
 for mode in "${modes[@]}"; do
   case $mode in
     direct) run direct "$direct" ;;
+    # The transaction-mode way (unnamed statements, polling) on the direct
+    # connection: what the statements cost, without the pooler's hop.
+    direct-unnamed) run direct-unnamed "$direct" TETHER_POOLER=transaction ;;
     session) start_pgbouncer session 16532 60
       run session "postgres://postgres@127.0.0.1:16532/tether_poolers" ;;
     transaction) [ -e "$dir/transaction.pid" ] || start_pgbouncer transaction 16533 20
@@ -106,6 +113,6 @@ for mode in "${modes[@]}"; do
     transaction-listen) [ -e "$dir/transaction.pid" ] || start_pgbouncer transaction 16533 20
       run transaction-listen "postgres://postgres@127.0.0.1:16533/tether_poolers" \
         TETHER_LISTEN_DATABASE_URL="$direct" ;;
-    *) say "unknown mode $mode (direct, session, transaction, transaction-listen)"; exit 2 ;;
+    *) say "unknown mode $mode (direct, direct-unnamed, session, transaction, transaction-listen)"; exit 2 ;;
   esac
 done
