@@ -70,8 +70,8 @@ pub struct WorkerConfig {
     pub metrics_listen: Option<SocketAddr>,
 
     /// A connection that keeps its session (direct, or a session-mode
-    /// pooler), used only to LISTEN for new jobs when DATABASE_URL goes
-    /// through a transaction-mode pooler. Unset there: the worker polls
+    /// pooler), used only to LISTEN for new jobs. Meant for a DATABASE_URL
+    /// through a transaction-mode pooler, where a worker without it polls
     /// every TETHER_POLL_MS.
     #[arg(long = "listen-database-url", env = "TETHER_LISTEN_DATABASE_URL",
           value_name = "TETHER_LISTEN_DATABASE_URL", value_parser = super::parse_secret,
