@@ -423,3 +423,42 @@ async fn tether_schema_through_a_pooler_needs_the_roles_search_path() {
     .unwrap();
     assert_eq!(installed, names);
 }
+
+/// A migration through a transaction-mode pooler waits for one holding
+/// sqlx's session lock over a direct connection (the same key, as a
+/// transaction lock), and goes on once it is released.
+#[tokio::test]
+async fn a_migration_through_the_pooler_waits_for_one_over_a_direct_connection() {
+    let database = TestDatabase::create().await;
+    let pooler = Pooler::start("transaction").await;
+    let direct = database.connect().await;
+    let mut holder = direct.acquire().await.unwrap();
+    // The lock sqlx's migrator takes over a direct connection.
+    sqlx::migrate::Migrate::lock(&mut *holder).await.unwrap();
+
+    let migrating = migrate(&pooler.url(&database));
+    eventually(
+        Duration::from_secs(20),
+        "the migration waits for the lock",
+        || async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+              WHERE d.datname = $1 AND l.locktype = 'advisory' AND NOT l.granted",
+            )
+            .bind(&database.name)
+            .fetch_one(&direct)
+            .await
+            .unwrap()
+                == 1
+        },
+    )
+    .await;
+    assert_eq!(
+        tables(&database, &["webhook_logs"]).await,
+        Vec::<String>::new()
+    );
+
+    sqlx::migrate::Migrate::unlock(&mut *holder).await.unwrap();
+    succeeded(&migrating.wait_with_output().unwrap());
+    assert_eq!(tables(&database, &["webhook_logs"]).await, ["webhook_logs"]);
+}
