@@ -49,14 +49,20 @@ async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: N
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    if !bool::from(offered.as_bytes().ct_eq(token.expose_secret().as_bytes())) {
+    if !token_matches(token, offered) {
         return json_error(StatusCode::UNAUTHORIZED, "missing or wrong admin token");
     }
     next.run(request).await
 }
 
+/// The one comparison of an offered admin token (the API's bearer token,
+/// the console's sign-in), in constant time.
+pub(crate) fn token_matches(token: &SecretString, offered: &str) -> bool {
+    bool::from(offered.as_bytes().ct_eq(token.expose_secret().as_bytes()))
+}
+
 /// An admin request that failed, and its status.
-enum AdminError {
+pub(crate) enum AdminError {
     BadRequest(String),
     Ops(OpsError),
 }
@@ -74,7 +80,7 @@ impl IntoResponse for AdminError {
             AdminError::Ops(error @ OpsError::OutOfBounds(_)) => {
                 json_error(StatusCode::BAD_REQUEST, &error.to_string())
             }
-            AdminError::Ops(error @ OpsError::NotFound(_)) => {
+            AdminError::Ops(error @ (OpsError::NotFound(_) | OpsError::NoSuchEvent(_))) => {
                 json_error(StatusCode::NOT_FOUND, &error.to_string())
             }
             AdminError::Ops(error) => {
@@ -88,26 +94,26 @@ impl IntoResponse for AdminError {
     }
 }
 
-type Answer = Result<Response, AdminError>;
+pub(crate) type Answer = Result<Response, AdminError>;
 
-fn json(value: impl serde::Serialize) -> Answer {
+pub(crate) fn json(value: impl serde::Serialize) -> Answer {
     Ok(Json(value).into_response())
 }
 
 // Every value from a query, a path or a body passes `tether_shared::bounds`
 // here, as the CLI's flags do, so a bad one is a 400 naming it.
 
-fn duration(raw: Option<&str>) -> Result<Option<Duration>, AdminError> {
+pub(crate) fn duration(raw: Option<&str>) -> Result<Option<Duration>, AdminError> {
     raw.map(parse_duration)
         .transpose()
         .map_err(|e| AdminError::BadRequest(e.to_string()))
 }
 
-fn id(raw: &str) -> Result<String, AdminError> {
+pub(crate) fn id(raw: &str) -> Result<String, AdminError> {
     parse_id(raw).map_err(|e| AdminError::BadRequest(e.to_string()))
 }
 
-fn optional_id(raw: Option<&str>) -> Result<Option<String>, AdminError> {
+pub(crate) fn optional_id(raw: Option<&str>) -> Result<Option<String>, AdminError> {
     raw.map(id).transpose()
 }
 
@@ -130,7 +136,7 @@ struct StatusQuery {
     account: Option<String>,
 }
 
-async fn get_status(
+pub(crate) async fn get_status(
     State(state): State<Arc<AppState>>,
     query: Result<Query<StatusQuery>, QueryRejection>,
 ) -> Answer {
@@ -149,6 +155,8 @@ struct ListQuery {
     event_type: Option<String>,
     account: Option<String>,
     since: Option<String>,
+    /// Text the last error contains.
+    error: Option<String>,
     limit: Option<String>,
 }
 
@@ -165,6 +173,7 @@ async fn list_dead(
         event_type: optional_id(query.event_type.as_deref())?,
         account: optional_account(query.account.as_deref())?,
         since: duration(query.since.as_deref())?,
+        error_contains: optional_id(query.error.as_deref())?,
         limit: Some(limit),
         ..dlq::Filter::default()
     };
@@ -179,9 +188,10 @@ async fn show_dead(
     json(dlq::show(&state.pool, &id(&raw)?).await?)
 }
 
-/// Which dead letters: `ids`, or `all` narrowed by `type` and `since`.
+/// Which dead letters: `ids`, or `all` narrowed by `type`, `since` and
+/// `error` (text the last error contains).
 #[derive(Deserialize, Default)]
-struct Selection {
+pub(crate) struct Selection {
     #[serde(default)]
     ids: Vec<String>,
     #[serde(default)]
@@ -190,6 +200,7 @@ struct Selection {
     event_type: Option<String>,
     account: Option<String>,
     since: Option<String>,
+    error: Option<String>,
     #[serde(default)]
     dry_run: bool,
 }
@@ -211,12 +222,13 @@ impl Selection {
             event_type: optional_id(self.event_type.as_deref())?,
             account: optional_account(self.account.as_deref())?,
             since: duration(self.since.as_deref())?,
+            error_contains: optional_id(self.error.as_deref())?,
             limit: None,
         })
     }
 }
 
-async fn replay_dead(
+pub(crate) async fn replay_dead(
     State(state): State<Arc<AppState>>,
     selection: Result<Json<Selection>, JsonRejection>,
 ) -> Answer {
@@ -224,7 +236,7 @@ async fn replay_dead(
     json(dlq::replay(&state.pool, &selection.filter()?, selection.dry_run).await?)
 }
 
-async fn discard_dead(
+pub(crate) async fn discard_dead(
     State(state): State<Arc<AppState>>,
     selection: Result<Json<Selection>, JsonRejection>,
 ) -> Answer {

@@ -4,6 +4,7 @@
 mod admin;
 mod body;
 pub mod committer;
+mod console;
 pub mod error;
 mod listener;
 mod metrics;

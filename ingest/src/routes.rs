@@ -40,6 +40,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::scrape))
         .merge(crate::admin::routes(state.clone()))
+        .merge(crate::console::routes(state.clone()))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
             json_error(
@@ -220,7 +221,7 @@ async fn check_host(State(state): State<Arc<AppState>>, request: Request, next: 
 }
 
 /// `localhost:8080` -> `localhost`, `[::1]:8080` -> `[::1]`.
-fn host_name(host: &str) -> &str {
+pub(crate) fn host_name(host: &str) -> &str {
     match host.rsplit_once(':') {
         Some((name, port))
             if !name.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !port.is_empty() =>

@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
+use tether_queue::dead::{DeadJob, Position, Scan};
+
 use crate::OpsError;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -37,70 +39,191 @@ pub struct Filter {
     pub account: Option<String>,
     /// Died within this long.
     pub since: Option<Duration>,
+    /// Text the last error contains, case-insensitively.
+    pub error_contains: Option<String>,
     pub limit: Option<usize>,
 }
 
+impl Filter {
+    /// What SQL cannot check cheaply, checked on each described letter.
+    fn matches(&self, letter: &DeadLetter) -> bool {
+        (self.ids.is_empty()
+            || self
+                .ids
+                .iter()
+                .any(|id| *id == letter.id || *id == letter.job_id))
+            && self
+                .event_type
+                .as_ref()
+                .is_none_or(|t| letter.event_type.as_ref() == Some(t))
+            && self
+                .account
+                .as_ref()
+                .is_none_or(|a| letter.account.as_ref() == Some(a))
+    }
+}
+
+/// One page of dead letters and where the next one starts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    pub letters: Vec<DeadLetter>,
+    /// Give it back as `after` for the next page; `None` on the last one.
+    pub next: Option<Cursor>,
+}
+
+/// An opaque position in the dead letters, newest first: when the letter
+/// died (microseconds) and its job id, as `"<micros>.<job id>"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor(Position);
+
+impl Cursor {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (micros, job_id) = raw.split_once('.')?;
+        let died_at = match micros {
+            "-" => None,
+            _ => Some(DateTime::<Utc>::from_timestamp_micros(
+                micros.parse().ok()?,
+            )?),
+        };
+        (!job_id.is_empty() && job_id.len() <= 64).then(|| {
+            Cursor(Position {
+                died_at,
+                job_id: job_id.to_owned(),
+            })
+        })
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.died_at {
+            Some(at) => write!(f, "{}.{}", at.timestamp_micros(), self.0.job_id),
+            None => write!(f, "-.{}", self.0.job_id),
+        }
+    }
+}
+
+impl Serialize for Cursor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Jobs read per round trip while filling a page.
+const CHUNK: i64 = 500;
+
+/// Dead letters matching `filter`, newest first, at most `filter.limit`.
 pub async fn list(pool: &PgPool, filter: &Filter) -> Result<Vec<DeadLetter>, OpsError> {
-    let jobs = tether_queue::dead::list(pool, filter.since).await?;
+    Ok(page(pool, filter, None).await?.letters)
+}
+
+/// Up to `filter.limit` dead letters after `after`. Jobs are read in
+/// chunks in the dead-letter index's order and described; a page ends at
+/// a job's boundary, so the letters of one job are never split.
+pub async fn page(
+    pool: &PgPool,
+    filter: &Filter,
+    after: Option<&Cursor>,
+) -> Result<Page, OpsError> {
+    let limit = filter.limit.unwrap_or(usize::MAX);
+    let mut position = after.map(|c| c.0.clone());
+    let mut letters = Vec::new();
+    loop {
+        let jobs = tether_queue::dead::scan(
+            pool,
+            &Scan {
+                since: filter.since,
+                error_contains: filter.error_contains.as_deref(),
+                ids: &filter.ids,
+                after: position.as_ref(),
+                limit: Some(CHUNK),
+            },
+        )
+        .await?;
+        let exhausted = jobs.len() < CHUNK as usize;
+        let described = describe(pool, &jobs, filter.event_type.as_deref()).await?;
+        for job in &jobs {
+            position = Some(job.position());
+            letters.extend(letters_of(job, &described).filter(|l| filter.matches(l)));
+            if letters.len() >= limit {
+                return Ok(Page {
+                    letters,
+                    next: position.map(Cursor),
+                });
+            }
+        }
+        if exhausted {
+            return Ok(Page {
+                letters,
+                next: None,
+            });
+        }
+    }
+}
+
+/// What a letter's event is: its type, its object and its account.
+type Described = HashMap<String, (String, Option<String>, Option<String>)>;
+
+/// A Stripe event's type, object and account, or a sign-up's kind and row,
+/// by id.
+/// With `only_type`, the object of other types is not looked up: reading
+/// it from an old row means parsing its body.
+async fn describe(
+    pool: &PgPool,
+    jobs: &[DeadJob],
+    only_type: Option<&str>,
+) -> Result<Described, OpsError> {
     let event_ids: Vec<&str> = jobs
         .iter()
         .flat_map(|j| j.events.iter().map(String::as_str))
         .collect();
-    // A Stripe event's type, object and account, or a sign-up's kind and row.
-    type Described = (String, Option<String>, Option<String>);
-    let described: HashMap<String, Described> =
-        sqlx::query_as::<_, (String, String, Option<String>, Option<String>)>(
-            "SELECT id, type, payload -> 'data' -> 'object' ->> 'id', account FROM stripe_events
-         WHERE id = ANY($1)
+    Ok(sqlx::query_as::<_, (String, String, Option<String>, Option<String>)>(
+        "SELECT id, type,
+                CASE WHEN $2::text IS NULL OR type = $2
+                     THEN coalesce(object_id, tether_event_payload(body) -> 'data' -> 'object' ->> 'id')
+                END,
+                account
+         FROM received_events WHERE id = ANY($1)
          UNION ALL
          SELECT id::text, 'supabase.signup', kind || ' ' || row_id, NULL FROM supabase_signups
          WHERE id::text = ANY($1)",
-        )
-        .bind(&event_ids)
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .map(|(id, event_type, object, account)| (id, (event_type, object, account)))
-        .collect();
-    let mut letters = Vec::new();
-    for job in jobs {
-        let ids = if job.events.is_empty() {
-            vec![job.job_id.clone()]
-        } else {
-            job.events.clone()
+    )
+    .bind(&event_ids)
+    .bind(only_type)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|(id, event_type, object, account)| (id, (event_type, object, account)))
+    .collect())
+}
+
+/// One letter per event the job names (one for the job itself when its
+/// payload is unreadable).
+fn letters_of<'a>(
+    job: &'a DeadJob,
+    described: &'a Described,
+) -> impl Iterator<Item = DeadLetter> + 'a {
+    let ids = if job.events.is_empty() {
+        vec![job.job_id.clone()]
+    } else {
+        job.events.clone()
+    };
+    ids.into_iter().map(move |id| {
+        let (event_type, object_id, account) = match described.get(&id).cloned() {
+            Some((event_type, object_id, account)) => (Some(event_type), object_id, account),
+            None => (None, None, None),
         };
-        for id in ids {
-            let (event_type, object_id, account) = match described.get(&id).cloned() {
-                Some((event_type, object_id, account)) => (Some(event_type), object_id, account),
-                None => (None, None, None),
-            };
-            letters.push(DeadLetter {
-                id,
-                job_id: job.job_id.clone(),
-                event_type,
-                object_id,
-                account,
-                attempts: job.attempts,
-                last_error: job.last_error.clone(),
-                died_at: job.died_at,
-            });
+        DeadLetter {
+            id,
+            job_id: job.job_id.clone(),
+            event_type,
+            object_id,
+            account,
+            attempts: job.attempts,
+            last_error: job.last_error.clone(),
+            died_at: job.died_at,
         }
-    }
-    letters.retain(|l| {
-        (filter.ids.is_empty() || filter.ids.iter().any(|id| *id == l.id || *id == l.job_id))
-            && filter
-                .event_type
-                .as_ref()
-                .is_none_or(|t| l.event_type.as_ref() == Some(t))
-            && filter
-                .account
-                .as_ref()
-                .is_none_or(|a| l.account.as_ref() == Some(a))
-    });
-    if let Some(limit) = filter.limit {
-        letters.truncate(limit);
-    }
-    Ok(letters)
+    })
 }
 
 /// One attempt at an event, from `webhook_logs`.
@@ -137,21 +260,7 @@ pub async fn show(pool: &PgPool, id: &str) -> Result<Detail, OpsError> {
         .into_iter()
         .next()
         .ok_or_else(|| OpsError::NotFound(id.to_owned()))?;
-    let history = sqlx::query_as::<_, (DateTime<Utc>, Option<i32>, String, Option<String>)>(
-        "SELECT created_at, attempt, status, error_message FROM webhook_logs
-         WHERE event_id = $1 ORDER BY created_at, id",
-    )
-    .bind(&letter.id)
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(|(at, attempt, status, error)| Attempt {
-        at,
-        attempt,
-        status,
-        error,
-    })
-    .collect();
+    let history = history(pool, &letter.id).await?;
     let (payload, body) = stored_body(pool, &letter.id).await?;
     Ok(Detail {
         letter,
@@ -161,10 +270,31 @@ pub async fn show(pool: &PgPool, id: &str) -> Result<Detail, OpsError> {
     })
 }
 
+/// Every `webhook_logs` row of an event, oldest first.
+pub(crate) async fn history(pool: &PgPool, event_id: &str) -> Result<Vec<Attempt>, OpsError> {
+    Ok(
+        sqlx::query_as::<_, (DateTime<Utc>, Option<i32>, String, Option<String>)>(
+            "SELECT created_at, attempt, status, error_message FROM webhook_logs
+             WHERE event_id = $1 ORDER BY created_at, id",
+        )
+        .bind(event_id)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|(at, attempt, status, error)| Attempt {
+            at,
+            attempt,
+            status,
+            error,
+        })
+        .collect(),
+    )
+}
+
 /// The letter's stored body: parsed, and raw when jsonb cannot read it.
 /// The body is read as text, never through a jsonb cast, so no stored
 /// event can make this fail.
-async fn stored_body(
+pub(crate) async fn stored_body(
     pool: &PgPool,
     id: &str,
 ) -> Result<(Option<serde_json::Value>, Option<String>), OpsError> {

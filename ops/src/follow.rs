@@ -44,7 +44,7 @@ pub async fn poll(
     first_since: Duration,
 ) -> Result<Polled, ReconcileError> {
     let now = chrono::Utc::now().timestamp();
-    let cursor = match saved_cursor(pool).await? {
+    let cursor = match cursor(pool).await? {
         Some(cursor) => cursor,
         None => now - first_since.as_secs() as i64,
     };
@@ -90,7 +90,8 @@ fn is_transient(error: &ReconcileError) -> bool {
     }
 }
 
-async fn saved_cursor(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
+/// The saved cursor: the `created` (Unix seconds) polling resumes from.
+pub(crate) async fn cursor(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
     Ok(settings::get(pool, CURSOR)
         .await?
         .and_then(|v| v.parse().ok()))

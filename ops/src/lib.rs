@@ -12,8 +12,11 @@ pub mod dlq;
 pub mod follow;
 pub mod link_user;
 mod locks;
+pub mod lookup;
+pub mod progress;
 pub mod prune;
 pub mod reconcile;
+pub mod rejected;
 pub mod replay;
 pub mod setup;
 pub mod signups;
@@ -30,6 +33,8 @@ pub enum OpsError {
     Queue(#[from] tether_queue::QueueError),
     #[error("no dead letter with id {0}")]
     NotFound(String),
+    #[error("no stored event with id {0}")]
+    NoSuchEvent(String),
     /// A caller passed a value past `tether_shared::bounds`; the front ends
     /// check first, so this is the last guard, not the usual path.
     #[error(transparent)]

@@ -21,9 +21,58 @@ pub struct DeadJob {
     pub died_at: Option<DateTime<Utc>>,
 }
 
+/// Which dead letters a [`scan`] reads, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct Scan<'a> {
+    /// Died within this long.
+    pub since: Option<Duration>,
+    /// Text the last error contains, compared case-insensitively.
+    pub error_contains: Option<&'a str>,
+    /// Job ids, or event ids the job names; empty means any. Matched
+    /// loosely here (the id, quoted, inside the payload); callers check
+    /// the decoded payload.
+    pub ids: &'a [String],
+    /// Start after this position (keyset pagination): never an OFFSET, so
+    /// the thousandth page costs what the first does.
+    pub after: Option<&'a Position>,
+    pub limit: Option<i64>,
+}
+
+/// Where a dead letter sorts: when it died, then its job id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    /// Always set for a letter tether killed; `None` sorts last.
+    pub died_at: Option<DateTime<Utc>>,
+    pub job_id: String,
+}
+
+impl DeadJob {
+    pub fn position(&self) -> Position {
+        Position {
+            died_at: self.died_at,
+            job_id: self.job_id.clone(),
+        }
+    }
+}
+
 /// Every dead letter, newest first; with `since`, only those that died
 /// within it.
 pub async fn list(pool: &PgPool, since: Option<Duration>) -> Result<Vec<DeadJob>, QueueError> {
+    scan(
+        pool,
+        &Scan {
+            since,
+            ..Scan::default()
+        },
+    )
+    .await
+}
+
+/// Dead letters in the order of the dead-letter index (migration
+/// 20261205000100): newest first, by `coalesce(done_at, '-infinity')`
+/// then id. The status is a literal so the planner can use that partial
+/// index.
+pub async fn scan(pool: &PgPool, scan: &Scan<'_>) -> Result<Vec<DeadJob>, QueueError> {
     type Row = (
         String,
         String,
@@ -34,13 +83,25 @@ pub async fn list(pool: &PgPool, since: Option<Duration>) -> Result<Vec<DeadJob>
     );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, job_type, job, attempts, last_result->>'Err', done_at FROM apalis.jobs
-         WHERE job_type = ANY($1) AND status = $2
-           AND ($3::float8 IS NULL OR done_at >= now() - make_interval(secs => $3))
-         ORDER BY done_at DESC NULLS LAST, id DESC",
+         WHERE status = 'Killed' AND job_type = ANY($1)
+           AND ($2::float8 IS NULL OR done_at >= now() - make_interval(secs => $2))
+           AND ($3::text IS NULL OR strpos(lower(last_result->>'Err'), lower($3)) > 0)
+           AND (cardinality($4::text[]) = 0 OR id = ANY($4)
+                OR EXISTS (SELECT 1 FROM unnest($4::text[]) AS wanted(id)
+                           WHERE position(convert_to(chr(34) || wanted.id || chr(34), 'UTF8') IN job) > 0))
+           AND ($6::text IS NULL
+                OR (coalesce(done_at, '-infinity'::timestamptz), id)
+                   < (coalesce($5::timestamptz, '-infinity'::timestamptz), $6::text))
+         ORDER BY coalesce(done_at, '-infinity'::timestamptz) DESC, id DESC
+         LIMIT $7",
     )
     .bind(JOB_TYPES)
-    .bind(JobStatus::Killed.as_str())
-    .bind(since.map(|s| s.as_secs_f64()))
+    .bind(scan.since.map(|s| s.as_secs_f64()))
+    .bind(scan.error_contains)
+    .bind(scan.ids)
+    .bind(scan.after.map(|p| p.died_at))
+    .bind(scan.after.map(|p| p.job_id.as_str()))
+    .bind(scan.limit)
     .fetch_all(pool)
     .await?;
     Ok(rows

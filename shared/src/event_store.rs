@@ -34,10 +34,11 @@ pub async fn store(
     events: &[NewEvent<'_>],
 ) -> Result<HashSet<String>, StoreError> {
     let new_ids: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO received_events (id, type, api_version, created, livemode, account, body)
-         SELECT id, type, api_version, to_timestamp(created), livemode, account, body
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[], $6::text[], $7::text[])
-              AS e(id, type, api_version, created, livemode, account, body)
+        "INSERT INTO received_events (id, type, api_version, created, livemode, account, body, object_id)
+         SELECT id, type, api_version, to_timestamp(created), livemode, account, body, object_id
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[], $6::text[], $7::text[],
+                     $8::text[])
+              AS e(id, type, api_version, created, livemode, account, body, object_id)
          ON CONFLICT (id) DO NOTHING
          RETURNING id",
     )
@@ -48,6 +49,7 @@ pub async fn store(
     .bind(events.iter().map(|e| e.envelope.livemode).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.envelope.account.as_deref()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.body).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.envelope.object_id.as_deref()).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     let new: HashSet<String> = new_ids.iter().cloned().collect();

@@ -84,6 +84,7 @@ impl Selection {
             account: self.account.clone(),
             since: self.since,
             limit: None,
+            ..Filter::default()
         }
     }
 }

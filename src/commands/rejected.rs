@@ -3,8 +3,8 @@
 //! Stripe event), and redeliveries whose body differed from the stored
 //! event. Newest first.
 
-use chrono::{DateTime, Utc};
 use clap::Args;
+use tether_ops::rejected;
 use tether_shared::{bounds::MAX_LIMIT, config::DatabaseConfig, db};
 
 #[derive(Args)]
@@ -21,31 +21,17 @@ pub struct Rejected {
     pub json: bool,
 }
 
-type Row = (
-    DateTime<Utc>,
-    Option<String>,
-    Option<String>,
-    String,
-    i32,
-    Option<String>,
-);
-
 pub async fn run(args: Rejected) -> anyhow::Result<()> {
     let pool = db::connect(&args.db).await?;
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT received_at, event_id, event_type, reason, body_bytes, body_excerpt
-         FROM rejected_deliveries ORDER BY received_at DESC LIMIT $1",
-    )
-    .bind(args.limit)
-    .fetch_all(&pool)
-    .await?;
+    let rows = rejected::list(&pool, args.limit).await?;
     if args.json {
         let out: Vec<serde_json::Value> = rows
             .into_iter()
-            .map(|(at, id, event_type, reason, bytes, excerpt)| {
+            .map(|r| {
                 serde_json::json!({
-                    "received_at": at.to_rfc3339(), "event_id": id, "type": event_type,
-                    "reason": reason, "body_bytes": bytes, "body_excerpt": excerpt,
+                    "received_at": r.received_at.to_rfc3339(), "event_id": r.event_id,
+                    "type": r.event_type, "reason": r.reason, "body_bytes": r.body_bytes,
+                    "body_excerpt": r.body_excerpt,
                 })
             })
             .collect();
@@ -55,13 +41,14 @@ pub async fn run(args: Rejected) -> anyhow::Result<()> {
     if rows.is_empty() {
         println!("no rejected deliveries");
     }
-    for (at, id, event_type, reason, bytes, _) in rows {
+    for r in rows {
         println!(
-            "{}  {:<32}  {:<36}  {:>8} B  {reason}",
-            at.format("%Y-%m-%d %H:%M:%S"),
-            id.as_deref().unwrap_or("-"),
-            event_type.as_deref().unwrap_or("-"),
-            bytes
+            "{}  {:<32}  {:<36}  {:>8} B  {}",
+            r.received_at.format("%Y-%m-%d %H:%M:%S"),
+            r.event_id.as_deref().unwrap_or("-"),
+            r.event_type.as_deref().unwrap_or("-"),
+            r.body_bytes,
+            r.reason
         );
     }
     Ok(())
