@@ -27,6 +27,11 @@ const Console = (() => {
     return node;
   }
 
+  /** Replaces `root`'s children, skipping the absent ones. */
+  function fill(root, ...children) {
+    root.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  }
+
   class SignedOut extends Error {}
 
   async function api(path, { method = 'GET', body } = {}) {
@@ -196,5 +201,5 @@ const Console = (() => {
 
   document.addEventListener('DOMContentLoaded', start);
 
-  return { el, api, register, go, notice, failed, confirm, ago, duration, time, eventLink, table };
+  return { el, fill, api, register, go, notice, failed, confirm, ago, duration, time, eventLink, table };
 })();

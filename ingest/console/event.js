@@ -77,7 +77,7 @@
         el('pre', { text: JSON.stringify(d.object.row, null, 2) }))
       : el('section', { id: 'synced-row' }, el('h2', { text: 'Synced row' }),
         el('p', { class: 'muted', text: 'No synced row for this event\'s object.' }));
-    root.replaceChildren(
+    Console.fill(root, 
       el('h1', {}, el('code', { id: 'event-id', text: d.id })),
       message ? notice(message) : null,
       el('dl', { class: 'facts card' },

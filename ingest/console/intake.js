@@ -25,7 +25,7 @@
           el('td', { text: k.finished_at ? 'finished ' + time(k.finished_at) : 'in progress or interrupted' }),
           el('td', {}, el('code', { text: k.starting_after || '-' }))));
         const cursor = intake.progress.follow_cursor;
-        body.replaceChildren(
+        Console.fill(body, 
           el('h2', { text: 'Rejected deliveries' }),
           rejected.length
             ? Console.table(['received', 'event', 'type', 'reason', { class: 'num', text: 'bytes' }], rejected, { id: 'rejected' })

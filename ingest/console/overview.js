@@ -66,7 +66,7 @@
     const byType = Object.entries(last.by_type).map(([type, outcomes]) => el('tr', {},
       el('td', { text: type }),
       el('td', {}, Object.entries(outcomes).map(([s, n]) => el('span', { class: 'status-' + s, text: `${s} ${n}  ` })))));
-    root.replaceChildren(
+    Console.fill(root, 
       check,
       el('div', { class: 'cards' },
         metric('pending', q.pending, 'queue-pending'),

@@ -35,7 +35,7 @@
     (async () => {
       try {
         const found = await api('search?q=' + encodeURIComponent(q));
-        results.replaceChildren(
+        Console.fill(results, 
           found.event ? el('p', {}, 'Event ', eventLink(found.event.id), ` (${found.event.event_type})`) : null,
           el('h2', { text: 'Synced row' }),
           found.object

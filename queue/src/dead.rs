@@ -29,8 +29,8 @@ pub struct Scan<'a> {
     /// Text the last error contains, compared case-insensitively.
     pub error_contains: Option<&'a str>,
     /// Job ids, or event ids the job names; empty means any. Matched
-    /// loosely here (the id, quoted, inside the payload); callers check
-    /// the decoded payload.
+    /// loosely here (the id anywhere in the payload: a JSON list of
+    /// events, or a sign-up's bare id); callers check the decoded payload.
     pub ids: &'a [String],
     /// Start after this position (keyset pagination): never an OFFSET, so
     /// the thousandth page costs what the first does.
@@ -88,7 +88,7 @@ pub async fn scan(pool: &PgPool, scan: &Scan<'_>) -> Result<Vec<DeadJob>, QueueE
            AND ($3::text IS NULL OR strpos(lower(last_result->>'Err'), lower($3)) > 0)
            AND (cardinality($4::text[]) = 0 OR id = ANY($4)
                 OR EXISTS (SELECT 1 FROM unnest($4::text[]) AS wanted(id)
-                           WHERE position(convert_to(chr(34) || wanted.id || chr(34), 'UTF8') IN job) > 0))
+                           WHERE position(convert_to(wanted.id, 'UTF8') IN job) > 0))
            AND ($6::text IS NULL
                 OR (coalesce(done_at, '-infinity'::timestamptz), id)
                    < (coalesce($5::timestamptz, '-infinity'::timestamptz), $6::text))

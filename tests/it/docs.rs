@@ -218,6 +218,7 @@ fn the_readmes_routes_are_the_ones_ingest_serves() {
     let sources = [
         include_str!("../../ingest/src/routes.rs"),
         include_str!("../../ingest/src/admin.rs"),
+        include_str!("../../ingest/src/console/mod.rs"),
     ];
     let served: BTreeSet<String> = sources
         .iter()

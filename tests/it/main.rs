@@ -4,10 +4,12 @@
 mod bench;
 mod billing;
 mod billing_fixtures;
+mod browser;
 mod checkout_line_items;
 mod compose;
 mod config;
 mod connect;
+mod console;
 mod coupons;
 mod credit_notes;
 mod deploy;

@@ -31,10 +31,8 @@ use crate::{admin, error::json_error, state::AppState};
 
 pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
     let api = Router::new()
-        .route(
-            "/console/api/session",
-            get(session::current).post(session::sign_in),
-        )
+        .route("/console/api/session", get(session::current))
+        .route("/console/api/session", post(session::sign_in))
         .route("/console/api/session/end", post(session::sign_out))
         .route("/console/api/status", get(admin::get_status))
         .route("/console/api/dead-letters", get(dead_letters::list))
