@@ -49,7 +49,7 @@ pub async fn store(
     .bind(events.iter().map(|e| e.envelope.livemode).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.envelope.account.as_deref()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.body).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.envelope.object_id.as_deref()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| indexed_object_id(e.envelope)).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     let new: HashSet<String> = new_ids.iter().cloned().collect();
@@ -70,6 +70,16 @@ pub async fn store(
     }
     record_mismatches(conn, &repeated).await?;
     Ok(new)
+}
+
+/// The object id kept for lookups, when it is one: an id longer than any
+/// Stripe id (a hostile or broken body) is not kept, since an index entry
+/// that large would refuse the event itself.
+fn indexed_object_id(envelope: &EventEnvelope) -> Option<&str> {
+    envelope
+        .object_id
+        .as_deref()
+        .filter(|id| id.chars().count() <= crate::bounds::MAX_ID_CHARS)
 }
 
 /// A redelivery is answered as a duplicate; one whose body differs from
