@@ -47,7 +47,7 @@ SELECT 'evt_bench' || lpad(i::text, 10, '0'),
        false, NULL,
        json_build_object('id', 'evt_bench' || lpad(i::text, 10, '0'), 'object', 'event',
          'type', 'customer.updated', 'api_version', '2026-07-29.dahlia', 'livemode', false,
-         'created', extract(epoch FROM now())::int8 - ($EVENTS - i) * 2592000 / $EVENTS,
+         'created', extract(epoch FROM now())::int8 - ($EVENTS - i)::int8 * 2592000 / $EVENTS,
          'data', json_build_object('object', json_build_object(
            'id', 'cus_bench' || (i / 10), 'object', 'customer',
            'email', 'customer' || (i / 10) || '@example.com', 'name', 'Customer ' || (i / 10),

@@ -423,3 +423,30 @@ fn job_ids(letters: &[DeadLetter]) -> Vec<String> {
     ids.dedup();
     ids
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_reads_back_as_itself_and_nothing_else_is_one() {
+        let at = DateTime::<Utc>::from_timestamp_micros(1_780_000_000_123_456).unwrap();
+        for died_at in [Some(at), None] {
+            let cursor = Cursor(Position {
+                died_at,
+                job_id: "01JABCDEF.with.dots".into(),
+            });
+            assert_eq!(Cursor::parse(&cursor.to_string()), Some(cursor));
+        }
+        for bad in [
+            "",
+            "x",
+            "123",
+            "123.",
+            "abc.job",
+            "99999999999999999999.job",
+        ] {
+            assert_eq!(Cursor::parse(bad), None, "{bad:?}");
+        }
+    }
+}
