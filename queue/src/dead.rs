@@ -28,6 +28,11 @@ pub struct Scan<'a> {
     pub since: Option<Duration>,
     /// Text the last error contains, compared case-insensitively.
     pub error_contains: Option<&'a str>,
+    /// The type of an event the job names (`supabase.signup` for a
+    /// sign-up). A prefilter too: the events' ids are read from the
+    /// payload's text, so a type filter costs one round trip, not one per
+    /// chunk of letters.
+    pub event_type: Option<&'a str>,
     /// Job ids, or event ids the job names; empty means any. Matched
     /// loosely here (the id anywhere in the payload: a JSON list of
     /// events, or a sign-up's bare id); callers check the decoded payload.
@@ -54,6 +59,10 @@ impl DeadJob {
         }
     }
 }
+
+/// A quoted `evt_` id in a job's payload (read as `encode(job, 'escape')`,
+/// which never fails, whatever the bytes).
+const QUOTED_EVENT_ID: &str = r#""(evt_[^"\\]*)""#;
 
 /// Every dead letter, newest first; with `since`, only those that died
 /// within it.
@@ -92,6 +101,11 @@ pub async fn scan(pool: &PgPool, scan: &Scan<'_>) -> Result<Vec<DeadJob>, QueueE
            AND ($6::text IS NULL
                 OR (coalesce(done_at, '-infinity'::timestamptz), id)
                    < (coalesce($5::timestamptz, '-infinity'::timestamptz), $6::text))
+           AND ($8::text IS NULL
+                OR ($8 = 'supabase.signup' AND job_type = $9)
+                OR EXISTS (SELECT 1 FROM regexp_matches(encode(job, 'escape'), $10, 'g') AS named(id)
+                           JOIN received_events r ON r.id = named.id[1]
+                           WHERE r.type = $8))
          ORDER BY coalesce(done_at, '-infinity'::timestamptz) DESC, id DESC
          LIMIT $7",
     )
@@ -102,6 +116,9 @@ pub async fn scan(pool: &PgPool, scan: &Scan<'_>) -> Result<Vec<DeadJob>, QueueE
     .bind(scan.after.map(|p| p.died_at))
     .bind(scan.after.map(|p| p.job_id.as_str()))
     .bind(scan.limit)
+    .bind(scan.event_type)
+    .bind(SIGNUP_QUEUE)
+    .bind(QUOTED_EVENT_ID)
     .fetch_all(pool)
     .await?;
     Ok(rows
