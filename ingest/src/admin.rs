@@ -132,7 +132,7 @@ fn body<T>(read: Result<Json<T>, JsonRejection>) -> Result<T, AdminError> {
 }
 
 #[derive(Deserialize, Default)]
-struct StatusQuery {
+pub(crate) struct StatusQuery {
     account: Option<String>,
 }
 

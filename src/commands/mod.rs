@@ -72,7 +72,8 @@ pub enum Command {
         #[command(flatten)]
         db: DatabaseConfig,
         #[command(flatten)]
-        ingest: IngestConfig,
+        // Boxed: the biggest of the commands' arguments (clippy's variant size).
+        ingest: Box<IngestConfig>,
         #[command(flatten)]
         worker: WorkerConfig,
         #[command(flatten)]
@@ -146,7 +147,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             worker,
             stripe,
             apps,
-        } => serve::up(&db, ingest, &worker, &stripe, &apps).await,
+        } => serve::up(&db, *ingest, &worker, &stripe, &apps).await,
         Command::SendTestEvent(args) => send_test_event::run(args).await,
         Command::Rejected(args) => rejected::run(args).await,
         Command::Bench(args) => tether_bench::run(*args).await,
