@@ -72,7 +72,7 @@ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name)
 GRANT USAGE ON SCHEMA :"schema", apalis TO tether_ingest, tether_worker;
 
 -- ingest ---------------------------------------------------------------------
-GRANT INSERT (id, type, api_version, created, livemode, account, body),
+GRANT INSERT (id, type, api_version, created, livemode, account, object_id, body),
       SELECT (id, body)
   ON :"schema".received_events TO tether_ingest;
 GRANT INSERT (event_id, event_type, reason, body_excerpt, body_bytes)
