@@ -14,7 +14,7 @@
       type: params.get('type') || '',
       since: params.get('since') || '',
       error: params.get('error') || '',
-      // A Connect account filter goes here, beside `type`.
+      account: params.get('account') || '',
     };
   }
 
@@ -36,16 +36,20 @@
     const sinceSelect = el('select', { id: 'filter-since', name: 'since' },
       AGES.map(([value, label]) => el('option', { value, selected: value === filter.since, text: label })));
     const errorInput = el('input', { id: 'filter-error', name: 'error', value: filter.error, placeholder: 'text in the error' });
+    const accountInput = el('input', { id: 'filter-account', name: 'account', value: filter.account, placeholder: 'acct_...' });
     const form = el('form', {
       class: 'toolbar', role: 'search',
       onsubmit: (event) => {
         event.preventDefault();
-        go('dead-letters', '', query({ type: typeInput.value.trim(), since: sinceSelect.value, error: errorInput.value.trim() }));
+        go('dead-letters', '', query({
+          type: typeInput.value.trim(), since: sinceSelect.value, error: errorInput.value.trim(), account: accountInput.value.trim(),
+        }));
       },
     },
       el('label', {}, 'Event type', typeInput),
       el('label', {}, 'Died', sinceSelect),
       el('label', {}, 'Error contains', errorInput),
+      el('label', {}, 'Connected account', accountInput),
       el('button', { type: 'submit', id: 'apply-filter', text: 'Filter' }),
       el('button', { type: 'button', text: 'Clear', onclick: () => go('dead-letters') }));
 
@@ -78,6 +82,7 @@
         if (filter.type) body.type = filter.type;
         if (filter.since) body.since = filter.since;
         if (filter.error) body.error = filter.error;
+        if (filter.account) body.account = filter.account;
         return body;
       }
       return { ids: [...selected] };
@@ -118,6 +123,7 @@
         el('td', {}, box),
         el('td', {}, eventLink(letter.id)),
         el('td', { text: letter.event_type || '-' }),
+        el('td', { class: 'account', text: letter.account || '-' }),
         el('td', {}, letter.object_id ? el('a', { href: '#/search?q=' + encodeURIComponent(letter.object_id), text: letter.object_id }) : '-'),
         el('td', { class: 'num', text: letter.attempts }),
         el('td', { class: 'error', text: letter.last_error || '-' }),
@@ -136,7 +142,7 @@
           },
         });
         tableHolder.replaceChildren(letters.length
-          ? Console.table([{ text: '' }, 'event', 'type', 'object', { class: 'num', text: 'attempts' }, 'last error', 'died'],
+          ? Console.table([{ text: '' }, 'event', 'type', 'account', 'object', { class: 'num', text: 'attempts' }, 'last error', 'died'],
             letters.map(row), { id: 'letters' })
           : el('p', { class: 'muted', id: 'no-letters', text: 'No dead letters match.' }));
         const head = tableHolder.querySelector('thead th');

@@ -117,7 +117,7 @@ pub(crate) fn optional_id(raw: Option<&str>) -> Result<Option<String>, AdminErro
     raw.map(id).transpose()
 }
 
-fn optional_account(raw: Option<&str>) -> Result<Option<String>, AdminError> {
+pub(crate) fn optional_account(raw: Option<&str>) -> Result<Option<String>, AdminError> {
     raw.map(|raw| {
         tether_shared::bounds::parse_account(raw).map_err(|e| AdminError::BadRequest(e.to_string()))
     })

@@ -135,6 +135,7 @@ pub async fn page(
                 since: filter.since,
                 error_contains: filter.error_contains.as_deref(),
                 event_type: filter.event_type.as_deref(),
+                account: filter.account.as_deref(),
                 ids: &filter.ids,
                 after: position.as_ref(),
                 limit: Some(CHUNK),

@@ -33,6 +33,9 @@ pub struct Scan<'a> {
     /// payload's text, so a type filter costs one round trip, not one per
     /// chunk of letters.
     pub event_type: Option<&'a str>,
+    /// The connected account of an event the job names, prefiltered the
+    /// same way (a sign-up has none).
+    pub account: Option<&'a str>,
     /// Job ids, or event ids the job names; empty means any. Matched
     /// loosely here (the id anywhere in the payload: a JSON list of
     /// events, or a sign-up's bare id); callers check the decoded payload.
@@ -106,6 +109,10 @@ pub async fn scan(pool: &PgPool, scan: &Scan<'_>) -> Result<Vec<DeadJob>, QueueE
                 OR EXISTS (SELECT 1 FROM regexp_matches(encode(job, 'escape'), $10, 'g') AS named(id)
                            JOIN received_events r ON r.id = named.id[1]
                            WHERE r.type = $8))
+           AND ($11::text IS NULL
+                OR EXISTS (SELECT 1 FROM regexp_matches(encode(job, 'escape'), $10, 'g') AS named(id)
+                           JOIN received_events r ON r.id = named.id[1]
+                           WHERE r.account = $11))
          ORDER BY coalesce(done_at, '-infinity'::timestamptz) DESC, id DESC
          LIMIT $7",
     )
@@ -119,6 +126,7 @@ pub async fn scan(pool: &PgPool, scan: &Scan<'_>) -> Result<Vec<DeadJob>, QueueE
     .bind(scan.event_type)
     .bind(SIGNUP_QUEUE)
     .bind(QUOTED_EVENT_ID)
+    .bind(scan.account)
     .fetch_all(pool)
     .await?;
     Ok(rows

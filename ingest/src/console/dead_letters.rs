@@ -10,7 +10,7 @@ use tether_ops::dlq;
 use tether_shared::bounds::parse_limit;
 
 use crate::{
-    admin::{AdminError, Answer, duration, json, optional_id},
+    admin::{AdminError, Answer, duration, json, optional_account, optional_id},
     state::AppState,
 };
 
@@ -23,7 +23,8 @@ pub struct PageQuery {
     event_type: Option<String>,
     since: Option<String>,
     error: Option<String>,
-    // A filter by Connect account goes here, passed to `dlq::Filter`.
+    /// A connected account's id (`acct_...`).
+    account: Option<String>,
     after: Option<String>,
     limit: Option<String>,
 }
@@ -48,6 +49,7 @@ pub async fn list(
         event_type: optional_id(nonempty(&query.event_type))?,
         since: duration(nonempty(&query.since))?,
         error_contains: optional_id(nonempty(&query.error))?,
+        account: optional_account(nonempty(&query.account))?,
         limit: Some(limit),
         ..dlq::Filter::default()
     };
