@@ -16,6 +16,12 @@ use crate::worker_support::KillOnDrop;
 
 /// The key WebDriver names an element by.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// WebDriver's codes for the keys the keyboard tests press.
+pub const TAB: &str = "\u{E004}";
+pub const SHIFT: &str = "\u{E008}";
+pub const ENTER: &str = "\u{E007}";
+pub const SPACE: &str = " ";
+
 /// How long a wait for the page gives up after: an upper bound, never a
 /// measurement.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -189,6 +195,59 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Presses `keys` one after another on whatever has the focus, as a
+    /// person at the keyboard does (WebDriver's key codes: `TAB`, `ENTER`,
+    /// `SPACE`, `ESCAPE`, or plain characters).
+    pub async fn press(&self, keys: &str) {
+        let actions: Vec<Value> = keys
+            .chars()
+            .flat_map(|k| {
+                let k = k.to_string();
+                [
+                    json!({ "type": "keyDown", "value": k }),
+                    json!({ "type": "keyUp", "value": k }),
+                ]
+            })
+            .collect();
+        let answer = self
+            .post(
+                "/actions",
+                json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] }),
+            )
+            .await;
+        assert!(answer.is_null(), "pressing keys: {answer}");
+    }
+
+    /// Presses Tab (or Shift+Tab) until the focus is on `css`, and fails
+    /// when it never gets there: the element is out of the keyboard's reach.
+    pub async fn tab_to(&self, css: &str, backwards: bool) {
+        let focused = format!(
+            "arguments[arguments.length - 1](document.activeElement !== null
+               && document.activeElement.matches({}))",
+            json!(css)
+        );
+        for _ in 0..80 {
+            if self.run_async(&focused).await == json!(true) {
+                return;
+            }
+            let tab = json!({ "type": "keyDown", "value": TAB });
+            let untab = json!({ "type": "keyUp", "value": TAB });
+            let actions = if backwards {
+                json!([{ "type": "keyDown", "value": SHIFT }, tab, untab, { "type": "keyUp", "value": SHIFT }])
+            } else {
+                json!([tab, untab])
+            };
+            let answer = self
+                .post(
+                    "/actions",
+                    json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] }),
+                )
+                .await;
+            assert!(answer.is_null(), "pressing Tab: {answer}");
+        }
+        panic!("Tab never reached {css:?}");
     }
 
     /// Runs `script` in the page; it calls `arguments[arguments.length -

@@ -6,10 +6,13 @@
 use serde_json::{Value, json};
 
 use crate::{
-    browser::Browser,
+    browser::{Browser, ENTER, SPACE},
     helpers::TestApp,
     operators::dead_letter,
-    worker_support::{count, let_payment_writes_succeed, spawn_worker},
+    worker_support::{
+        count, drain, fixture_at, let_payment_writes_succeed, make_payment_writes_fail, post_ok,
+        spawn_worker, worker_config,
+    },
 };
 
 const TOKEN: &str = "console-test-admin-token";
@@ -145,6 +148,108 @@ async fn a_post_without_the_csrf_token_is_refused_in_the_browser() {
         .await,
         1
     );
+}
+
+#[tokio::test]
+async fn an_operator_replays_a_dead_letter_with_the_keyboard_alone() {
+    let app = console_app().await;
+    let id = dead_letter(&app).await;
+    let_payment_writes_succeed(&app.pool).await;
+    let browser = Browser::start().await;
+    browser.goto(&format!("http://{}/console/", app.addr)).await;
+
+    browser.tab_to("#token", false).await;
+    browser.press(&format!("{TOKEN}{ENTER}")).await;
+    browser.wait_for_text("#check", "dead letter").await;
+    browser
+        .tab_to("#nav a[data-page='dead-letters']", true)
+        .await;
+    browser.press(ENTER).await;
+    browser.find(&format!("tr[data-letter='{id}']")).await;
+
+    browser
+        .tab_to(&format!("input[data-id='{id}']"), false)
+        .await;
+    browser.press(SPACE).await;
+    browser.wait_for_text("#selection", "1 selected").await;
+    browser.tab_to("#replay", true).await;
+    browser.press(ENTER).await;
+    browser
+        .wait_for_text("#confirm-text", "Replay 1 dead letter")
+        .await;
+    // The dialog opens on Cancel: Enter there changes nothing.
+    browser.tab_to("#confirm-ok", false).await;
+    browser.press(ENTER).await;
+    browser.wait_for_text("#dlq-status", "Replayed 1").await;
+    assert_eq!(
+        count(
+            &app.pool,
+            "SELECT count(*) FROM apalis.jobs WHERE status = 'Killed'"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn dead_letters_are_filtered_by_connected_account_and_replayed_by_it() {
+    let app = console_app().await;
+    make_payment_writes_fail(&app.pool, "pi_doomed").await;
+    let mut ids = Vec::new();
+    for (created, account) in [
+        (1_780_000_000, None),
+        (1_780_000_010, Some("acct_1Connected")),
+    ] {
+        let mut event = fixture_at("payment_intent.succeeded", created);
+        event["data"]["object"]["id"] = json!("pi_doomed");
+        if let Some(account) = account {
+            event["account"] = json!(account);
+        }
+        post_ok(&app, &event).await;
+        ids.push(event["id"].as_str().unwrap().to_owned());
+    }
+    for _ in 0..worker_config().max_attempts {
+        drain(&app.pool).await;
+        tether_queue::test_support::make_retries_due(&app.pool)
+            .await
+            .unwrap();
+    }
+    let (platform, connected) = (&ids[0], &ids[1]);
+    let browser = Browser::start().await;
+    sign_in(&browser, &app, TOKEN).await;
+    browser.wait_for_text("#queue-dead", "2").await;
+    browser.click("#nav a[data-page='dead-letters']").await;
+    browser.find(&format!("tr[data-letter='{platform}']")).await;
+    let listed = browser
+        .text(&format!("tr[data-letter='{connected}']"))
+        .await;
+    assert!(listed.contains("acct_1Connected"), "{listed}");
+
+    browser
+        .type_into("#filter-account", "acct_1Connected")
+        .await;
+    browser.click("#apply-filter").await;
+    browser
+        .wait_for_text("#selection", "nothing selected")
+        .await;
+    let table = browser.wait_for_text("#letters", connected).await;
+    assert!(!table.contains(platform.as_str()), "{table}");
+
+    browser.click("#select-all-matching").await;
+    browser.click("#replay").await;
+    browser
+        .wait_for_text("#confirm-text", "Replay 1 dead letter")
+        .await;
+    browser.click("#confirm-ok").await;
+    browser.wait_for_text("#dlq-status", "Replayed 1").await;
+    let still_dead: Vec<String> = sqlx::query_scalar(
+        "SELECT convert_from(job, 'UTF8') FROM apalis.jobs WHERE status = 'Killed'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(still_dead.len(), 1, "{still_dead:?}");
+    assert!(still_dead[0].contains(platform.as_str()), "{still_dead:?}");
 }
 
 /// A session as a script holds it: its cookie and CSRF token.
@@ -334,7 +439,7 @@ async fn the_console_is_not_there_without_an_admin_token() {
 #[tokio::test]
 #[ignore = "writes screenshots; run by scripts/console_screenshots.sh"]
 async fn screenshots() {
-    use crate::worker_support::{apply, drain, fixture_at, post_ok, worker_config};
+    use crate::worker_support::apply;
     let dir = std::env::var("TETHER_CONSOLE_SCREENSHOTS")
         .expect("TETHER_CONSOLE_SCREENSHOTS names the folder to write to");
     let app = console_app().await;
