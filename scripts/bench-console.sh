@@ -107,9 +107,9 @@ csrf=$(curl -fs -c "$jar" -b "$jar" "$base/console/api/session" | python3 -c 'im
 csrf=$(curl -fs -c "$jar" -b "$jar" -H "x-csrf-token: $csrf" -H 'content-type: application/json' \
   -d "{\"token\": \"$TOKEN\"}" "$base/console/api/session" | python3 -c 'import json,sys; print(json.load(sys.stdin)["csrf"])')
 
-# A cursor deep in the dead letters: the 200th page of 50.
+# A cursor to the last page of 50 dead letters, the deepest there is.
 deep=$(psql_db -tA -c "SELECT (extract(epoch FROM done_at) * 1000000)::int8 || '.' || id FROM apalis.jobs
-  WHERE status = 'Killed' ORDER BY done_at DESC, id DESC OFFSET $(( DEAD < 10000 ? DEAD / 2 : 9950 )) LIMIT 1")
+  WHERE status = 'Killed' ORDER BY done_at DESC, id DESC OFFSET $(( DEAD > 51 ? DEAD - 51 : 0 )) LIMIT 1")
 dead_event=$(psql_db -tA -c "SELECT 'evt_bench' || lpad(($EVENTS - 5)::text, 10, '0')")
 old_event=evt_bench$(printf '%010d' 12345)
 
@@ -133,10 +133,11 @@ echo "|---|---|---:|---:|"
 measure "page shell" GET /console/
 measure "overview" GET /console/api/status
 measure "dead letters, first page" GET "/console/api/dead-letters"
-measure "dead letters, page 200" GET "/console/api/dead-letters?after=$deep"
+measure "dead letters, last page ($(( DEAD / 50 )) of 50)" GET "/console/api/dead-letters?after=$deep"
 measure "dead letters by type" GET "/console/api/dead-letters?type=invoice.paid"
 measure "dead letters by error text" GET "/console/api/dead-letters?error=deadlock"
 measure "dead letters by a type none has" GET "/console/api/dead-letters?type=charge.refunded"
+measure "dead letters of an account none has" GET "/console/api/dead-letters?account=acct_none"
 measure "replay all matching, dry run" POST /console/api/dead-letters/replay '{"all": true, "error": "deadlock", "dry_run": true}'
 measure "event (a dead letter)" GET "/console/api/events/$dead_event"
 measure "event (applied)" GET "/console/api/events/$old_event"

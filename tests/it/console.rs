@@ -468,12 +468,19 @@ async fn screenshots() {
             .await
             .unwrap();
     }
+    // The in-process drains above registered workers of their own; the
+    // picture shows the one worker process that runs.
+    sqlx::query("DELETE FROM apalis.workers")
+        .execute(&app.pool)
+        .await
+        .unwrap();
     let _worker = spawn_worker(&app, &[]);
     let browser = Browser::start().await;
     browser.resize(1366, 1100).await;
     sign_in(&browser, &app, TOKEN).await;
     browser.wait_for_text("#check", "dead letter").await;
-    browser.wait_for_text("#live-workers", "1").await;
+    let workers = browser.wait_for_text("#live-workers", "1").await;
+    assert_eq!(workers, "1");
     let shoot = |name: &'static str| {
         let browser = &browser;
         let dir = dir.clone();
