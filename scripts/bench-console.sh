@@ -133,7 +133,7 @@ echo "|---|---|---:|---:|"
 measure "page shell" GET /console/
 measure "overview" GET /console/api/status
 measure "dead letters, first page" GET "/console/api/dead-letters"
-measure "dead letters, last page ($(( DEAD / 50 )) of 50)" GET "/console/api/dead-letters?after=$deep"
+measure "dead letters, last page (page $(( DEAD / 50 )), 50 a page)" GET "/console/api/dead-letters?after=$deep"
 measure "dead letters by type" GET "/console/api/dead-letters?type=invoice.paid"
 measure "dead letters by error text" GET "/console/api/dead-letters?error=deadlock"
 measure "dead letters by a type none has" GET "/console/api/dead-letters?type=charge.refunded"

@@ -144,7 +144,8 @@
         tableHolder.replaceChildren(letters.length
           ? Console.table([{ text: '' }, 'event', 'type', 'account', 'object', { class: 'num', text: 'attempts' }, 'last error', 'died'],
             letters.map(row), { id: 'letters' })
-          : el('p', { class: 'muted', id: 'no-letters', text: 'No dead letters match.' }));
+          : el('p', { class: 'muted', id: 'no-letters',
+            text: page.next ? 'None of the letters read so far match; older ones may (Older →).' : 'No dead letters match.' }));
         const head = tableHolder.querySelector('thead th');
         if (head) head.append(pageBox);
         pager.replaceChildren(

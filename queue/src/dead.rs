@@ -43,6 +43,9 @@ pub struct Scan<'a> {
     /// Start after this position (keyset pagination): never an OFFSET, so
     /// the thousandth page costs what the first does.
     pub after: Option<&'a Position>,
+    /// End at this position, inclusive: the far end of a window (see
+    /// [`window_end`]).
+    pub until: Option<&'a Position>,
     pub limit: Option<i64>,
 }
 
@@ -80,6 +83,32 @@ pub async fn list(pool: &PgPool, since: Option<Duration>) -> Result<Vec<DeadJob>
     .await
 }
 
+/// The position of the `count`-th dead letter after `after` (newest
+/// first), or `None` when fewer remain: where a window of `count` letters
+/// ends. Read from the dead-letter index alone, without the payloads.
+pub async fn window_end(
+    pool: &PgPool,
+    after: Option<&Position>,
+    count: i64,
+) -> Result<Option<Position>, QueueError> {
+    let row: Option<(Option<DateTime<Utc>>, String)> = sqlx::query_as(
+        "SELECT done_at, id FROM apalis.jobs
+         WHERE status = 'Killed' AND job_type = ANY($1)
+           AND ($3::text IS NULL
+                OR (coalesce(done_at, '-infinity'::timestamptz), id)
+                   < (coalesce($2::timestamptz, '-infinity'::timestamptz), $3::text))
+         ORDER BY coalesce(done_at, '-infinity'::timestamptz) DESC, id DESC
+         OFFSET $4 LIMIT 1",
+    )
+    .bind(JOB_TYPES)
+    .bind(after.map(|p| p.died_at))
+    .bind(after.map(|p| p.job_id.as_str()))
+    .bind(count.max(1) - 1)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(died_at, job_id)| Position { died_at, job_id }))
+}
+
 /// Dead letters in the order of the dead-letter index (migration
 /// 20261205000100): newest first, by `coalesce(done_at, '-infinity')`
 /// then id. The status is a literal so the planner can use that partial
@@ -113,6 +142,9 @@ pub async fn scan(pool: &PgPool, scan: &Scan<'_>) -> Result<Vec<DeadJob>, QueueE
                 OR EXISTS (SELECT 1 FROM regexp_matches(encode(job, 'escape'), $10, 'g') AS named(id)
                            JOIN received_events r ON r.id = named.id[1]
                            WHERE r.account = $11))
+           AND ($13::text IS NULL
+                OR (coalesce(done_at, '-infinity'::timestamptz), id)
+                   >= (coalesce($12::timestamptz, '-infinity'::timestamptz), $13::text))
          ORDER BY coalesce(done_at, '-infinity'::timestamptz) DESC, id DESC
          LIMIT $7",
     )
@@ -127,6 +159,8 @@ pub async fn scan(pool: &PgPool, scan: &Scan<'_>) -> Result<Vec<DeadJob>, QueueE
     .bind(SIGNUP_QUEUE)
     .bind(QUOTED_EVENT_ID)
     .bind(scan.account)
+    .bind(scan.until.map(|p| p.died_at))
+    .bind(scan.until.map(|p| p.job_id.as_str()))
     .fetch_all(pool)
     .await?;
     Ok(rows

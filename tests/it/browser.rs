@@ -211,6 +211,11 @@ impl Browser {
                 ]
             })
             .collect();
+        self.keys(json!(actions)).await;
+    }
+
+    /// Performs WebDriver key actions (`keyDown`, `keyUp`) in order.
+    async fn keys(&self, actions: Value) {
         let answer = self
             .post(
                 "/actions",
@@ -239,13 +244,7 @@ impl Browser {
             } else {
                 json!([tab, untab])
             };
-            let answer = self
-                .post(
-                    "/actions",
-                    json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] }),
-                )
-                .await;
-            assert!(answer.is_null(), "pressing Tab: {answer}");
+            self.keys(actions).await;
         }
         panic!("Tab never reached {css:?}");
     }

@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 use crate::{
     browser::{Browser, ENTER, SPACE},
     helpers::TestApp,
-    operators::dead_letter,
+    operators::{dead_letter, exhaust_attempts},
     worker_support::{
-        count, drain, fixture_at, let_payment_writes_succeed, make_payment_writes_fail, post_ok,
-        spawn_worker, worker_config,
+        count, fixture_at, let_payment_writes_succeed, make_payment_writes_fail, post_ok,
+        spawn_worker,
     },
 };
 
@@ -19,6 +19,14 @@ const TOKEN: &str = "console-test-admin-token";
 
 async fn console_app() -> TestApp {
     TestApp::spawn_with(|c| c.admin_token = Some(TOKEN.to_owned().into())).await
+}
+
+async fn killed_jobs(app: &TestApp) -> i64 {
+    count(
+        &app.pool,
+        "SELECT count(*) FROM apalis.jobs WHERE status = 'Killed'",
+    )
+    .await
 }
 
 /// Opens the console and signs in with `token`.
@@ -140,14 +148,7 @@ async fn a_post_without_the_csrf_token_is_refused_in_the_browser() {
         .run_async(&status(", 'X-CSRF-Token': 'forged'"))
         .await;
     assert_eq!(forged[0], json!(403), "{forged}");
-    assert_eq!(
-        count(
-            &app.pool,
-            "SELECT count(*) FROM apalis.jobs WHERE status = 'Killed'"
-        )
-        .await,
-        1
-    );
+    assert_eq!(killed_jobs(&app).await, 1);
 }
 
 #[tokio::test]
@@ -181,14 +182,7 @@ async fn an_operator_replays_a_dead_letter_with_the_keyboard_alone() {
     browser.tab_to("#confirm-ok", false).await;
     browser.press(ENTER).await;
     browser.wait_for_text("#dlq-status", "Replayed 1").await;
-    assert_eq!(
-        count(
-            &app.pool,
-            "SELECT count(*) FROM apalis.jobs WHERE status = 'Killed'"
-        )
-        .await,
-        0
-    );
+    assert_eq!(killed_jobs(&app).await, 0);
 }
 
 #[tokio::test]
@@ -208,12 +202,7 @@ async fn dead_letters_are_filtered_by_connected_account_and_replayed_by_it() {
         post_ok(&app, &event).await;
         ids.push(event["id"].as_str().unwrap().to_owned());
     }
-    for _ in 0..worker_config().max_attempts {
-        drain(&app.pool).await;
-        tether_queue::test_support::make_retries_due(&app.pool)
-            .await
-            .unwrap();
-    }
+    exhaust_attempts(&app).await;
     let (platform, connected) = (&ids[0], &ids[1]);
     let browser = Browser::start().await;
     sign_in(&browser, &app, TOKEN).await;
@@ -462,12 +451,7 @@ async fn screenshots() {
         event["data"]["object"]["id"] = json!("pi_doomed");
         post_ok(&app, &event).await;
     }
-    for _ in 0..worker_config().max_attempts {
-        drain(&app.pool).await;
-        tether_queue::test_support::make_retries_due(&app.pool)
-            .await
-            .unwrap();
-    }
+    exhaust_attempts(&app).await;
     // The in-process drains above registered workers of their own; the
     // picture shows the one worker process that runs.
     sqlx::query("DELETE FROM apalis.workers")

@@ -15,13 +15,70 @@ pub async fn dead_letter(app: &TestApp) -> String {
     let mut event = fixture_at("payment_intent.succeeded", 1_780_000_000);
     event["data"]["object"]["id"] = json!(DOOMED);
     post_ok(app, &event).await;
+    exhaust_attempts(app).await;
+    event["id"].as_str().unwrap().to_owned()
+}
+
+/// Runs every attempt of what is queued, so a job that keeps failing dies.
+pub async fn exhaust_attempts(app: &TestApp) {
     for _ in 0..worker_config().max_attempts {
         drain(&app.pool).await;
         tether_queue::test_support::make_retries_due(&app.pool)
             .await
             .unwrap();
     }
-    event["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_page_with_a_budget_stops_early_and_goes_on_from_where_it_stopped() {
+    use tether_ops::dlq::{Filter, page};
+    let app = TestApp::spawn().await;
+    make_payment_writes_fail(&app.pool, DOOMED).await;
+    let mut failed = String::new();
+    for (created, event_type) in [
+        (1_780_000_000, "payment_intent.succeeded"),
+        (1_780_000_010, "payment_intent.payment_failed"),
+        (1_780_000_020, "payment_intent.succeeded"),
+    ] {
+        let mut event = fixture_at(event_type, created);
+        event["data"]["object"]["id"] = json!(DOOMED);
+        post_ok(&app, &event).await;
+        if event_type == "payment_intent.payment_failed" {
+            failed = event["id"].as_str().unwrap().to_owned();
+        }
+    }
+    exhaust_attempts(&app).await;
+    let filter = Filter {
+        event_type: Some("payment_intent.payment_failed".into()),
+        limit: Some(50),
+        ..Filter::default()
+    };
+    let ids = |letters: &[tether_ops::dlq::DeadLetter]| -> Vec<String> {
+        letters.iter().map(|l| l.id.clone()).collect()
+    };
+
+    let whole = page(&app.pool, &filter, None, None).await.unwrap();
+    assert_eq!(
+        (ids(&whole.letters), whole.next.is_none()),
+        (vec![failed.clone()], true)
+    );
+
+    // A budget of one letter a request: a request per letter, and one
+    // more that finds the end; the match is found once, on its own page.
+    let (mut found, mut requests, mut after) = (Vec::new(), 0, None);
+    loop {
+        let part = page(&app.pool, &filter, after.as_ref(), Some(1))
+            .await
+            .unwrap();
+        requests += 1;
+        assert!(part.letters.len() <= 1, "{:?}", part.letters);
+        found.extend(ids(&part.letters));
+        match part.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!((found, requests), (vec![failed], 4));
 }
 
 #[tokio::test]

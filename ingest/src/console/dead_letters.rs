@@ -1,6 +1,7 @@
 //! The dead-letters page's listing: `ops::dlq::page`, one keyset page at a
-//! time. Replaying and discarding are the admin API's own handlers
-//! (`admin::replay_dead`, `admin::discard_dead`), mounted in `mod.rs`.
+//! time, each reading at most `dlq::PAGE_BUDGET` letters. Replaying and
+//! discarding are the admin API's own handlers (`admin::replay_dead`,
+//! `admin::discard_dead`), mounted in `mod.rs`.
 
 use std::sync::Arc;
 
@@ -53,7 +54,8 @@ pub async fn list(
         limit: Some(limit),
         ..dlq::Filter::default()
     };
-    json(dlq::page(&state.pool, &filter, after.as_ref()).await?)
+    let budget = Some(dlq::PAGE_BUDGET);
+    json(dlq::page(&state.pool, &filter, after.as_ref(), budget).await?)
 }
 
 /// A form's empty field is no filter.
