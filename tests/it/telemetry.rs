@@ -17,6 +17,7 @@ use opentelemetry_proto::tonic::{
     trace::v1::Span,
 };
 use prost::Message;
+use serde_json::json;
 
 use crate::{
     helpers::TestApp,
@@ -109,6 +110,7 @@ async fn one_event_is_one_trace_from_the_request_to_the_applied_row() {
     let endpoint = format!("http://{receiver}");
     let export = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_TRACES_SAMPLER", "parentbased_always_on"),
         ("RUST_LOG", "info"),
     ];
     let (ingest, addr) = spawn_ingest(&app, &export).await;
@@ -199,6 +201,64 @@ async fn one_event_is_one_trace_from_the_request_to_the_applied_row() {
             .iter()
             .any(|s| s.span.name == "claim" && links_commit(&s)),
         "the worker's claim links the event's trace"
+    );
+}
+
+#[tokio::test]
+async fn by_default_a_tenth_of_events_are_traced_and_each_trace_is_whole() {
+    let app = TestApp::spawn().await;
+    let (receiver, spans) = start_receiver().await;
+    let endpoint = format!("http://{receiver}");
+    let export = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("RUST_LOG", "info"),
+    ];
+    let (ingest, addr) = spawn_ingest(&app, &export).await;
+    let worker = spawn_worker(&app, &export);
+    const EVENTS: usize = 200;
+    for n in 0..EVENTS {
+        let mut event = fixture("customer.created");
+        event["id"] = json!(format!("evt_sampled{n:04}"));
+        event["data"]["object"]["id"] = json!(format!("cus_sampled{n:04}"));
+        let body = serde_json::to_vec(&event).unwrap();
+        assert_eq!(post_to(addr, &app.secret, &body).await, 200);
+    }
+    eventually(Duration::from_secs(30), "every event is applied", || async {
+        unprocessed(&app.pool).await == 0
+    })
+    .await;
+    stop(worker).await;
+    stop(ingest).await;
+
+    let spans = spans.lock().unwrap().clone();
+    let traced: Vec<&Received> = spans
+        .iter()
+        .filter(|s| s.span.name == "stripe_webhook")
+        .collect();
+    // 200 draws at one in ten (20 expected): fewer than 2 or more than 60
+    // happens about once in fifty million runs.
+    assert!(
+        (2..=60).contains(&traced.len()),
+        "{} of {EVENTS} deliveries traced",
+        traced.len()
+    );
+    for receive in traced {
+        let event_id = attribute(receive, "event_id").expect("the span names its event");
+        let applied = spans
+            .iter()
+            .find(|s| {
+                s.span.name == "apply_event"
+                    && s.span.trace_id == receive.span.trace_id
+                    && attribute(s, "event_id").as_deref() == Some(event_id.as_str())
+            })
+            .unwrap_or_else(|| panic!("the trace of {event_id} stops at ingest"));
+        assert_eq!(applied.service, "tether-worker");
+    }
+    let applied_alone = spans.iter().filter(|s| s.span.name == "apply_event").count();
+    assert_eq!(
+        applied_alone,
+        spans.iter().filter(|s| s.span.name == "stripe_webhook").count(),
+        "a worker traces exactly the events whose delivery was traced"
     );
 }
 

@@ -110,12 +110,12 @@ impl Consumer {
                         drop(permit);
                     });
                     if !backlog {
-                        self.gather(shutdown).await;
+                        self.gather(self.config.gather(), shutdown).await;
                     }
                 }
                 Ok(_) => {
                     wait_for_work(wake, self.config.poll_interval(), shutdown).await;
-                    self.gather(shutdown).await;
+                    self.gather(self.config.gather_after_idle(), shutdown).await;
                 }
                 Err(error) => {
                     let pause = backoff.next();
@@ -133,8 +133,7 @@ impl Consumer {
     /// Below a backlog, a short wait lets more jobs arrive, so the next
     /// claim applies them in one transaction: one commit, one set of locks
     /// and fixed statements, instead of one per job.
-    async fn gather(&self, shutdown: &CancellationToken) {
-        let pause = self.config.gather();
+    async fn gather(&self, pause: Duration, shutdown: &CancellationToken) {
         if !pause.is_zero() {
             tokio::select! { _ = shutdown.cancelled() => {}, _ = tokio::time::sleep(pause) => {} }
         }

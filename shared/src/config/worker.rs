@@ -52,10 +52,11 @@ pub struct WorkerConfig {
           default_value_t = WorkerConfig::DEFAULT.fetch_size, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub fetch_size: u32,
 
-    /// Below a backlog (a claim took fewer than TETHER_FETCH_SIZE jobs), wait
-    /// this long before the next claim, so jobs committed close together are
-    /// applied in one transaction; 0 claims at once. Adds at most this much
-    /// latency per event.
+    /// Below a backlog (a claim took some jobs, but fewer than
+    /// TETHER_FETCH_SIZE), wait this long before the next claim, so jobs
+    /// committed close together are applied in one transaction; 0 claims at
+    /// once. A worker woken from idle waits at most 3 ms of it, so an event
+    /// at rest is not held back.
     #[arg(long = "gather-ms", env = "TETHER_GATHER_MS", value_name = "TETHER_GATHER_MS",
           default_value_t = WorkerConfig::DEFAULT.gather_ms, value_parser = clap::value_parser!(u64).range(0..=100))]
     pub gather_ms: u64,
@@ -90,7 +91,7 @@ impl WorkerConfig {
         orphan_after_secs: 60,
         poll_ms: 500,
         fetch_size: 16,
-        gather_ms: 3,
+        gather_ms: 10,
         retention: None,
         metrics_listen: None,
         listen_database_url: None,
@@ -112,6 +113,14 @@ impl WorkerConfig {
     pub fn gather(&self) -> Duration {
         Duration::from_millis(self.gather_ms)
     }
+
+    /// The gather of a worker woken from idle: short, since at rest the
+    /// next event is seldom close behind, and whatever it waits is latency.
+    pub fn gather_after_idle(&self) -> Duration {
+        self.gather().min(Self::IDLE_GATHER)
+    }
+
+    const IDLE_GATHER: Duration = Duration::from_millis(3);
 }
 
 impl Default for WorkerConfig {

@@ -2,15 +2,18 @@
 //! costs more to build than it would earn here). The OpenTelemetry SDK
 //! reads the standard variables itself: `OTEL_EXPORTER_OTLP_ENDPOINT`
 //! (spans go to `<endpoint>/v1/traces`), `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
-//! `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_SERVICE_NAME`, and the `OTEL_BSP_*`
-//! batch settings.
+//! `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_SERVICE_NAME`, the `OTEL_BSP_*`
+//! batch settings and `OTEL_TRACES_SAMPLER` (with `_ARG`). Without a
+//! sampler set, one delivery in ten starts a trace ([`DEFAULT_SAMPLE`]),
+//! and every process follows the sampling of the trace it continues, so a
+//! sampled event's trace is whole from the request to the applied row.
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::{
     Resource,
     propagation::TraceContextPropagator,
-    trace::{SdkTracer, SdkTracerProvider},
+    trace::{Sampler, SdkTracer, SdkTracerProvider},
 };
 use tracing::Subscriber;
 use tracing_opentelemetry::OpenTelemetryLayer;
@@ -18,6 +21,13 @@ use tracing_subscriber::registry::LookupSpan;
 
 pub const ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 const SERVICE_NAME_VAR: &str = "OTEL_SERVICE_NAME";
+const SAMPLER_VAR: &str = "OTEL_TRACES_SAMPLER";
+
+/// The share of new traces sampled when `OTEL_TRACES_SAMPLER` is unset.
+/// Exporting every span cost ingest about 40% more CPU per event; a tenth
+/// of them keeps a steady stream of whole traces for far less
+/// (BENCHMARKS.md, "Telemetry overhead").
+pub const DEFAULT_SAMPLE: f64 = 0.1;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot export traces to OTEL_EXPORTER_OTLP_ENDPOINT: {0}")]
@@ -49,10 +59,15 @@ pub(super) fn from_env(service: &str) -> Result<Option<Exporter>, ExportError> {
     }
     // A batch processor exports from a thread of its own: a request never
     // waits for the collector, and a full buffer drops spans, not requests.
-    let provider = SdkTracerProvider::builder()
+    let mut provider = SdkTracerProvider::builder()
         .with_batch_exporter(spans)
-        .with_resource(resource.build())
-        .build();
+        .with_resource(resource.build());
+    if std::env::var_os(SAMPLER_VAR).is_none() {
+        provider = provider.with_sampler(Sampler::ParentBased(Box::new(
+            Sampler::TraceIdRatioBased(DEFAULT_SAMPLE),
+        )));
+    }
+    let provider = provider.build();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     Ok(Some(Exporter {
         tracer: provider.tracer("tether"),
