@@ -223,9 +223,11 @@ async fn by_default_a_tenth_of_events_are_traced_and_each_trace_is_whole() {
         let body = serde_json::to_vec(&event).unwrap();
         assert_eq!(post_to(addr, &app.secret, &body).await, 200);
     }
-    eventually(Duration::from_secs(30), "every event is applied", || async {
-        unprocessed(&app.pool).await == 0
-    })
+    eventually(
+        Duration::from_secs(30),
+        "every event is applied",
+        || async { unprocessed(&app.pool).await == 0 },
+    )
     .await;
     stop(worker).await;
     stop(ingest).await;
@@ -254,10 +256,16 @@ async fn by_default_a_tenth_of_events_are_traced_and_each_trace_is_whole() {
             .unwrap_or_else(|| panic!("the trace of {event_id} stops at ingest"));
         assert_eq!(applied.service, "tether-worker");
     }
-    let applied_alone = spans.iter().filter(|s| s.span.name == "apply_event").count();
+    let applied_spans = spans
+        .iter()
+        .filter(|s| s.span.name == "apply_event")
+        .count();
     assert_eq!(
-        applied_alone,
-        spans.iter().filter(|s| s.span.name == "stripe_webhook").count(),
+        applied_spans,
+        spans
+            .iter()
+            .filter(|s| s.span.name == "stripe_webhook")
+            .count(),
         "a worker traces exactly the events whose delivery was traced"
     );
 }
