@@ -140,18 +140,19 @@ pub async fn page(
     let limit = filter.limit.unwrap_or(usize::MAX);
     let mut position = after.map(|c| c.0.clone());
     let mut letters = Vec::new();
+    // Letters read while looking, against the budget, a window at a time.
+    let window = budget.map(|b| b.clamp(1, WINDOW));
     let mut read = 0;
     loop {
-        let until = match budget {
-            Some(budget) if read >= budget => {
-                return Ok(Page {
-                    letters,
-                    next: position.map(Cursor),
-                });
-            }
-            Some(budget) => {
-                let window = budget.clamp(1, WINDOW) as i64;
-                tether_queue::dead::window_end(pool, position.as_ref(), window).await?
+        if budget.is_some_and(|budget| read >= budget) {
+            return Ok(Page {
+                letters,
+                next: position.map(Cursor),
+            });
+        }
+        let until = match window {
+            Some(window) => {
+                tether_queue::dead::window_end(pool, position.as_ref(), window as i64).await?
             }
             None => None,
         };
@@ -186,12 +187,12 @@ pub async fn page(
             continue;
         }
         // The window (or, without one, the letters) read to its end.
-        match until {
-            Some(end) => {
-                read += budget.unwrap_or(0).clamp(1, WINDOW);
+        match (until, window) {
+            (Some(end), Some(window)) => {
+                read += window;
                 position = Some(end);
             }
-            None => {
+            _ => {
                 return Ok(Page {
                     letters,
                     next: None,

@@ -33,8 +33,9 @@ pub struct Scan<'a> {
     /// payload's text, so a type filter costs one round trip, not one per
     /// chunk of letters.
     pub event_type: Option<&'a str>,
-    /// The connected account of an event the job names, prefiltered the
-    /// same way (a sign-up has none).
+    /// The connected account of an event the job names, prefiltered with
+    /// the type in the same lookup: one event must have both (a sign-up
+    /// has no account).
     pub account: Option<&'a str>,
     /// Job ids, or event ids the job names; empty means any. Matched
     /// loosely here (the id anywhere in the payload: a JSON list of
@@ -133,15 +134,11 @@ pub async fn scan(pool: &PgPool, scan: &Scan<'_>) -> Result<Vec<DeadJob>, QueueE
            AND ($6::text IS NULL
                 OR (coalesce(done_at, '-infinity'::timestamptz), id)
                    < (coalesce($5::timestamptz, '-infinity'::timestamptz), $6::text))
-           AND ($8::text IS NULL
-                OR ($8 = 'supabase.signup' AND job_type = $9)
+           AND (($8::text IS NULL AND $11::text IS NULL)
+                OR ($8 = 'supabase.signup' AND $11 IS NULL AND job_type = $9)
                 OR EXISTS (SELECT 1 FROM regexp_matches(encode(job, 'escape'), $10, 'g') AS named(id)
                            JOIN received_events r ON r.id = named.id[1]
-                           WHERE r.type = $8))
-           AND ($11::text IS NULL
-                OR EXISTS (SELECT 1 FROM regexp_matches(encode(job, 'escape'), $10, 'g') AS named(id)
-                           JOIN received_events r ON r.id = named.id[1]
-                           WHERE r.account = $11))
+                           WHERE ($8 IS NULL OR r.type = $8) AND ($11 IS NULL OR r.account = $11)))
            AND ($13::text IS NULL
                 OR (coalesce(done_at, '-infinity'::timestamptz), id)
                    >= (coalesce($12::timestamptz, '-infinity'::timestamptz), $13::text))

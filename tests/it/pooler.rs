@@ -205,6 +205,21 @@ async fn listening(database: &TestDatabase) -> Vec<String> {
     .unwrap()
 }
 
+/// `tether migrate` through `url`, then `tether ingest` on a free port.
+fn migrate_and_start_ingest(url: &str) -> (KillOnDrop, u16) {
+    succeeded(&migrate(url).wait_with_output().unwrap());
+    let port = free_port();
+    let ingest = spawn(
+        "ingest",
+        url.to_owned(),
+        &[
+            ("STRIPE_WEBHOOK_SECRET", TEST_SECRET.to_owned()),
+            ("TETHER_LISTEN", format!("127.0.0.1:{port}")),
+        ],
+    );
+    (ingest, port)
+}
+
 /// Migrate, ingest, a worker and `tether bench` all through the pooler:
 /// 3,000 signed events, every one acknowledged, stored and applied, and
 /// every object holding its newest event. Then, with the processes still
@@ -213,16 +228,7 @@ async fn the_whole_pipeline_through(mode: &str, worker_env: &[(&str, String)]) -
     let database = TestDatabase::create().await;
     let pooler = Pooler::start(mode).await;
     let url = pooler.url(&database);
-    succeeded(&migrate(&url).wait_with_output().unwrap());
-    let port = free_port();
-    let _ingest = spawn(
-        "ingest",
-        url.clone(),
-        &[
-            ("STRIPE_WEBHOOK_SECRET", TEST_SECRET.to_owned()),
-            ("TETHER_LISTEN", format!("127.0.0.1:{port}")),
-        ],
-    );
+    let (_ingest, port) = migrate_and_start_ingest(&url);
     let _worker = spawn("worker", url.clone(), worker_env);
     wait_until_ready(&reqwest::Client::new(), port).await;
 
@@ -287,16 +293,7 @@ async fn a_worker_behind_a_transaction_pooler_listens_on_the_connection_it_is_gi
     let database = TestDatabase::create().await;
     let pooler = Pooler::start("transaction").await;
     let url = pooler.url(&database);
-    succeeded(&migrate(&url).wait_with_output().unwrap());
-    let port = free_port();
-    let _ingest = spawn(
-        "ingest",
-        url.clone(),
-        &[
-            ("STRIPE_WEBHOOK_SECRET", TEST_SECRET.to_owned()),
-            ("TETHER_LISTEN", format!("127.0.0.1:{port}")),
-        ],
-    );
+    let (_ingest, port) = migrate_and_start_ingest(&url);
     let _worker = spawn(
         "worker",
         url.clone(),

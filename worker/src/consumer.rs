@@ -1,8 +1,9 @@
 //! The worker process's loop: claim jobs when woken (LISTEN/NOTIFY, where
-//! the connection can LISTEN) or on a poll tick (retries whose time has come carry no NOTIFY), run up to
-//! `concurrency` claims at once (each claim's jobs in one transaction), and
-//! keep a heartbeat that also brings back jobs stranded by dead workers. No database error ends the loop: it is
-//! logged, and the loop backs off and resumes.
+//! the connection can LISTEN) or on a poll tick (retries whose time has
+//! come carry no NOTIFY), run up to `concurrency` claims at once (each
+//! claim's jobs in one transaction), and keep a heartbeat that also brings
+//! back jobs stranded by dead workers. No database error ends the loop: it
+//! is logged, and the loop backs off and resumes.
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 

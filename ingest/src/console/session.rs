@@ -159,18 +159,23 @@ struct SessionInfo {
     expires_at: DateTime<Utc>,
 }
 
+impl SessionInfo {
+    fn of(session: &Session, token: &SecretString) -> Json<Self> {
+        Json(Self {
+            signed_in: session.signed_in,
+            csrf: session.csrf(token),
+            expires_at: session.expires,
+        })
+    }
+}
+
 fn answer(
     session: &Session,
     token: &SecretString,
     headers: &HeaderMap,
     status: StatusCode,
 ) -> Response {
-    let info = SessionInfo {
-        signed_in: session.signed_in,
-        csrf: session.csrf(token),
-        expires_at: session.expires,
-    };
-    let mut response = (status, Json(info)).into_response();
+    let mut response = (status, SessionInfo::of(session, token)).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
         session.set_cookie(token, secure(headers)),
@@ -185,14 +190,7 @@ pub async fn current(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
         return json_error(StatusCode::NOT_FOUND, "no such route");
     };
     match Session::from_headers(&headers, token) {
-        Some(session) => {
-            let info = SessionInfo {
-                signed_in: session.signed_in,
-                csrf: session.csrf(token),
-                expires_at: session.expires,
-            };
-            Json(info).into_response()
-        }
+        Some(session) => SessionInfo::of(&session, token).into_response(),
         None => answer(&Session::new(false), token, &headers, StatusCode::OK),
     }
 }
