@@ -233,13 +233,36 @@ async fn migrate_all(pool: &PgPool) -> anyhow::Result<()> {
         .run(pool)
         .await
         .context("applying the queue (apalis) migrations")?;
-    tether_queue::signups::install(pool)
+    // Between the two migrators no session lock is held, so two processes
+    // would replace the same functions at once (a duplicate-key error in
+    // pg_proc): the install takes the migrators' key for its transaction.
+    let mut tx = pool.begin().await?;
+    lock_migrations(&mut tx).await?;
+    tether_queue::signups::install(&mut *tx)
+        .await
+        .context("installing the queue's SQL functions")?;
+    tx.commit()
         .await
         .context("installing the queue's SQL functions")?;
     migrator()
         .run(pool)
         .await
         .context("applying tether's migrations")?;
+    Ok(())
+}
+
+/// Takes, for the rest of `tx`, the key sqlx's migrator locks for this
+/// database: it waits for a migrator running elsewhere, and makes them
+/// wait.
+async fn lock_migrations(tx: &mut sqlx::PgTransaction<'_>) -> anyhow::Result<()> {
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&mut **tx)
+        .await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(pooler::migration_lock_key(&database))
+        .execute(&mut **tx)
+        .await
+        .context("waiting for the migration lock")?;
     Ok(())
 }
 
@@ -251,14 +274,7 @@ async fn migrate_in_one_transaction(pool: &PgPool) -> anyhow::Result<()> {
     let schema = crate::install::schema(pool).await?;
     crate::install::prepare(pool, &schema).await?;
     let mut tx = pool.begin().await?;
-    let database: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(&mut *tx)
-        .await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(pooler::migration_lock_key(&database))
-        .execute(&mut *tx)
-        .await
-        .context("waiting for the migration lock")?;
+    lock_migrations(&mut tx).await?;
     let mut queue = apalis_postgres::PostgresStorage::migrations();
     queue
         .set_locking(false)
