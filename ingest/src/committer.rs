@@ -224,13 +224,26 @@ impl Gathered {
     }
 }
 
-async fn commit_and_answer(pool: &PgPool, batch: Vec<Submission>, turn: &Turn<'_>) {
-    let events: Vec<&IncomingEvent> = batch.iter().map(|s| &s.event).collect();
-    // One transaction serves many traces: it links each request's commit span.
+fn group_commit_span(events: &[&IncomingEvent]) -> tracing::Span {
+    let mut traced = events
+        .iter()
+        .filter_map(|e| e.traceparent.as_deref())
+        .peekable();
+    if traced.peek().is_none() {
+        return tracing::Span::none();
+    }
     let span = tracing::info_span!(target: SPANS, "group_commit", batch_size = events.len());
-    for traceparent in events.iter().filter_map(|e| e.traceparent.as_deref()) {
+    for traceparent in traced {
         context::add_link(&span, traceparent);
     }
+    span
+}
+
+async fn commit_and_answer(pool: &PgPool, batch: Vec<Submission>, turn: &Turn<'_>) {
+    let events: Vec<&IncomingEvent> = batch.iter().map(|s| &s.event).collect();
+    // One transaction serves many traces: it links each traced request's
+    // commit span, and exists only when one of them is traced.
+    let span = group_commit_span(&events);
     let began = std::time::Instant::now();
     let stored = store_batch(pool, &events, turn).instrument(span).await;
     crate::metrics::batch_committed(events.len());

@@ -15,7 +15,7 @@ use axum::{
     routing::{get, post},
 };
 use serde::Serialize;
-use tether_shared::telemetry::SPANS;
+use tether_shared::telemetry::{SPANS, sampling};
 use tether_shared::{config::Mode, telemetry::context};
 use tether_stripe::envelope::{EnvelopeError, parse_envelope_str};
 use tracing::Instrument;
@@ -78,15 +78,21 @@ pub struct Ack {
     pub duplicate: bool,
 }
 
-/// The root span of an event's trace; its outcome is the metric's label.
-#[tracing::instrument(name = "stripe_webhook", skip_all,
-    fields(otel.kind = "server", event_id = tracing::field::Empty,
-           event_type = tracing::field::Empty, object_id = tracing::field::Empty,
-           outcome = tracing::field::Empty))]
+/// A delivery, traced or not as drawn before any of its spans exist.
 async fn receive_stripe_webhook(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Json<Ack>, IngestError> {
+    sampling::delivery(sampling::delivery_traced(), answer(state, request)).await
+}
+
+/// The root span of an event's trace; its outcome is the metric's label.
+/// Its name is [`sampling::DELIVERY`].
+#[tracing::instrument(name = "stripe_webhook", skip_all,
+    fields(otel.kind = "server", event_id = tracing::field::Empty,
+           event_type = tracing::field::Empty, object_id = tracing::field::Empty,
+           outcome = tracing::field::Empty))]
+async fn answer(state: Arc<AppState>, request: Request) -> Result<Json<Ack>, IngestError> {
     let started = Instant::now();
     let answer = receive(&state, request).await;
     let outcome = match &answer {

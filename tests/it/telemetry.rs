@@ -237,13 +237,8 @@ async fn by_default_a_tenth_of_events_are_traced_and_each_trace_is_whole() {
         .iter()
         .filter(|s| s.span.name == "stripe_webhook")
         .collect();
-    // 200 draws at one in ten (20 expected): fewer than 2 or more than 60
-    // happens about once in fifty million runs.
-    assert!(
-        (2..=60).contains(&traced.len()),
-        "{} of {EVENTS} deliveries traced",
-        traced.len()
-    );
+    // Every tenth delivery is traced, not a random tenth.
+    assert_eq!(traced.len(), EVENTS / 10, "deliveries traced");
     for receive in traced {
         let event_id = attribute(receive, "event_id").expect("the span names its event");
         let applied = spans
@@ -267,6 +262,31 @@ async fn by_default_a_tenth_of_events_are_traced_and_each_trace_is_whole() {
             .filter(|s| s.span.name == "stripe_webhook")
             .count(),
         "a worker traces exactly the events whose delivery was traced"
+    );
+    // An untraced delivery makes no exported span at all: every span of a
+    // request, and every group commit, belongs to or links a traced one.
+    let traced_ids: Vec<&Vec<u8>> = spans
+        .iter()
+        .filter(|s| s.span.name == "stripe_webhook")
+        .map(|s| &s.span.trace_id)
+        .collect();
+    for span in spans.iter().filter(|s| s.service == "tether-ingest") {
+        let in_traced = traced_ids.contains(&&span.span.trace_id);
+        let links_traced = span
+            .span
+            .links
+            .iter()
+            .any(|l| traced_ids.contains(&&l.trace_id));
+        assert!(
+            in_traced || links_traced,
+            "ingest exported {} outside every traced delivery",
+            span.span.name
+        );
+    }
+    assert_eq!(
+        spans.iter().filter(|s| s.span.name == "commit").count(),
+        traced_ids.len(),
+        "one commit span per traced delivery"
     );
 }
 

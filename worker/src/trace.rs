@@ -1,8 +1,10 @@
-//! The worker's half of an event's trace: one `apply_event` span per event,
-//! a child of the span its delivery stored with the job (`traceparent`), so
-//! the trace that began at ingest ends where the event was applied. Made
-//! only while spans are exported: they are for the trace, and a claim of
-//! hundreds of events would otherwise pay for spans nobody reads.
+//! The worker's half of an event's trace: one `apply_event` span per traced
+//! event, a child of the span its delivery stored with the job
+//! (`traceparent`), so the trace that began at ingest ends where the event
+//! was applied. An event whose delivery was not traced stored no
+//! `traceparent` and gets no span of its own (its claim's `apply` span
+//! covers it): a claim of hundreds of events would otherwise pay for spans
+//! nobody reads.
 
 use tether_shared::telemetry::{self, SPANS, context};
 use tracing::Span;
@@ -21,22 +23,27 @@ pub(crate) struct EventFacts<'a> {
 }
 
 impl EventSpans {
-    /// Opens a span per event, linked back to the `apply` span they run in.
+    /// Opens a span per traced event, linked back to the `apply` span they
+    /// run in.
     pub fn open<'a>(events: impl Iterator<Item = EventFacts<'a>>, attempt: i32) -> Self {
         if !telemetry::exporting() {
             return Self::default();
         }
+        let mut traced = events
+            .filter_map(|event| Some((event.traceparent?, event)))
+            .peekable();
+        if traced.peek().is_none() {
+            return Self::default();
+        }
         let apply = context::traceparent(&Span::current());
-        let spans = events
-            .map(|event| {
+        let spans = traced
+            .map(|(parent, event)| {
                 let span = tracing::info_span!(target: SPANS, parent: None, "apply_event",
                     event_id = event.id, event_type = event.event_type,
                     object_id = event.object_id, attempt,
                     outcome = tracing::field::Empty, error = tracing::field::Empty,
                     otel.status_code = tracing::field::Empty);
-                if let Some(parent) = event.traceparent {
-                    context::set_parent(&span, parent);
-                }
+                context::set_parent(&span, parent);
                 if let Some(apply) = &apply {
                     context::add_link(&span, apply);
                 }

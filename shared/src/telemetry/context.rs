@@ -16,9 +16,10 @@ use super::exporting;
 
 const TRACEPARENT: &str = "traceparent";
 
-/// `span`'s context as a `traceparent`, or `None` when nothing is exported.
+/// `span`'s context as a `traceparent`, or `None` when nothing is exported
+/// or the delivery running now is not traced.
 pub fn traceparent(span: &Span) -> Option<String> {
-    if !exporting() {
+    if !exporting() || !super::sampling::may_trace() {
         return None;
     }
     let mut carrier = HashMap::new();

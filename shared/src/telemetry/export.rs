@@ -3,17 +3,16 @@
 //! reads the standard variables itself: `OTEL_EXPORTER_OTLP_ENDPOINT`
 //! (spans go to `<endpoint>/v1/traces`), `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
 //! `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_SERVICE_NAME`, the `OTEL_BSP_*`
-//! batch settings and `OTEL_TRACES_SAMPLER` (with `_ARG`). Without a
-//! sampler set, one delivery in ten starts a trace ([`DEFAULT_SAMPLE`]),
-//! and every process follows the sampling of the trace it continues, so a
-//! sampled event's trace is whole from the request to the applied row.
+//! batch settings. `OTEL_TRACES_SAMPLER` (with `_ARG`) is read by
+//! [`super::sampling`], which decides which deliveries are traced before
+//! their spans exist; without it one delivery in ten is.
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::{
     Resource,
     propagation::TraceContextPropagator,
-    trace::{Sampler, SdkTracer, SdkTracerProvider},
+    trace::{SdkTracer, SdkTracerProvider},
 };
 use tracing::Subscriber;
 use tracing_opentelemetry::OpenTelemetryLayer;
@@ -21,22 +20,23 @@ use tracing_subscriber::registry::LookupSpan;
 
 pub const ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 const SERVICE_NAME_VAR: &str = "OTEL_SERVICE_NAME";
-const SAMPLER_VAR: &str = "OTEL_TRACES_SAMPLER";
-
-/// The share of new traces sampled when `OTEL_TRACES_SAMPLER` is unset.
-/// Exporting every span cost ingest about 40% more CPU per event; a tenth
-/// of them keeps a steady stream of whole traces for far less
-/// (BENCHMARKS.md, "Telemetry overhead").
-pub const DEFAULT_SAMPLE: f64 = 0.1;
+use super::sampling::Ratio;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot export traces to OTEL_EXPORTER_OTLP_ENDPOINT: {0}")]
 pub struct ExportError(String);
 
+impl From<String> for ExportError {
+    fn from(reason: String) -> Self {
+        Self(reason)
+    }
+}
+
 pub(super) struct Exporter {
     provider: SdkTracerProvider,
     tracer: SdkTracer,
     pub endpoint: String,
+    pub ratio: Ratio,
 }
 
 /// The exporter `OTEL_EXPORTER_OTLP_ENDPOINT` asks for, or `None` when it
@@ -48,6 +48,7 @@ pub(super) fn from_env(service: &str) -> Result<Option<Exporter>, ExportError> {
     else {
         return Ok(None);
     };
+    let ratio = Ratio::from_env()?;
     let spans = SpanExporter::builder()
         .with_http()
         .with_protocol(Protocol::HttpBinary)
@@ -59,20 +60,17 @@ pub(super) fn from_env(service: &str) -> Result<Option<Exporter>, ExportError> {
     }
     // A batch processor exports from a thread of its own: a request never
     // waits for the collector, and a full buffer drops spans, not requests.
-    let mut provider = SdkTracerProvider::builder()
+    let provider = SdkTracerProvider::builder()
         .with_batch_exporter(spans)
-        .with_resource(resource.build());
-    if std::env::var_os(SAMPLER_VAR).is_none() {
-        provider = provider.with_sampler(Sampler::ParentBased(Box::new(
-            Sampler::TraceIdRatioBased(DEFAULT_SAMPLE),
-        )));
-    }
-    let provider = provider.build();
+        .with_resource(resource.build())
+        .with_sampler(ratio.sampler())
+        .build();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     Ok(Some(Exporter {
         tracer: provider.tracer("tether"),
         provider,
         endpoint,
+        ratio,
     }))
 }
 

@@ -2,9 +2,10 @@
 //!
 //! - Logs: `RUST_LOG` filters (default `info`), `TETHER_LOG_FORMAT` picks
 //!   the shape.
-//! - Traces ([`export`], [`context`]): with `OTEL_EXPORTER_OTLP_ENDPOINT`
-//!   set, spans go to that collector over OTLP/HTTP (protobuf). Without it
-//!   no OpenTelemetry layer is installed and the trace-context helpers
+//! - Traces ([`export`], [`context`], [`sampling`]): with
+//!   `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans go to that collector over
+//!   OTLP/HTTP (protobuf), for the deliveries drawn to be traced. Without
+//!   it no OpenTelemetry layer is installed and the trace-context helpers
 //!   return at once, so the hot path pays nothing for them.
 //! - Metrics ([`metrics`]): one Prometheus recorder per process, rendered
 //!   by the `/metrics` routes.
@@ -12,12 +13,17 @@
 pub mod context;
 mod export;
 pub mod metrics;
+pub mod sampling;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::{Level, Subscriber};
 use tracing_subscriber::{
-    EnvFilter, Layer, filter::Targets, fmt, layer::SubscriberExt, registry::LookupSpan,
+    EnvFilter, Layer,
+    filter::{FilterExt, Targets},
+    fmt,
+    layer::SubscriberExt,
+    registry::LookupSpan,
 };
 
 use crate::config::LogFormat;
@@ -62,8 +68,11 @@ pub fn start(format: LogFormat, service: &str) -> Telemetry {
     };
     // Spans are exported whatever RUST_LOG says: it filters the logs.
     let otel = exporter.as_ref().map(|e| {
-        e.layer()
-            .with_filter(Targets::new().with_target("tether", Level::INFO))
+        e.layer().with_filter(
+            Targets::new()
+                .with_target("tether", Level::INFO)
+                .and(sampling::TracedDeliveriesOnly),
+        )
     });
     let installed = tracing::subscriber::set_global_default(
         tracing_subscriber::registry()
@@ -71,6 +80,9 @@ pub fn start(format: LogFormat, service: &str) -> Telemetry {
             .with(otel),
     )
     .is_ok();
+    if let Some(exporter) = &exporter {
+        sampling::set_ratio(exporter.ratio);
+    }
     EXPORTING.store(installed && exporter.is_some(), Ordering::Relaxed);
     if let Some(exporter) = &exporter {
         tracing::info!(endpoint = %exporter.endpoint, "exporting traces over OTLP/HTTP");
