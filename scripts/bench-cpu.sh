@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CPU seconds that `tether ingest` and two `tether worker` processes spend on
-# 80,000 events (64 connections, then a drain with --verify), read from
+# 80,000 events (64 connections, or BENCH_C, then a drain with --verify), read from
 # /proc when the work is done. On a box shared with other work, CPU time
 # per event moves much less than throughput, so it compares two builds
 # better. BENCHMARKS.md ("Telemetry overhead") has the numbers.
@@ -25,7 +25,7 @@ psql -qh 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS tether_be
 "$bin" migrate >/dev/null
 "$bin" ingest 2>/dev/null & ing=$!
 for _ in $(seq 1 50); do curl -fs "http://$TETHER_LISTEN/healthz" >/dev/null && break; sleep 0.1; done
-"$bin" bench --url "$url" --json -n 80000 -c 64 --run-id cpu --no-wait > target/bench/cpu-$label.json 2>/dev/null
+"$bin" bench --url "$url" --json -n 80000 -c "${BENCH_C:-64}" --run-id cpu --no-wait > target/bench/cpu-$label.json 2>/dev/null
 ing_cpu=$(cpu $ing)
 "$bin" worker 2>/dev/null & w1=$!
 "$bin" worker 2>/dev/null & w2=$!

@@ -78,20 +78,32 @@ pub struct Ack {
     pub duplicate: bool,
 }
 
+/// A delivery's root span, named [`sampling::DELIVERY`]: the root of its
+/// trace, and the context of its log lines. Its outcome is the metric's
+/// label.
+macro_rules! delivery_span {
+    ($target:expr) => {
+        tracing::info_span!(target: $target, "stripe_webhook",
+            otel.kind = "server", event_id = tracing::field::Empty,
+            event_type = tracing::field::Empty, object_id = tracing::field::Empty,
+            outcome = tracing::field::Empty)
+    };
+}
+
 /// A delivery, traced or not as drawn before any of its spans exist.
 async fn receive_stripe_webhook(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Json<Ack>, IngestError> {
-    sampling::delivery(sampling::delivery_traced(), answer(state, request)).await
+    let traced = sampling::delivery_traced();
+    let span = if traced {
+        delivery_span!(module_path!())
+    } else {
+        delivery_span!(sampling::UNTRACED)
+    };
+    sampling::delivery(traced, answer(state, request).instrument(span)).await
 }
 
-/// The root span of an event's trace; its outcome is the metric's label.
-/// Its name is [`sampling::DELIVERY`].
-#[tracing::instrument(name = "stripe_webhook", skip_all,
-    fields(otel.kind = "server", event_id = tracing::field::Empty,
-           event_type = tracing::field::Empty, object_id = tracing::field::Empty,
-           outcome = tracing::field::Empty))]
 async fn answer(state: Arc<AppState>, request: Request) -> Result<Json<Ack>, IngestError> {
     let started = Instant::now();
     let answer = receive(&state, request).await;
@@ -125,7 +137,9 @@ async fn receive(state: &AppState, request: Request) -> Result<Json<Ack>, Ingest
         let signed_at = state.verifier.verify_body(&signature, &body.bytes)?;
         Ok::<_, IngestError>((body, signed_at))
     }
-    .instrument(tracing::info_span!(target: SPANS, "verify_signature"))
+    .instrument(sampling::trace_span(
+        || tracing::info_span!(target: SPANS, "verify_signature"),
+    ))
     .await;
     let (BufferedBody { bytes, held }, signed_at) = verified?;
     let stored = store_verified(state, bytes.clone(), signed_at).await;
@@ -188,7 +202,7 @@ async fn store_verified(
     }
     // The job keeps this span's context, so the worker's spans for the
     // event join this trace.
-    let commit = tracing::info_span!(target: SPANS, "commit");
+    let commit = sampling::trace_span(|| tracing::info_span!(target: SPANS, "commit"));
     let traceparent = context::traceparent(&commit);
     let stored = state
         .committer

@@ -17,13 +17,9 @@ pub mod sampling;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tracing::{Level, Subscriber};
+use tracing::{Level, Subscriber, level_filters::LevelFilter};
 use tracing_subscriber::{
-    EnvFilter, Layer,
-    filter::{FilterExt, Targets},
-    fmt,
-    layer::SubscriberExt,
-    registry::LookupSpan,
+    EnvFilter, Layer, filter::Targets, fmt, layer::SubscriberExt, registry::LookupSpan,
 };
 
 use crate::config::LogFormat;
@@ -71,7 +67,7 @@ pub fn start(format: LogFormat, service: &str) -> Telemetry {
         e.layer().with_filter(
             Targets::new()
                 .with_target("tether", Level::INFO)
-                .and(sampling::TracedDeliveriesOnly),
+                .with_target(sampling::UNTRACED, LevelFilter::OFF),
         )
     });
     let installed = tracing::subscriber::set_global_default(

@@ -5,9 +5,10 @@
 //! tracing bridge builds and starts every span before the sampler drops
 //! it, so an untraced delivery cost ingest nearly what a traced one did
 //! (BENCHMARKS.md, "Trace export"). Now ingest draws a delivery's fate
-//! first ([`delivery_traced`]), runs the request inside it ([`delivery`]),
-//! and the export layer refuses every span and event of an untraced one
-//! ([`TracedDeliveriesOnly`]): they cost what they cost with export off.
+//! first ([`delivery_traced`]) and runs the request inside it
+//! ([`delivery`]). An untraced delivery's root span has a target the
+//! export layer refuses ([`UNTRACED`]), and its trace-only spans are never
+//! made ([`trace_span`]): it costs what it costs with export off.
 //!
 //! The rest follows from that draw: a span that continues a trace follows
 //! its parent, a delivery's root span is always kept (it was drawn
@@ -21,11 +22,16 @@ use opentelemetry::{
     trace::{Link, SpanKind, TraceId},
 };
 use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
-use tracing::{Metadata, subscriber::Interest};
-use tracing_subscriber::layer::{Context, Filter};
+use tracing::Span;
 
 /// The name of a delivery's root span in ingest.
 pub const DELIVERY: &str = "stripe_webhook";
+
+/// The target of an untraced delivery's root span, which the export layer
+/// refuses by target (so no layer is asked about it each time). It sits
+/// under `tether_ingest`, so `RUST_LOG` directives for ingest still give
+/// the delivery's log lines their context.
+pub const UNTRACED: &str = "tether_ingest::untraced";
 
 const SAMPLER_VAR: &str = "OTEL_TRACES_SAMPLER";
 const SAMPLER_ARG_VAR: &str = "OTEL_TRACES_SAMPLER_ARG";
@@ -125,24 +131,19 @@ pub async fn delivery<F: Future>(traced: bool, request: F) -> F::Output {
 }
 
 /// Whether the code running now may make exported spans: false only inside
-/// an untraced delivery.
+/// an untraced delivery (and, with export off, trace-only spans are refused
+/// by every layer anyway).
 pub fn may_trace() -> bool {
     TRACED.try_with(|traced| *traced).unwrap_or(true)
 }
 
-/// The export layer's filter: nothing from inside an untraced delivery.
-/// Asked every time (never cached per callsite): one callsite serves traced
-/// and untraced deliveries alike.
-pub(super) struct TracedDeliveriesOnly;
-
-impl<S> Filter<S> for TracedDeliveriesOnly {
-    fn enabled(&self, _: &Metadata<'_>, _: &Context<'_, S>) -> bool {
-        may_trace()
-    }
-
-    fn callsite_enabled(&self, _: &'static Metadata<'static>) -> Interest {
-        Interest::sometimes()
-    }
+/// A span that exists for traces only, made only when the code running
+/// now may be traced. A filter cannot do this as cheaply: when every layer
+/// refuses a span it is asked about each time, tracing-subscriber's
+/// registry still makes the span, and enters, exits and closes it on every
+/// poll.
+pub fn trace_span(make: impl FnOnce() -> Span) -> Span {
+    if may_trace() { make() } else { Span::none() }
 }
 
 /// How a trace's first span is sampled (a continued one follows its
