@@ -78,12 +78,12 @@ pub struct Ack {
     pub duplicate: bool,
 }
 
-/// A delivery's root span, named [`sampling::DELIVERY`]: the root of its
+/// A delivery's root span ([`sampling::DELIVERY`]): the root of its
 /// trace, and the context of its log lines. Its outcome is the metric's
 /// label.
 macro_rules! delivery_span {
     ($target:expr) => {
-        tracing::info_span!(target: $target, "stripe_webhook",
+        tracing::info_span!(target: $target, sampling::DELIVERY,
             otel.kind = "server", event_id = tracing::field::Empty,
             event_type = tracing::field::Empty, object_id = tracing::field::Empty,
             outcome = tracing::field::Empty)

@@ -18,9 +18,10 @@ use tracing::Subscriber;
 use tracing_opentelemetry::OpenTelemetryLayer;
 use tracing_subscriber::registry::LookupSpan;
 
+use super::sampling::Ratio;
+
 pub const ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 const SERVICE_NAME_VAR: &str = "OTEL_SERVICE_NAME";
-use super::sampling::Ratio;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot export traces to OTEL_EXPORTER_OTLP_ENDPOINT: {0}")]

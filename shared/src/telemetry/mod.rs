@@ -76,11 +76,9 @@ pub fn start(format: LogFormat, service: &str) -> Telemetry {
             .with(otel),
     )
     .is_ok();
-    if let Some(exporter) = &exporter {
-        sampling::set_ratio(exporter.ratio);
-    }
     EXPORTING.store(installed && exporter.is_some(), Ordering::Relaxed);
     if let Some(exporter) = &exporter {
+        sampling::set_ratio(exporter.ratio);
         tracing::info!(endpoint = %exporter.endpoint, "exporting traces over OTLP/HTTP");
     }
     Telemetry { exporter }

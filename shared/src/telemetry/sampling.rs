@@ -21,7 +21,7 @@ use opentelemetry::{
     KeyValue,
     trace::{Link, SpanKind, TraceId},
 };
-use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
+use opentelemetry_sdk::trace::{Sampler, SamplingResult, ShouldSample};
 use tracing::Span;
 
 /// The name of a delivery's root span in ingest.
@@ -80,10 +80,6 @@ impl Ratio {
             }
         };
         Ok(Self(ratio))
-    }
-
-    pub fn share(self) -> f64 {
-        self.0
     }
 
     /// The process's sampler for the OpenTelemetry SDK.
@@ -169,13 +165,7 @@ impl ShouldSample for Roots {
         } else {
             Sampler::TraceIdRatioBased(self.0.0)
         };
-        let result =
-            sampler.should_sample(parent_context, trace_id, name, span_kind, attributes, links);
-        debug_assert!(
-            !drawn || result.decision == SamplingDecision::RecordAndSample,
-            "a drawn delivery is sampled"
-        );
-        result
+        sampler.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
     }
 }
 
@@ -185,7 +175,7 @@ mod tests {
 
     #[test]
     fn the_sampler_variable_reads_as_a_share_of_traces() {
-        let ratio = |sampler, arg| Ratio::parse(sampler, arg).map(Ratio::share);
+        let ratio = |sampler, arg| Ratio::parse(sampler, arg).map(|r| r.0);
         assert_eq!(ratio(None, None), Ok(DEFAULT_RATIO));
         assert_eq!(ratio(Some("always_on"), None), Ok(1.0));
         assert_eq!(ratio(Some("parentbased_always_off"), None), Ok(0.0));
