@@ -162,7 +162,7 @@ async fn write_page(
     fetched_at: i64,
 ) -> Result<(u64, u64), BackfillError> {
     let list = kind.list().expect("listable");
-    let mut tx = pool.begin().await?;
+    let mut tx = sync::begin(pool).await?;
     let raws: Vec<&str> = page.data.iter().map(|raw| raw.get()).collect();
     let written = snapshot::write(&mut tx, kind, account, &raws, fetched_at).await?;
     sqlx::query(

@@ -202,7 +202,7 @@ async fn write_page(
     fetched_at: i64,
 ) -> Result<snapshot::Written, BackfillError> {
     let list = kind.list().expect("listable");
-    let mut tx = pool.begin().await?;
+    let mut tx = tether_sync::begin(pool).await?;
     let raws: Vec<&str> = objects.iter().map(String::as_str).collect();
     let written = snapshot::write(&mut tx, kind, account, &raws, fetched_at).await?;
     save_cursor(&mut tx, account, list, &next.cursor(), read as i64).await?;

@@ -20,7 +20,7 @@ mod tombstone;
 
 use std::collections::{BTreeMap, HashSet};
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool, PgTransaction};
 
 pub use fields::StripeObject;
 pub use kind::{
@@ -68,6 +68,19 @@ pub fn classify(
         Some(homes::Home::Nowhere(_)) | None => return Ok(None),
     };
     kind.read(event_type, object, account).map(Some)
+}
+
+/// Begins a transaction that writes synced rows: applying events, or a
+/// backfill page. Its statements find rows by key in tables that grow from
+/// empty, and PostgreSQL keeps a prepared statement's generic plan, made
+/// while a table was small (a sequential scan), until the table is
+/// analysed again: never, with autovacuum off. Planned for each execution
+/// instead, they use the index once the table has grown. Sent with the
+/// `BEGIN`, in the same round trip; `LOCAL`, so it ends with the
+/// transaction.
+pub async fn begin(pool: &PgPool) -> Result<PgTransaction<'static>, sqlx::Error> {
+    pool.begin_with("BEGIN; SET LOCAL plan_cache_mode = force_custom_plan")
+        .await
 }
 
 /// One transaction-scoped advisory lock per Stripe object, taken in one

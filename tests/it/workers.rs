@@ -323,3 +323,81 @@ impl Drop for DropDatabase {
         .join();
     }
 }
+
+/// Sequential and index scans of `end_customers` so far, as the statistics
+/// show them once `worker`'s one connection has reported its own.
+async fn customer_scans(worker: &PgPool, pool: &PgPool) -> (i64, i64) {
+    sqlx::query("SELECT pg_stat_force_next_flush()")
+        .execute(worker)
+        .await
+        .unwrap();
+    sqlx::query_as(
+        "SELECT seq_scan, COALESCE(idx_scan, 0) FROM pg_stat_user_tables
+         WHERE relname = 'end_customers'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Applies one payment for each of `customers`, in one claim on `worker`'s
+/// connection.
+async fn apply_payments(app: &TestApp, worker: &PgPool, customers: &[String]) {
+    for customer in customers {
+        let mut payment = fixture_at("payment_intent.succeeded", 1_780_000_000);
+        payment["data"]["object"]["id"] = json!(format!("pi_of_{customer}"));
+        payment["data"]["object"]["customer"] = json!(customer);
+        post_ok(app, &payment).await;
+    }
+    tether_worker::drain(worker, &worker_config())
+        .await
+        .unwrap();
+}
+
+/// PostgreSQL keeps the plan it made for a prepared statement while a table
+/// was small (a sequential scan) until the table is analysed again, which
+/// with autovacuum off is never. The worker's statements are planned for
+/// each execution, so once `end_customers` has grown it finds the payment's
+/// customer by its index.
+#[tokio::test]
+async fn a_worker_finds_rows_by_index_once_their_table_has_grown() {
+    let app = TestApp::spawn().await;
+    let worker = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&database_url(&app))
+        .await
+        .unwrap();
+    // More executions than PostgreSQL's five before it settles on a plan.
+    for batch in 0..8 {
+        let customers: Vec<String> = (0..10).map(|i| format!("cus_early{batch}x{i}")).collect();
+        apply_payments(&app, &worker, &customers).await;
+    }
+    sqlx::query(
+        "INSERT INTO end_customers (stripe_customer_id, is_placeholder)
+         SELECT 'cus_bulk' || g, true FROM generate_series(1, 20000) AS g",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (seq_before, index_before) = customer_scans(&worker, &app.pool).await;
+
+    let customers: Vec<String> = (1..=10).map(|i| format!("cus_bulk{i}")).collect();
+    apply_payments(&app, &worker, &customers).await;
+    let (seq_after, index_after) = customer_scans(&worker, &app.pool).await;
+    assert_eq!(
+        seq_after, seq_before,
+        "no sequential scan of 20,000 customers"
+    );
+    assert!(
+        index_after >= index_before + 10,
+        "each payment finds its customer by the index: {index_before} -> {index_after}"
+    );
+    assert_eq!(
+        count(
+            &app.pool,
+            "SELECT count(*) FROM payments WHERE stripe_payment_intent_id LIKE 'pi_of_cus_bulk%'"
+        )
+        .await,
+        10
+    );
+}

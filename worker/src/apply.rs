@@ -64,7 +64,7 @@ async fn apply_in_transaction(
     }
     event_ids.sort_unstable();
     event_ids.dedup();
-    let mut tx = pool.begin().await?;
+    let mut tx = sync::begin(pool).await?;
     let events = load_events(&mut tx, &event_ids).await?;
     let loaded_at = Instant::now();
     let mut plan = Plan::new(events, attempt, group);
