@@ -9,7 +9,8 @@ use crate::bounds::{MAX_DURATION_MS, MAX_DURATION_SECS};
 
 #[derive(Args, Clone, Debug)]
 pub struct WorkerConfig {
-    /// Batches applied at the same time by this process.
+    /// Claims this process applies at once; more only overlap round trips
+    /// to a distant database (docs/operations.md).
     #[arg(long = "concurrency", env = "TETHER_CONCURRENCY", value_name = "TETHER_CONCURRENCY",
           default_value_t = WorkerConfig::DEFAULT.concurrency, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
@@ -84,7 +85,11 @@ impl WorkerConfig {
     /// Every default, in one place: the flags show these, and code that
     /// builds a config without a command line (tests) starts from them.
     pub const DEFAULT: WorkerConfig = WorkerConfig {
-        concurrency: 4,
+        // One claim at a time: claims in flight together lock the objects
+        // their events share (a customer and the subscription naming it)
+        // and wait on each other, so on a nearby database a second claim
+        // costs more than it overlaps (BENCHMARKS.md, "Claims in flight").
+        concurrency: 1,
         max_attempts: 10,
         retry_base_ms: 1000,
         retry_max_ms: 3_600_000,
