@@ -34,7 +34,16 @@ impl<T> Listed<T> {
         read: impl Fn(&Value) -> Option<T>,
         id: impl Fn(&T) -> &str,
     ) -> Self {
-        let Some(list) = object.field(key) else {
+        Self::of_list(object.field(key).as_deref(), read, id)
+    }
+
+    /// [`Listed::read`] of a list already parsed (`None`: absent).
+    pub fn of_list(
+        list: Option<&Value>,
+        read: impl Fn(&Value) -> Option<T>,
+        id: impl Fn(&T) -> &str,
+    ) -> Self {
+        let Some(list) = list else {
             return Self::empty();
         };
         let Some(elements) = list.get("data").and_then(Value::as_array) else {

@@ -8,9 +8,9 @@
 //! An absent or null required field is still tolerated: deletion stubs and
 //! older API versions leave fields out.
 
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 
-use crate::{Refusal, StripeObject};
+use crate::{Refusal, StripeObject, fields::Reference};
 
 /// A field a kind's row needs, and its shape.
 #[derive(Debug, Clone, Copy)]
@@ -32,13 +32,24 @@ pub enum Shape {
 }
 
 impl Shape {
-    fn admits(self, value: &Value) -> bool {
+    /// Whether `raw`, a field's JSON text, has this shape. Each is parsed
+    /// as what the kind will read it as, never as a whole value: an object
+    /// (a subscription's items) is only recognised by its brace, the text
+    /// being valid JSON already. Text that does not parse at all (a number
+    /// beyond f64) is no value of any other shape.
+    fn admits(self, raw: &str) -> bool {
+        fn parses<T: DeserializeOwned>(raw: &str) -> bool {
+            serde_json::from_str::<T>(raw).is_ok()
+        }
         match self {
-            Shape::Text => value.is_string(),
-            Shape::Integer => value.is_i64(),
-            Shape::Boolean => value.is_boolean(),
-            Shape::Object => value.is_object(),
-            Shape::Reference => value.is_string() || value.get("id").is_some_and(Value::is_string),
+            Shape::Text => parses::<String>(raw),
+            Shape::Integer => parses::<i64>(raw),
+            Shape::Boolean => parses::<bool>(raw),
+            Shape::Object => raw.starts_with('{'),
+            Shape::Reference => matches!(
+                serde_json::from_str(raw),
+                Ok(Reference::Id(_) | Reference::Expanded(Some(_)))
+            ),
         }
     }
 
@@ -65,19 +76,12 @@ pub fn check(object: &StripeObject, fields: &[Required]) -> Result<(), Refusal> 
         let Some(raw) = object.raw(required.field) else {
             continue;
         };
-        // Text that does not parse at all (a number beyond f64) is no
-        // value of any declared shape.
-        let value: Option<Value> = serde_json::from_str(raw).ok();
-        match value {
-            Some(Value::Null) => {}
-            Some(v) if required.shape.admits(&v) => {}
-            _ => {
-                return Err(Refusal::WrongField {
-                    field: required.field,
-                    expected: required.shape.name(),
-                    found: truncated(raw),
-                });
-            }
+        if raw != "null" && !required.shape.admits(raw) {
+            return Err(Refusal::WrongField {
+                field: required.field,
+                expected: required.shape.name(),
+                found: truncated(raw),
+            });
         }
     }
     Ok(())

@@ -130,11 +130,14 @@ fn plant_bench_marker(object: &mut Value, tokens: &BenchTokens<'_>) {
 }
 
 fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, Refusal> {
-    let item = fields::first_item(object, "items");
+    // The items are parsed once: the first one's price and quantity stand
+    // for the subscription's, and each one is a row of its own.
+    let items = fields::Fields::field(object, "items");
+    let item = items.as_deref().and_then(fields::first_of_list);
     // Up to 2025-02-24.acacia the period is on the subscription; from
     // 2025-03-31.basil it moved to each item. Read whichever is there.
     let period = |key: &str| {
-        fields::integer(object, key).or_else(|| item.as_ref().and_then(|i| fields::integer(i, key)))
+        fields::integer(object, key).or_else(|| item.and_then(|i| fields::integer(i, key)))
     };
     let status = if event_type == "customer.subscription.deleted" {
         Some(CANCELED.to_owned())
@@ -146,11 +149,9 @@ fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, R
         stripe_customer_id: customer::linked_customer(object),
         status,
         price_id: item
-            .as_ref()
             .and_then(|i| i.get("price"))
             .and_then(|p| fields::string(p, "id")),
         quantity: item
-            .as_ref()
             .and_then(|i| fields::integer(i, "quantity"))
             .or_else(|| fields::integer(object, "quantity")),
         cancel_at_period_end: fields::boolean(object, "cancel_at_period_end"),
@@ -165,7 +166,7 @@ fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, R
         stripe_created: fields::integer(object, "created"),
         metadata: fields::metadata(object),
         livemode: fields::boolean(object, "livemode"),
-        items: Listed::read(object, "items", |i| read_item(object, i), item_id),
+        items: Listed::of_list(items.as_deref(), |i| read_item(object, i), item_id),
     })
 }
 
