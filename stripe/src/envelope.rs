@@ -338,6 +338,46 @@ mod tests {
         assert_eq!(nesting_depth(r#"[[["#), 3);
     }
 
+    /// The scan that skips strings agrees with a walk over every byte, on
+    /// texts made of the bytes that matter to it.
+    #[test]
+    fn nesting_agrees_with_a_byte_by_byte_walk() {
+        fn walked(json: &str) -> usize {
+            let (mut depth, mut deepest) = (0usize, 0usize);
+            let (mut in_string, mut escaped) = (false, false);
+            for byte in json.bytes() {
+                if in_string {
+                    match (escaped, byte) {
+                        (true, _) => escaped = false,
+                        (false, b'\\') => escaped = true,
+                        (false, b'"') => in_string = false,
+                        _ => {}
+                    }
+                    continue;
+                }
+                match byte {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => {
+                        depth += 1;
+                        deepest = deepest.max(depth);
+                    }
+                    b'}' | b']' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            deepest
+        }
+        let mut rng = fastrand::Rng::with_seed(23);
+        let alphabet = ['"', '\\', '[', ']', '{', '}', 'a', ' '];
+        for _ in 0..20_000 {
+            let len = rng.usize(0..40);
+            let text: String = (0..len)
+                .map(|_| alphabet[rng.usize(0..alphabet.len())])
+                .collect();
+            assert_eq!(nesting_depth(&text), walked(&text), "{text:?}");
+        }
+    }
+
     /// Found by the `envelope` fuzz target: invalid UTF-8 in a field the
     /// envelope does not read was accepted, though such a body is not JSON.
     #[test]
