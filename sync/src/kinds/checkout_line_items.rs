@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::{
@@ -43,12 +44,12 @@ pub fn read(session: &StripeObject) -> Listed<LineItem> {
     Listed::read(session, "line_items", read_item, item_id)
 }
 
-fn read_item(item: &StripeObject) -> Option<LineItem> {
-    let price = item.object("price");
+fn read_item(item: &Value) -> Option<LineItem> {
+    let price = item.get("price");
     Some(LineItem {
         stripe_line_item_id: fields::string(item, "id")?,
         stripe_price_id: fields::reference(item, "price"),
-        stripe_product_id: price.and_then(|p| fields::reference(&p, "product")),
+        stripe_product_id: price.and_then(|p| fields::reference(p, "product")),
         description: fields::string(item, "description"),
         quantity: fields::integer(item, "quantity"),
         currency: fields::string(item, "currency"),

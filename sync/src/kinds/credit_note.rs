@@ -116,7 +116,7 @@ impl SyncedKind for CreditNotes {
     }
 }
 
-fn read_line(line: &StripeObject) -> Option<CreditNoteLine> {
+fn read_line(line: &Value) -> Option<CreditNoteLine> {
     Some(CreditNoteLine {
         stripe_credit_note_line_id: fields::string(line, "id")?,
         line_type: fields::string(line, "type"),

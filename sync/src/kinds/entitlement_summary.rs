@@ -111,13 +111,13 @@ fn summary_of(customer: &str, entitlements: Vec<Value>) -> Value {
 }
 
 /// One active entitlement; its feature may be an id or expanded.
-fn read_entitlement(entitlement: &StripeObject) -> Option<ActiveEntitlement> {
-    let feature = entitlement.object("feature");
+fn read_entitlement(entitlement: &Value) -> Option<ActiveEntitlement> {
+    let feature = entitlement.get("feature");
     Some(ActiveEntitlement {
         stripe_active_entitlement_id: fields::string(entitlement, "id")?,
         stripe_feature_id: fields::reference(entitlement, "feature"),
         lookup_key: fields::string(entitlement, "lookup_key")
-            .or_else(|| feature.and_then(|f| fields::string(&f, "lookup_key"))),
+            .or_else(|| feature.and_then(|f| fields::string(f, "lookup_key"))),
         livemode: fields::boolean(entitlement, "livemode"),
     })
 }

@@ -216,26 +216,24 @@ fn line_id(line: &InvoiceLine) -> &str {
 /// One line; the price and subscription item moved in 2025-03-31.basil
 /// (`price` → `pricing.price_details.price`, `subscription_item` →
 /// `parent.subscription_item_details.subscription_item`).
-fn read_line(line: &StripeObject) -> Option<InvoiceLine> {
+fn read_line(line: &Value) -> Option<InvoiceLine> {
     let id = fields::string(line, "id")?;
     let pricing = line
-        .object("pricing")
-        .and_then(|p| p.object("price_details"))
-        .and_then(|d| fields::reference(&d, "price"));
+        .get("pricing")
+        .and_then(|p| p.get("price_details"))
+        .and_then(|d| fields::reference(d, "price"));
     let item_details = line
-        .object("parent")
-        .and_then(|p| p.object("subscription_item_details"));
-    let period = line.object("period");
+        .get("parent")
+        .and_then(|p| p.get("subscription_item_details"));
+    let period = line.get("period");
     Some(InvoiceLine {
         stripe_invoice_line_id: id,
         stripe_price_id: pricing.or_else(|| fields::reference(line, "price")),
         stripe_subscription_id: item_details
-            .as_ref()
             .and_then(|d| fields::reference(d, "subscription"))
             .or_else(|| fields::reference(line, "subscription"))
             .filter(|id| id.starts_with("sub_")),
         stripe_subscription_item_id: item_details
-            .as_ref()
             .and_then(|d| fields::reference(d, "subscription_item"))
             .or_else(|| fields::reference(line, "subscription_item"))
             .filter(|id| id.starts_with("si_")),
@@ -243,8 +241,8 @@ fn read_line(line: &StripeObject) -> Option<InvoiceLine> {
         amount: fields::integer(line, "amount"),
         currency: fields::string(line, "currency"),
         quantity: fields::integer(line, "quantity"),
-        period_start: period.as_ref().and_then(|p| fields::integer(p, "start")),
-        period_end: period.as_ref().and_then(|p| fields::integer(p, "end")),
+        period_start: period.and_then(|p| fields::integer(p, "start")),
+        period_end: period.and_then(|p| fields::integer(p, "end")),
         metadata: fields::metadata(line),
     })
 }

@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 use crate::{
     BenchMarker, BenchTokens, ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind,
     Version, fields,
-    items::{ItemTable, List, Listed},
+    items::{ItemTable, Listed},
     kinds::customer::{self, Customers},
     object_id,
     order::bind_versions,
@@ -132,8 +132,8 @@ fn plant_bench_marker(object: &mut Value, tokens: &BenchTokens<'_>) {
 fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, Refusal> {
     // The items are parsed once: the first one's price and quantity stand
     // for the subscription's, and each one is a row of its own.
-    let items = List::of(object, "items");
-    let item = items.as_ref().and_then(List::first);
+    let items = fields::Fields::field(object, "items");
+    let item = items.as_deref().and_then(fields::first_of_list);
     // Up to 2025-02-24.acacia the period is on the subscription; from
     // 2025-03-31.basil it moved to each item. Read whichever is there.
     let period = |key: &str| {
@@ -149,8 +149,8 @@ fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, R
         stripe_customer_id: customer::linked_customer(object),
         status,
         price_id: item
-            .and_then(|i| i.object("price"))
-            .and_then(|p| fields::string(&p, "id")),
+            .and_then(|i| i.get("price"))
+            .and_then(|p| fields::string(p, "id")),
         quantity: item
             .and_then(|i| fields::integer(i, "quantity"))
             .or_else(|| fields::integer(object, "quantity")),
@@ -166,20 +166,20 @@ fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, R
         stripe_created: fields::integer(object, "created"),
         metadata: fields::metadata(object),
         livemode: fields::boolean(object, "livemode"),
-        items: Listed::of_list(items.as_ref(), |i| read_item(object, i), item_id),
+        items: Listed::of_list(items.as_deref(), |i| read_item(object, i), item_id),
     })
 }
 
 /// One item. Its period is its own from 2025-03-31.basil; before, the
 /// subscription's period applies to every item.
-fn read_item(subscription: &StripeObject, item: &StripeObject) -> Option<SubscriptionItem> {
-    let price = item.object("price");
+fn read_item(subscription: &StripeObject, item: &Value) -> Option<SubscriptionItem> {
+    let price = item.get("price");
     let period =
         |key: &str| fields::integer(item, key).or_else(|| fields::integer(subscription, key));
     Some(SubscriptionItem {
         stripe_subscription_item_id: fields::string(item, "id")?,
         stripe_price_id: fields::reference(item, "price"),
-        stripe_product_id: price.and_then(|p| fields::reference(&p, "product")),
+        stripe_product_id: price.and_then(|p| fields::reference(p, "product")),
         quantity: fields::integer(item, "quantity"),
         current_period_start: period("current_period_start"),
         current_period_end: period("current_period_end"),
