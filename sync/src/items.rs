@@ -153,11 +153,21 @@ mod tests {
     }
 
     #[test]
+    fn an_element_of_another_shape_is_left_out_and_the_rest_read() {
+        let list = listed(
+            r#"{"items":{"has_more":"no","data":[1,{"id":"si_a","quantity":1},null,"si_b"]}}"#,
+        );
+        assert_eq!(list.items, [("si_a".into(), 1)]);
+        assert!(!list.complete, "has_more that is not false");
+    }
+
+    #[test]
     fn a_truncated_or_missing_list_is_incomplete() {
         assert!(
             !listed(r#"{"items":{"has_more":true,"data":[{"id":"si_a","quantity":1}]}}"#).complete
         );
         assert_eq!(listed(r#"{"items":[1]}"#), Listed::empty());
+        assert_eq!(listed(r#"{"items":{"data":7}}"#), Listed::empty());
         assert_eq!(listed(r#"{}"#), Listed::empty());
     }
 }
