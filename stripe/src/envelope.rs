@@ -342,28 +342,30 @@ mod tests {
     /// texts made of the bytes that matter to it.
     #[test]
     fn nesting_agrees_with_a_byte_by_byte_walk() {
+        /// Where the walk is: outside strings at some depth, or inside
+        /// one, just after a backslash or not.
+        #[derive(Clone, Copy)]
+        enum At {
+            Outside(usize),
+            InString(usize),
+            AfterEscape(usize),
+        }
         fn walked(json: &str) -> usize {
-            let (mut depth, mut deepest) = (0usize, 0usize);
-            let (mut in_string, mut escaped) = (false, false);
-            for byte in json.bytes() {
-                if in_string {
-                    match (escaped, byte) {
-                        (true, _) => escaped = false,
-                        (false, b'\\') => escaped = true,
-                        (false, b'"') => in_string = false,
-                        _ => {}
+            let mut deepest = 0;
+            let mut at = At::Outside(0);
+            for c in json.chars() {
+                at = match (at, c) {
+                    (At::AfterEscape(d), _) => At::InString(d),
+                    (At::InString(d), '\\') => At::AfterEscape(d),
+                    (At::InString(d), '"') | (At::Outside(d), ' ' | 'a' | '\\') => At::Outside(d),
+                    (At::InString(d), _) | (At::Outside(d), '"') => At::InString(d),
+                    (At::Outside(d), '[' | '{') => {
+                        deepest = deepest.max(d + 1);
+                        At::Outside(d + 1)
                     }
-                    continue;
-                }
-                match byte {
-                    b'"' => in_string = true,
-                    b'{' | b'[' => {
-                        depth += 1;
-                        deepest = deepest.max(depth);
-                    }
-                    b'}' | b']' => depth = depth.saturating_sub(1),
-                    _ => {}
-                }
+                    // The alphabet's last bytes: the closing brackets.
+                    (At::Outside(d), _) => At::Outside(d.saturating_sub(1)),
+                };
             }
             deepest
         }
