@@ -45,21 +45,13 @@ enum Key {
 impl StripeObject {
     /// `data.object` of an event's body. Anything but an object, or a body
     /// that does not parse, reads as an empty object, which every kind
-    /// refuses (no id): a permanent, per-event failure.
-    pub fn of_event(body: &str) -> Self {
-        let mut deserializer = serde_json::Deserializer::from_str(body);
-        let fields = deserializer
-            .deserialize_map(Member {
-                name: "data",
-                inner: Member {
-                    name: "object",
-                    inner: IndexFields { text: body },
-                },
-            })
-            .and_then(|fields| deserializer.end().map(|()| fields));
+    /// refuses (no id): a permanent, per-event failure. The body is kept
+    /// as it came, not copied.
+    pub fn of_event(body: String) -> Self {
+        let fields = index_event(&body);
         match fields {
             Ok(fields) => Self {
-                text: body.to_owned(),
+                text: body,
                 holds: Holds::Event,
                 fields,
             },
@@ -119,6 +111,20 @@ impl StripeObject {
             Key::Escaped(name) => name,
         }
     }
+}
+
+/// Where each field of an event body's `data.object` lies in the body.
+fn index_event(body: &str) -> Result<Vec<(Key, Range<usize>)>, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(body);
+    let fields = deserializer.deserialize_map(Member {
+        name: "data",
+        inner: Member {
+            name: "object",
+            inner: IndexFields { text: body },
+        },
+    })?;
+    deserializer.end()?;
+    Ok(fields)
 }
 
 impl fmt::Debug for StripeObject {
@@ -384,7 +390,7 @@ mod tests {
     #[test]
     fn an_event_reads_as_its_object_and_its_fields_as_they_came() {
         let body = r#"{"id":"evt_1","data":{"object":{"id":"cus_1","n":1,"n":2,"na\u006de":"x"}},"type":"t"}"#;
-        let object = StripeObject::of_event(body);
+        let object = StripeObject::of_event(body.into());
         assert_eq!(string(&object, "id").as_deref(), Some("cus_1"));
         assert_eq!(
             integer(&object, "n"),
@@ -407,7 +413,11 @@ mod tests {
             twice,
             "not json",
         ] {
-            assert_eq!(StripeObject::of_event(broken).raw("id"), None, "{broken}");
+            assert_eq!(
+                StripeObject::of_event(broken.into()).raw("id"),
+                None,
+                "{broken}"
+            );
         }
     }
 

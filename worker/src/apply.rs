@@ -139,7 +139,7 @@ async fn load_events(
                 event_type,
                 created,
                 account,
-                object: StripeObject::of_event(&body),
+                object: StripeObject::of_event(body),
                 age: Duration::from_secs_f64(age.max(0.0)),
             },
         )
