@@ -60,10 +60,6 @@ impl StripeObject {
     }
 
     /// An object from its JSON text; anything but an object is an error.
-    pub fn parse(json: &str) -> Result<Self, serde_json::Error> {
-        Self::from_text(json.to_owned())
-    }
-
     fn from_text(text: String) -> Result<Self, serde_json::Error> {
         let mut deserializer = serde_json::Deserializer::from_str(&text);
         let fields = deserializer.deserialize_map(IndexFields { text: &text })?;
@@ -321,11 +317,6 @@ pub fn field_value(object: &impl Fields, key: &str) -> Option<Value> {
     value.is_object().then(|| value.into_owned())
 }
 
-/// The first element of a Stripe list (`{"data": [...]}`).
-pub fn first_of_list(list: &Value) -> Option<&Value> {
-    list.get("data")?.as_array()?.first()
-}
-
 /// An expandable reference as it came: an id, or an object and its id if
 /// that is a string.
 pub(crate) enum Reference {
@@ -382,7 +373,7 @@ mod tests {
         assert_eq!(integer(&o, "huge"), None, "beyond f64 reads as absent");
         let items = o.field("items").unwrap();
         assert_eq!(
-            first_of_list(&items).and_then(|i| integer(i, "quantity")),
+            crate::items::first_element(&items).and_then(|i| integer(i, "quantity")),
             Some(3)
         );
     }
@@ -428,7 +419,7 @@ mod tests {
                 "price":{"id":7},"blank":""}"#,
         );
         let items = o.field("items").unwrap();
-        let first = first_of_list(&items).unwrap();
+        let first = crate::items::first_element(&items).unwrap();
         assert_eq!(
             reference(&o, "price"),
             None,

@@ -22,6 +22,17 @@ pub struct Listed<T> {
     pub complete: bool,
 }
 
+/// The elements of a Stripe list (`{"data": [...]}`), if it is one.
+fn elements(list: &Value) -> Option<&Vec<Value>> {
+    list.get("data")?.as_array()
+}
+
+/// The first element of a Stripe list (a subscription's first item, whose
+/// price stands for the subscription's).
+pub fn first_element(list: &Value) -> Option<&Value> {
+    elements(list)?.first()
+}
+
 impl<T> Listed<T> {
     /// The list under `key`, each element read by `read` (an element it
     /// cannot read is left out). An id listed twice keeps its last element:
@@ -46,7 +57,7 @@ impl<T> Listed<T> {
         let Some(list) = list else {
             return Self::empty();
         };
-        let Some(elements) = list.get("data").and_then(Value::as_array) else {
+        let Some(elements) = elements(list) else {
             return Self::empty();
         };
         let mut items: Vec<T> = Vec::with_capacity(elements.len());

@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 use crate::{
     BenchMarker, BenchTokens, ListEndpoint, Refusal, Required, Shape, StripeObject, SyncedKind,
     Version, fields,
-    items::{ItemTable, Listed},
+    items::{self, ItemTable, Listed},
     kinds::customer::{self, Customers},
     object_id,
     order::bind_versions,
@@ -132,8 +132,8 @@ fn plant_bench_marker(object: &mut Value, tokens: &BenchTokens<'_>) {
 fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, Refusal> {
     // The items are parsed once: the first one's price and quantity stand
     // for the subscription's, and each one is a row of its own.
-    let items = fields::Fields::field(object, "items");
-    let item = items.as_deref().and_then(fields::first_of_list);
+    let list = fields::Fields::field(object, "items");
+    let item = list.as_deref().and_then(items::first_element);
     // Up to 2025-02-24.acacia the period is on the subscription; from
     // 2025-03-31.basil it moved to each item. Read whichever is there.
     let period = |key: &str| {
@@ -166,7 +166,7 @@ fn read(event_type: &str, object: &StripeObject) -> Result<SubscriptionChange, R
         stripe_created: fields::integer(object, "created"),
         metadata: fields::metadata(object),
         livemode: fields::boolean(object, "livemode"),
-        items: Listed::of_list(items.as_deref(), |i| read_item(object, i), item_id),
+        items: Listed::of_list(list.as_deref(), |i| read_item(object, i), item_id),
     })
 }
 
