@@ -29,13 +29,10 @@ EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF)
 SELECT id, type, extract(epoch FROM created)::int8, body
 FROM received_events WHERE id = ANY(:'ids'::text[]);
 
-\echo '== worker: already processed?'
+\echo '== worker: mark processed, returning the marks made (the rest are duplicates)'
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF)
-SELECT id FROM processed_events WHERE id = ANY(:'ids'::text[]);
-
-\echo '== worker: mark processed'
-EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF)
-INSERT INTO processed_events (id) SELECT unnest(:'ids'::text[]) ON CONFLICT (id) DO NOTHING;
+INSERT INTO processed_events (id) SELECT unnest(:'ids'::text[]) ON CONFLICT (id) DO NOTHING
+RETURNING id;
 
 \echo '== worker: customer upsert (version-guarded)'
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF)

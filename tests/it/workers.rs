@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use futures::{StreamExt, stream};
+use futures::{FutureExt, StreamExt, stream};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -399,5 +399,47 @@ async fn a_worker_finds_rows_by_index_once_their_table_has_grown() {
         )
         .await,
         10
+    );
+}
+
+/// Another claim holding the same event has marked it processed and not yet
+/// committed (here a transaction of the test's own, which takes no object
+/// lock). This claim waits for that mark, then logs the event as a
+/// duplicate and writes nothing of it.
+#[tokio::test]
+async fn an_event_another_claim_is_committing_is_a_duplicate_here() {
+    let app = TestApp::spawn().await;
+    let event = fixture("customer.created");
+    post_ok(&app, &event).await;
+    let id = event["id"].as_str().unwrap();
+    let mut other_claim = app.pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO processed_events (id) VALUES ($1)")
+        .bind(id)
+        .execute(&mut *other_claim)
+        .await
+        .unwrap();
+
+    let pool = app.pool.clone();
+    let draining = tokio::spawn(async move { drain(&pool).await });
+    eventually(
+        Duration::from_secs(20),
+        "the claim waits on the mark",
+        || {
+            count(
+                &app.pool,
+                "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .map(|waiting| waiting == 1)
+        },
+    )
+    .await;
+    other_claim.commit().await.unwrap();
+    draining.await.unwrap();
+
+    assert_eq!(log_statuses(&app.pool, id).await, ["duplicate"]);
+    assert_eq!(
+        count(&app.pool, "SELECT count(*) FROM end_customers").await,
+        0
     );
 }

@@ -71,11 +71,8 @@ async fn apply_in_transaction(
     let spans = plan.open_spans();
     let applied = async {
         sync::lock_objects(&mut tx, &plan.lock_keys()).await?;
-        // Read after the locks: a concurrent job holding the same event has
-        // committed by now, and its mark is visible.
-        let processed = already_processed(&mut tx, &event_ids).await?;
+        let processed = mark_processed(&mut tx, &plan).await?;
         plan.apply(&mut tx, &processed, max_attempts).await?;
-        mark_processed(&mut tx, &plan.processed_ids()).await?;
         write_logs(&mut tx, &plan.logs).await?;
         let job_ids: Vec<&str> = group.iter().map(|j| j.id.as_str()).collect();
         tether_queue::complete(&mut tx, &job_ids).await?;
@@ -146,32 +143,53 @@ async fn load_events(
         .collect())
 }
 
-async fn already_processed(
+/// Marks the claim's events processed and returns those a claim before
+/// this one had already marked: those are duplicates here. A refused event
+/// is never marked, so it is only looked up.
+///
+/// This runs after the locks, so a claim that shares an event with this one
+/// has committed by now and its mark conflicts. An event that locks nothing
+/// (an ignored type) may be in two claims at once: the second insert waits
+/// on the first's uncommitted mark, then sees it. Ids go in sorted, so two
+/// such claims wait in the same order and cannot deadlock.
+async fn mark_processed(
     conn: &mut PgConnection,
-    ids: &[String],
+    plan: &Plan,
 ) -> Result<HashSet<String>, sqlx::Error> {
-    let rows: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM processed_events WHERE id = ANY($1)")
-            .bind(ids)
-            .fetch_all(conn)
-            .await?;
-    Ok(rows.into_iter().collect())
-}
-
-async fn mark_processed(conn: &mut PgConnection, ids: &[&str]) -> Result<(), sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(());
+    let (mut markable, mut refused) = (Vec::new(), Vec::new());
+    for entry in &plan.entries {
+        let id = entry.event.id.as_str();
+        match entry.change {
+            Ok(_) => markable.push(id),
+            Err(_) => refused.push(id),
+        }
     }
+    markable.sort_unstable();
     // A narrow row of its own: the event's row, body included, is never
-    // rewritten. An event that locks nothing (an ignored type) may be in
-    // two claims at once; the second mark is then a no-op.
-    sqlx::query(
-        "INSERT INTO processed_events (id) SELECT unnest($1::text[]) ON CONFLICT (id) DO NOTHING",
+    // rewritten.
+    let marked: HashSet<String> = sqlx::query_scalar(
+        "INSERT INTO processed_events (id) SELECT unnest($1::text[])
+         ON CONFLICT (id) DO NOTHING RETURNING id",
     )
-    .bind(ids)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .bind(&markable)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+    let mut processed: HashSet<String> = markable
+        .into_iter()
+        .filter(|id| !marked.contains(*id))
+        .map(str::to_owned)
+        .collect();
+    if !refused.is_empty() {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM processed_events WHERE id = ANY($1)")
+                .bind(&refused)
+                .fetch_all(conn)
+                .await?;
+        processed.extend(rows);
+    }
+    Ok(processed)
 }
 
 /// The events of one claim, what each changes, and what became of each.
