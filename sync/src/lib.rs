@@ -71,16 +71,23 @@ pub fn classify(
 }
 
 /// Begins a transaction that writes synced rows: applying events, or a
-/// backfill page. Its statements find rows by key in tables that grow from
-/// empty, and PostgreSQL keeps a prepared statement's generic plan, made
-/// while a table was small (a sequential scan), until the table is
-/// analysed again: never, with autovacuum off. Planned for each execution
-/// instead, they use the index once the table has grown. Sent with the
-/// `BEGIN`, in the same round trip; `LOCAL`, so it ends with the
-/// transaction.
+/// backfill page. Every statement in it finds rows by key, through an
+/// index, and runs with its plan made once per connection (a generic
+/// plan): planning each execution cost about as much as running it.
+///
+/// A generic plan cannot see how many elements an array parameter holds,
+/// so it costs `unnest($1)` at a hundred rows, and for a table still small
+/// it would pick a sequential scan, a hash or a merge join, and keep it as
+/// the table grows. With those off, it finds each row by its index at
+/// any size. Sent with the `BEGIN`, in the same round trip; `LOCAL`, so it
+/// ends with the transaction.
 pub async fn begin(pool: &PgPool) -> Result<PgTransaction<'static>, sqlx::Error> {
-    pool.begin_with("BEGIN; SET LOCAL plan_cache_mode = force_custom_plan")
-        .await
+    pool.begin_with(concat!(
+        "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan;",
+        " SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off;",
+        " SET LOCAL enable_mergejoin = off"
+    ))
+    .await
 }
 
 /// One transaction-scoped advisory lock per Stripe object, taken in one

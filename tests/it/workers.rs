@@ -356,9 +356,9 @@ async fn apply_payments(app: &TestApp, worker: &PgPool, customers: &[String]) {
 
 /// PostgreSQL keeps the plan it made for a prepared statement while a table
 /// was small (a sequential scan) until the table is analysed again, which
-/// with autovacuum off is never. The worker's statements are planned for
-/// each execution, so once `end_customers` has grown it finds the payment's
-/// customer by its index.
+/// with autovacuum off is never. The worker's plans are made with scans and
+/// hash joins off, so once `end_customers` has grown it still finds the
+/// payment's customer by its index.
 #[tokio::test]
 async fn a_worker_finds_rows_by_index_once_their_table_has_grown() {
     let app = TestApp::spawn().await;
