@@ -98,6 +98,7 @@ impl Consumer {
                 Ok(claimed) if !claimed.is_empty() => {
                     backoff.reset();
                     let backlog = claimed.len() >= self.config.fetch_size as usize;
+                    let pause = gather_after(&self.config, &claimed);
                     // One slot per claim: its jobs are applied together.
                     let permit = slots.clone().acquire_owned().await.expect("never closed");
                     let this = self.clone();
@@ -111,7 +112,7 @@ impl Consumer {
                         drop(permit);
                     });
                     if !backlog {
-                        self.gather(self.config.gather(), shutdown).await;
+                        self.gather(pause, shutdown).await;
                     }
                 }
                 Ok(_) => {
@@ -163,6 +164,18 @@ impl Consumer {
     }
 }
 
+/// How long to gather after `claimed`, a claim below a backlog. Ingest
+/// commits the deliveries that reach it together as one job, so jobs of
+/// several events mean deliveries overlap.
+fn gather_after(config: &WorkerConfig, claimed: &[ClaimedJob]) -> Duration {
+    let events: usize = claimed.iter().map(ClaimedJob::event_count).sum();
+    if events > claimed.len() {
+        config.gather_when_overlapping()
+    } else {
+        config.gather()
+    }
+}
+
 async fn wait_for_work(wake: &Notify, poll: Duration, shutdown: &CancellationToken) {
     tokio::select! {
         _ = shutdown.cancelled() => {},
@@ -207,5 +220,46 @@ impl Backoff {
 
     fn reset(&mut self) {
         self.0 = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn job(events: usize) -> ClaimedJob {
+        ClaimedJob {
+            id: format!("job_{events}"),
+            events: Ok((0..events).map(|i| format!("evt_{i}")).collect()),
+            bytes: 0,
+            attempt: 1,
+            traceparents: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn deliveries_one_at_a_time_gather_the_plain_wait() {
+        let config = WorkerConfig::default();
+        assert_eq!(config.gather(), Duration::from_millis(10));
+        assert_eq!(gather_after(&config, &[job(1)]), config.gather());
+        assert_eq!(
+            gather_after(&config, &[job(1), job(1), job(1)]),
+            config.gather()
+        );
+    }
+
+    #[test]
+    fn overlapping_deliveries_gather_three_times_as_long() {
+        let config = WorkerConfig::default();
+        let longer = Duration::from_millis(30);
+        assert_eq!(gather_after(&config, &[job(2)]), longer);
+        assert_eq!(gather_after(&config, &[job(1), job(8)]), longer);
+        let off = WorkerConfig {
+            gather_ms: 0,
+            ..WorkerConfig::default()
+        };
+        assert_eq!(gather_after(&off, &[job(8)]), Duration::ZERO);
     }
 }

@@ -57,7 +57,8 @@ pub struct WorkerConfig {
     /// TETHER_FETCH_SIZE), wait this long before the next claim, so jobs
     /// committed close together are applied in one transaction; 0 claims at
     /// once. A worker woken from idle waits at most 3 ms of it, so an event
-    /// at rest is not held back.
+    /// at rest is not held back; after a claim of jobs that held several
+    /// events each (deliveries that overlapped), three times as long.
     #[arg(long = "gather-ms", env = "TETHER_GATHER_MS", value_name = "TETHER_GATHER_MS",
           default_value_t = WorkerConfig::DEFAULT.gather_ms, value_parser = clap::value_parser!(u64).range(0..=100))]
     pub gather_ms: u64,
@@ -125,7 +126,17 @@ impl WorkerConfig {
         self.gather().min(Self::IDLE_GATHER)
     }
 
+    /// The gather after a claim whose jobs held more than one event each on
+    /// average: ingest committed deliveries that overlapped, so Stripe is
+    /// sending several at once, and a longer wait fills the next
+    /// transaction. Deliveries one at a time keep the plain gather, so
+    /// their row lags their ack by no more than it.
+    pub fn gather_when_overlapping(&self) -> Duration {
+        self.gather() * Self::OVERLAP_GATHER_FACTOR
+    }
+
     const IDLE_GATHER: Duration = Duration::from_millis(3);
+    const OVERLAP_GATHER_FACTOR: u32 = 3;
 }
 
 impl Default for WorkerConfig {
