@@ -71,8 +71,8 @@ async fn apply_in_transaction(
     let spans = plan.open_spans();
     let applied = async {
         sync::lock_objects(&mut tx, &plan.lock_keys()).await?;
-        let processed = mark_processed(&mut tx, &plan).await?;
-        plan.apply(&mut tx, &processed, max_attempts).await?;
+        let duplicates = mark_processed(&mut tx, &plan).await?;
+        plan.apply(&mut tx, &duplicates, max_attempts).await?;
         write_logs(&mut tx, &plan.logs).await?;
         let job_ids: Vec<&str> = group.iter().map(|j| j.id.as_str()).collect();
         tether_queue::complete(&mut tx, &job_ids).await?;
@@ -176,7 +176,7 @@ async fn mark_processed(
     .await?
     .into_iter()
     .collect();
-    let mut processed: HashSet<String> = markable
+    let mut duplicates: HashSet<String> = markable
         .into_iter()
         .filter(|id| !marked.contains(*id))
         .map(str::to_owned)
@@ -187,9 +187,9 @@ async fn mark_processed(
                 .bind(&refused)
                 .fetch_all(conn)
                 .await?;
-        processed.extend(rows);
+        duplicates.extend(rows);
     }
-    Ok(processed)
+    Ok(duplicates)
 }
 
 /// The events of one claim, what each changes, and what became of each.
@@ -282,13 +282,13 @@ impl Plan {
     async fn apply(
         &mut self,
         conn: &mut PgConnection,
-        processed: &HashSet<String>,
+        duplicates: &HashSet<String>,
         max_attempts: u32,
     ) -> Result<(), ApplyError> {
         let mut pending = Vec::new();
         for index in 0..self.entries.len() {
             let entry = &self.entries[index];
-            if processed.contains(&entry.event.id) {
+            if duplicates.contains(&entry.event.id) {
                 self.log(index, LogStatus::Duplicate, None);
                 continue;
             }
